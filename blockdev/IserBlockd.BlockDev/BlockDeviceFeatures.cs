@@ -1,0 +1,17 @@
+namespace IserBlockd.BlockDev;
+
+[Flags]
+public enum BlockDeviceFeatures
+{
+    None = 0,
+    ReadOnly = 1 << 0,
+    /// <summary>The device has a volatile cache: FLUSH and FUA are meaningful.</summary>
+    Flush = 1 << 1,
+    Fua = 1 << 2,
+    Trim = 1 << 3,
+    WriteZeroes = 1 << 4,
+    /// <summary>Several connections may use the device at once and see each other's
+    /// completed writes, and a FLUSH on one covers writes completed on all (NBD_FLAG_CAN_MULTI_CONN).</summary>
+    MultiConnection = 1 << 5,
+    Rotational = 1 << 6,
+}

@@ -1,0 +1,44 @@
+namespace IserBlockd.BlockDev;
+
+/// <summary>
+/// A block device as the NBD side sees it: byte offsets, a size, block sizes and a few
+/// operations. It knows nothing of SCSI or iSCSI; the daemon adapts a LUN to it.
+/// </summary>
+/// <remarks>
+/// Contract for implementations:
+/// <list type="bullet">
+/// <item>Offsets and lengths passed in are already validated against <see cref="Geometry"/>
+/// (in range, aligned to <see cref="BlockGeometry.LogicalBlockSize"/>, not over
+/// <see cref="BlockGeometry.MaxTransferBytes"/>).</item>
+/// <item>A completed <see cref="WriteAsync"/> means the device accepted the data; with
+/// <c>fua</c> it means the data is durable. A completed <see cref="FlushAsync"/> means every
+/// write that completed before the flush was issued is durable.</item>
+/// <item>Failures are reported by throwing <see cref="BlockDeviceException"/> with the errno
+/// the client should see. Any other exception is treated as EIO.</item>
+/// <item>Many calls may be in flight at once, from several connections.</item>
+/// </list>
+/// </remarks>
+public interface IBlockDevice
+{
+    BlockGeometry Geometry { get; }
+
+    BlockDeviceFeatures Features { get; }
+
+    /// <summary>Where request payloads live. For iSER this hands out pre-registered RDMA memory,
+    /// so WRITE payloads are received from the NBD socket straight into it and READ data is
+    /// placed there by the target.</summary>
+    IBlockBufferProvider Buffers { get; }
+
+    ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
+
+    ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken);
+
+    ValueTask FlushAsync(CancellationToken cancellationToken);
+
+    /// <summary>Discard (NBD TRIM). Only called when <see cref="BlockDeviceFeatures.Trim"/> is set.</summary>
+    ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken);
+
+    /// <summary>Write zeroes. <paramref name="mayUnmap"/> is false for NBD_CMD_FLAG_NO_HOLE.
+    /// Only called when <see cref="BlockDeviceFeatures.WriteZeroes"/> is set.</summary>
+    ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken);
+}

@@ -1,0 +1,2 @@
+Console.Error.WriteLine("iserblockctl: not built yet");
+return 1;

@@ -1,0 +1,2 @@
+Console.Error.WriteLine("iserblockd: not built yet");
+return 1;
