@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# run-vm.sh — run one scenario (or an ad-hoc command) inside a throw-away guest: the Debian 6.1
+# kernel from the cache under qemu (TCG), root = the host's / read-only over 9p + tmpfs overlay, so
+# every host binary (tgtd, iscsiadm, nbd-client, our published NativeAOT binaries) runs unchanged.
+# qemu runs with -nodefaults and no NIC: no network device leaves the guest.
+#
+# usage: tests/vm/run-vm.sh [options] <scenario.sh | 'shell command'>
+#   -m MOD        modprobe MOD before the command (repeatable; "nbd nbds_max=8" passes parameters)
+#   -r            soft-RoCE: veth pair vm-veth0/vm-veth1 (10.99.0.1/.2) with rxe0/rxe1 on them
+#   -t SECONDS    guest-side timeout for the command (default: the scenario's, else 600)
+#   -M MIB        guest memory (default 3072)        -s N  vCPUs (default 2)
+#   -w DIR        share host DIR read-write at the same path (repeatable)
+#   -e NAME=VALUE export into the command's environment (repeatable)
+#   -n NAME       log directory name (default: the scenario's file name, else "adhoc")
+# A scenario file may declare its needs in header comments (flags on the command line add to them):
+#   # vm-modules: nbd rdma_rxe        # vm-rxe: yes        # vm-timeout: 300        # vm-memory: 3072
+# Exit status: the command's; 124 when it or the VM timed out; 255 when the guest died without one.
+# Logs of the last run of NAME stay in artifacts/vm-logs/NAME/: output.log (the command's output),
+# boot.log (kernel console + stage 2 notes), dmesg.log (full kernel log after the command), plus
+# whatever the scenario saved into $VM_RUNDIR.
+set -uo pipefail
+. "$(dirname "$(realpath "$0")")/lib/common.sh"
+
+MODS=() RXE=0 TIMEOUT="" MEM="" SMP=2 RWDIRS=() EXTRA_ENV=() NAME=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -m) MODS+=("$2"); shift 2 ;;
+        -r) RXE=1; shift ;;
+        -t) TIMEOUT=$2; shift 2 ;;
+        -M) MEM=$2; shift 2 ;;
+        -s) SMP=$2; shift 2 ;;
+        -w) RWDIRS+=("$(realpath "$2")"); shift 2 ;;
+        -e) EXTRA_ENV+=("$2"); shift 2 ;;
+        -n) NAME=$2; shift 2 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --) shift; break ;;
+        -*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -eq 1 ] || { echo "usage: $0 [options] <scenario.sh | 'shell command'>" >&2; exit 2; }
+TARGET=$1
+
+# header of a scenario file: "# vm-KEY: value"
+header() { sed -n "s/^# vm-$1:[[:space:]]*//p" "$TARGET" | head -n1; }
+if [ -f "$TARGET" ]; then
+    TARGET=$(realpath "$TARGET")
+    [ -n "$NAME" ] || NAME=$(basename "$TARGET" .sh)
+    for m in $(header modules); do MODS+=("$m"); done
+    case "$(header rxe)" in yes|1|true) RXE=1 ;; esac
+    [ -n "$TIMEOUT" ] || TIMEOUT=$(header timeout)
+    [ -n "$MEM" ] || MEM=$(header memory)
+fi
+NAME=${NAME:-adhoc} TIMEOUT=${TIMEOUT:-600} MEM=${MEM:-3072}
+
+[ -f "$IBD_VM_CACHE/current.env" ] || "$VM_DIR/setup-vm.sh" >&2 || exit 2
+. "$IBD_VM_CACHE/current.env"
+[ -f "$KDIR/boot/vmlinuz-$KVER" ] && [ -f "$INITRD" ] || { "$VM_DIR/setup-vm.sh" >&2 && . "$IBD_VM_CACHE/current.env"; } || exit 2
+
+RUN=$IBD_VM_LOGS/$NAME
+rm -rf "$RUN"; mkdir -p "$RUN"
+if [ -f "$TARGET" ]; then
+    printf 'exec bash %q\n' "$TARGET" > "$RUN/cmd"
+else
+    printf '%s\n' "$TARGET" > "$RUN/cmd"
+fi
+{
+    echo "VM_KDIR=$KDIR"
+    printf 'VM_MODS=%q\n' "$(IFS=,; echo "${MODS[*]}")"
+    echo "VM_RXE=$RXE"
+    echo "VM_TIMEOUT=$TIMEOUT"
+    printf 'VM_CWD=%q\n' "$PWD"
+    printf 'VM_RWDIRS=%q\n' "$(IFS=,; echo "${RWDIRS[*]}")"
+    echo "VM_NAME=$NAME"
+    # what scenarios use: the repo, the published binaries, the scenario helpers
+    printf 'IBD_REPO=%q\nIBD_BIN=%q\nIBD_VM_LIB=%q\n' "$REPO_ROOT" "$IBD_BIN" "$VM_DIR/lib"
+    printf 'PATH=%q\n' "$IBD_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for kv in "${EXTRA_ENV[@]}"; do printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"; done
+} > "$RUN/env"
+
+SHARES=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+        -virtfs "local,path=$RUN,mount_tag=vmrun,security_model=none,multidevs=remap")
+for i in "${!RWDIRS[@]}"; do
+    SHARES+=(-virtfs "local,path=${RWDIRS[$i]},mount_tag=rw$i,security_model=none,multidevs=remap")
+done
+
+# NAME=value arguments the kernel does not know become stage 1's environment.
+APPEND="console=ttyS0 quiet panic=-1 mitigations=off VM_STAGE2=$VM_DIR/guest/stage2.sh VM_RUNDIR=$RUN"
+
+vm_log "$NAME: booting (${MEM} MiB, $SMP vCPUs, modules: ${MODS[*]:-none}, rxe: $RXE, timeout ${TIMEOUT}s); logs in $RUN"
+start=$(date +%s.%N)
+# KVM is not usable on these machines (the guest hangs): TCG. The host-side limit covers boot and
+# power-off around the guest's own timeout.
+timeout --foreground -k 10 $((TIMEOUT + 120)) \
+    qemu-system-x86_64 -accel "${IBD_VM_ACCEL:-tcg}" -cpu max -smp "$SMP" -m "$MEM" \
+    -machine pc -nodefaults -no-reboot -display none -nic none \
+    -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD" -append "$APPEND" \
+    -serial "file:$RUN/boot.log" \
+    -device virtio-serial-pci -chardev stdio,id=out,signal=off -device virtconsole,chardev=out \
+    "${SHARES[@]}" < /dev/null | tee "$RUN/output.log"
+qrc=${PIPESTATUS[0]}
+end=$(date +%s.%N)
+
+if [ -f "$RUN/rc" ]; then
+    rc=$(cat "$RUN/rc")
+else
+    rc=255; [ "$qrc" = 124 ] && rc=124
+    { echo "run-vm: $NAME: no exit code from the guest (qemu exit $qrc); last lines of $RUN/boot.log:"
+      tail -n 30 "$RUN/boot.log"; } >&2
+fi
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b - a}')
+echo "$secs" > "$RUN/seconds"
+vm_log "$NAME: exit code $rc after $secs s"
+exit "$rc"
