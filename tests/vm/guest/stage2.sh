@@ -18,6 +18,9 @@ die() { note "FATAL: $*"; echo "vm: FATAL: $*" > /dev/hvc0; poweroff_now; }
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm
+# devtmpfs lacks the /proc links that bash process substitution and "-" file names rely on
+ln -sfn /proc/self/fd /dev/fd; ln -sfn /proc/self/fd/0 /dev/stdin
+ln -sfn /proc/self/fd/1 /dev/stdout; ln -sfn /proc/self/fd/2 /dev/stderr
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run                  # fresh /run: tgtd, iscsid and our daemon put sockets here

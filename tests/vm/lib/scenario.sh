@@ -1,0 +1,69 @@
+# tests/vm/lib/scenario.sh — helpers for scenario scripts; they run inside the guest:
+#     . "$IBD_VM_LIB/scenario.sh"
+# Every failing command fails the scenario loudly (errexit + an ERR trap that names the line and
+# the command); background servers started with `spawn` get a timeout, a log in $VM_RUNDIR, and are
+# stopped at exit whatever happens. Exit codes: 0 passed, 77 skipped, anything else failed.
+set -eEuo pipefail
+SCENARIO=${VM_NAME:-$(basename "$0" .sh)}
+SKIP_EXIT=77
+_t0=$(date +%s.%N)
+_pids=() _cleanups=()
+
+elapsed() { awk -v a="$_t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%6.1fs", b - a}'; }
+step() { echo "=== [$(elapsed)] $*"; }
+info() { echo "    $*"; }
+fail() {
+    trap - ERR
+    echo "FAIL [$SCENARIO]: $*" >&2
+    exit 1
+}
+skip() { echo "SKIPPED: $*"; exit "$SKIP_EXIT"; }
+trap 'rc=$?; fail "line $LINENO: \`$BASH_COMMAND\` exited with $rc"' ERR
+
+# assert_eq ACTUAL EXPECTED WHAT
+assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; info "ok: $3 = $1"; }
+
+# wait_for SECONDS DESCRIPTION command...   (polls every 0.2 s)
+wait_for() {
+    local secs=$1 what=$2; shift 2
+    local deadline=$(( $(date +%s) + secs ))
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
+        sleep 0.2
+    done
+}
+
+# spawn NAME SECONDS command...   start a background process under `timeout`, output in
+# $VM_RUNDIR/NAME.log (kept with the run's logs); its PID is in $SPAWNED.
+spawn() {
+    local name=$1 secs=$2; shift 2
+    timeout -k 5 "$secs" "$@" > "$VM_RUNDIR/$name.log" 2>&1 &
+    SPAWNED=$!
+    _pids+=("$SPAWNED")
+    info "started $name (pid $SPAWNED): $*"
+}
+
+# at_exit 'shell code'   run at exit, last registered first (unmount before stopping the server)
+at_exit() { _cleanups=("$1" "${_cleanups[@]}"); }
+
+_finish() {
+    local rc=$?
+    trap - ERR
+    set +e
+    disown -a 2>/dev/null   # no "Killed" job notices for servers stopped on purpose
+    for c in "${_cleanups[@]}"; do eval "$c" >/dev/null 2>&1; done
+    for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    case $rc in
+        0) echo "PASSED [$SCENARIO] in $(elapsed)" ;;
+        "$SKIP_EXIT") ;;
+        *) echo "FAILED [$SCENARIO] (exit $rc) after $(elapsed); logs: $VM_RUNDIR" ;;
+    esac
+    exit "$rc"
+}
+trap _finish EXIT
+
+# kernel_errors: I/O errors and warnings the kernel logged since the scenario started
+# (a scenario asserts there are none where a path must be error-free).
+kernel_io_errors() { dmesg | grep -E 'I/O error|blk_update_request|Buffer I/O|EXT4-fs error|nbd[0-9]+: (Connection timed out|Receive control failed|Dead connection)' || true; }
