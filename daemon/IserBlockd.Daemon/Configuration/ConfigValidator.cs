@@ -1,0 +1,322 @@
+using System.Globalization;
+using IserBlockd.Daemon.Configuration.Document;
+using Serilog.Events;
+
+namespace IserBlockd.Daemon.Configuration;
+
+/// <summary>
+/// Applies the rules and defaults of the configuration file to a structurally valid document and
+/// loads the CHAP secrets. Every problem is collected with its path, so one run names them all.
+/// </summary>
+internal sealed class ConfigValidator
+{
+    private const int MinDataLength = 512;
+    private const int MaxDataLength = 16_777_215; // 2^24 - 1, RFC 7143 section 13
+    private const double MaxSeconds = 86_400;
+    private const int MaxUnixSocketPath = 107; // sun_path is 108 bytes with the terminating NUL
+
+    private readonly List<ConfigError> _errors;
+
+    private ConfigValidator(List<ConfigError> errors) => _errors = errors;
+
+    public static DaemonSettings? Validate(ConfigDocument document, List<ConfigError> errors)
+    {
+        var before = errors.Count;
+        var settings = new ConfigValidator(errors).Build(document);
+        return errors.Count == before ? settings : null;
+    }
+
+    private DaemonSettings Build(ConfigDocument doc)
+    {
+        string? initiatorName = null;
+        if (doc.InitiatorName != null)
+        {
+            if (IscsiNameSyntax.IsValid(doc.InitiatorName)) initiatorName = doc.InitiatorName;
+            else Error("initiatorName", $"expected {IscsiNameSyntax.Expected}, got \"{doc.InitiatorName}\"");
+        }
+
+        var replacement = Seconds(doc.ReplacementTimeout, "replacementTimeout", DaemonSettings.DefaultReplacementTimeout, min: 0);
+        var nopInterval = Seconds(doc.NopInterval, "nopInterval", DaemonSettings.DefaultNopInterval, min: 0);
+        var nopTimeout = Seconds(doc.NopTimeout, "nopTimeout", DaemonSettings.DefaultNopTimeout, min: 0.1);
+        var loginTimeout = Seconds(doc.LoginTimeout, "loginTimeout", DaemonSettings.DefaultLoginTimeout, min: 1);
+        var kernelTimeout = Seconds(doc.KernelNbdTimeout, "kernelNbdTimeout", replacement + DaemonSettings.KernelTimeoutMargin, min: 1);
+        if (doc.KernelNbdTimeout != null && kernelTimeout <= replacement)
+            Error("kernelNbdTimeout", $"must be greater than replacementTimeout ({replacement.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s) so that the kernel never fails a request the daemon is still holding; leave it out to use replacementTimeout + {DaemonSettings.KernelTimeoutMargin.TotalSeconds} s");
+
+        var reconnect = ReconnectPolicy.Default;
+        if (doc.Reconnect is { } r)
+        {
+            var min = Seconds(r.MinDelay, "reconnect.minDelay", ReconnectPolicy.Default.MinDelay, min: 0.01);
+            var max = Seconds(r.MaxDelay, "reconnect.maxDelay", r.MaxDelay == null && min > ReconnectPolicy.Default.MaxDelay ? min : ReconnectPolicy.Default.MaxDelay, min: 0.01);
+            if (max < min) Error("reconnect.maxDelay", "must not be smaller than reconnect.minDelay");
+            reconnect = new ReconnectPolicy(min, max);
+        }
+
+        var logging = Logging(doc.Logging);
+
+        var controlSocket = DaemonSettings.DefaultControlSocket;
+        if (doc.ControlSocket != null)
+        {
+            if (!IsAbsolutePath(doc.ControlSocket)) Error("controlSocket", $"expected an absolute path, got \"{doc.ControlSocket}\"");
+            else if (System.Text.Encoding.UTF8.GetByteCount(doc.ControlSocket) > MaxUnixSocketPath) Error("controlSocket", $"longer than {MaxUnixSocketPath} bytes, the limit for a Unix socket path");
+            else controlSocket = doc.ControlSocket;
+        }
+
+        var nodes = new List<NodeSettings>();
+        var nodeNames = new HashSet<string>(StringComparer.Ordinal);
+        var devices = new Dictionary<int, string>();
+        var exports = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < (doc.Nodes?.Count ?? 0); i++)
+        {
+            var path = $"nodes[{i}]";
+            if (doc.Nodes![i] is not { } nodeDoc)
+            {
+                Error(path, "expected an object, got null");
+                continue;
+            }
+            if (Node(nodeDoc, path, devices, exports) is { } node)
+            {
+                if (!nodeNames.Add(node.Name)) Error(path + ".name", $"another node is already named \"{node.Name}\"");
+                nodes.Add(node);
+            }
+        }
+
+        return new DaemonSettings(initiatorName, replacement, nopInterval, nopTimeout, loginTimeout, kernelTimeout,
+            reconnect, logging, controlSocket, nodes);
+    }
+
+    private LoggingSettings Logging(LoggingDocument? doc)
+    {
+        if (doc == null) return LoggingSettings.Default;
+        var level = LogEventLevel.Information;
+        if (doc.Level != null && !LoggingSettings.TryParseLevel(doc.Level, out level))
+            Error("logging.level", $"expected {LoggingSettings.ExpectedLevel}, got \"{doc.Level}\"");
+
+        var components = new Dictionary<string, LogEventLevel>(StringComparer.Ordinal);
+        foreach (var (component, text) in doc.Components ?? [])
+        {
+            var path = $"logging.components[\"{component}\"]";
+            if (component.Length == 0 || component.Any(char.IsWhiteSpace))
+                Error(path, "a component is a namespace prefix such as \"IserBlockd.Iscsi\"");
+            else if (text == null || !LoggingSettings.TryParseLevel(text, out var componentLevel))
+                Error(path, $"expected {LoggingSettings.ExpectedLevel}, got {(text == null ? "null" : $"\"{text}\"")}");
+            else
+                components[component] = componentLevel;
+        }
+
+        string? file = null;
+        if (doc.File != null)
+        {
+            if (IsAbsolutePath(doc.File)) file = doc.File;
+            else Error("logging.file", $"expected an absolute path, got \"{doc.File}\"");
+        }
+        return new LoggingSettings(level, components, file);
+    }
+
+    private NodeSettings? Node(NodeDocument doc, string path, Dictionary<int, string> devices, Dictionary<string, string> exports)
+    {
+        var before = _errors.Count;
+        var name = doc.Name ?? "";
+        if (doc.Name == null) Error(path + ".name", "required: a short name for this node, used by iserblockctl and in export names");
+        else if (!IsSimpleName(doc.Name)) Error(path + ".name", $"use letters, digits, '.', '_' and '-' only (1 to 64 characters), got \"{doc.Name}\"");
+
+        var portals = new List<HostPort>();
+        if (doc.Portals == null || doc.Portals.Count == 0)
+            Error(path + ".portals", "required: one or more \"ADDRESS:PORT\" (IPv6 as \"[ADDRESS]:PORT\")");
+        for (var i = 0; i < (doc.Portals?.Count ?? 0); i++)
+        {
+            var text = doc.Portals![i];
+            if (text == null) Error($"{path}.portals[{i}]", "expected a string, got null");
+            else if (HostPort.TryParse(text, HostPort.IscsiPort, out var portal, out var why)) portals.Add(portal);
+            else Error($"{path}.portals[{i}]", why);
+        }
+
+        var target = doc.Target ?? "";
+        if (doc.Target == null) Error(path + ".target", "required: the target's iSCSI name (iserblockctl discover PORTAL lists them)");
+        else if (!IscsiNameSyntax.IsValid(doc.Target)) Error(path + ".target", $"expected {IscsiNameSyntax.Expected}, got \"{doc.Target}\"");
+
+        var transport = TransportKind.Auto;
+        if (doc.Transport != null && !TransportKindNames.TryParse(doc.Transport, out transport))
+            Error(path + ".transport", $"expected \"tcp\", \"iser\" or \"auto\", got \"{doc.Transport}\"");
+
+        var chap = doc.Chap == null ? null : Chap(doc.Chap, path + ".chap");
+        var operational = doc.Operational == null ? OperationalOverrides.None : Operational(doc.Operational, path + ".operational");
+
+        var luns = new List<LunMapping>();
+        var lunNumbers = new HashSet<int>();
+        if (doc.Luns == null || doc.Luns.Count == 0)
+            Error(path + ".luns", "required: one or more LUN mappings such as { \"lun\": 0, \"device\": \"auto\" }");
+        for (var i = 0; i < (doc.Luns?.Count ?? 0); i++)
+        {
+            var lunPath = $"{path}.luns[{i}]";
+            if (doc.Luns![i] is not { } lunDoc) { Error(lunPath, "expected an object, got null"); continue; }
+            if (lunDoc.Lun is { } number && !lunNumbers.Add(number))
+                Error(lunPath + ".lun", $"LUN {number} is mapped twice in this node");
+            if (Lun(lunDoc, lunPath, name, devices, exports) is { } lun)
+                luns.Add(lun);
+        }
+
+        return _errors.Count == before
+            ? new NodeSettings(name, portals, target, transport, chap, operational, luns)
+            : null;
+    }
+
+    private ChapSettings? Chap(ChapDocument doc, string path)
+    {
+        var before = _errors.Count;
+        if (doc.User == null) Error(path + ".user", "required with chap: the CHAP user name the initiator logs in as");
+        else if (doc.User.Length == 0) Error(path + ".user", "must not be empty");
+        if (doc.SecretFile == null) Error(path + ".secretFile", "required with chap: the file holding the initiator's CHAP secret (mode 0600)");
+        if (doc.TargetUser != null && doc.TargetSecretFile == null)
+            Error(path + ".targetSecretFile", "required with targetUser (mutual CHAP): the file holding the target's CHAP secret (mode 0600)");
+        if (doc.TargetSecretFile != null && doc.TargetUser == null)
+            Error(path + ".targetUser", "required with targetSecretFile (mutual CHAP): the user name the target answers as");
+        if (doc.TargetUser is "") Error(path + ".targetUser", "must not be empty");
+
+        ChapSecret? secret = null, targetSecret = null;
+        if (doc.SecretFile != null) secret = Secret(doc.SecretFile, path + ".secretFile");
+        if (doc.TargetSecretFile != null) targetSecret = Secret(doc.TargetSecretFile, path + ".targetSecretFile");
+        if (secret != null && targetSecret != null && secret.Reveal().SequenceEqual(targetSecret.Reveal()))
+            Error(path + ".targetSecretFile", "the target's secret must differ from the initiator's (RFC 7143 section 12.1.3)");
+
+        return _errors.Count == before
+            ? new ChapSettings(doc.User!, doc.SecretFile!, secret!, doc.TargetUser, doc.TargetSecretFile, targetSecret)
+            : null;
+    }
+
+    private ChapSecret? Secret(string file, string path)
+    {
+        if (!IsAbsolutePath(file))
+        {
+            Error(path, $"expected an absolute path, got \"{file}\"");
+            return null;
+        }
+        var secret = SecretFile.TryRead(file, out var why);
+        if (secret == null) Error(path, why);
+        return secret;
+    }
+
+    private OperationalOverrides Operational(OperationalDocument doc, string path)
+    {
+        var overrides = new OperationalOverrides(
+            Digest(doc.HeaderDigest, path + ".headerDigest"),
+            Digest(doc.DataDigest, path + ".dataDigest"),
+            Range(doc.MaxRecvDataSegmentLength, path + ".maxRecvDataSegmentLength", MinDataLength, MaxDataLength),
+            Range(doc.MaxBurstLength, path + ".maxBurstLength", MinDataLength, MaxDataLength),
+            Range(doc.FirstBurstLength, path + ".firstBurstLength", MinDataLength, MaxDataLength),
+            doc.ImmediateData,
+            doc.InitialR2T,
+            Range(doc.MaxOutstandingR2T, path + ".maxOutstandingR2T", 1, 65535),
+            Range(doc.QueueDepth, path + ".queueDepth", 1, 4096));
+        if (overrides.FirstBurstLength is { } first && overrides.MaxBurstLength is { } max && first > max)
+            Error(path + ".firstBurstLength", $"must not exceed maxBurstLength ({max})");
+        return overrides;
+    }
+
+    private IReadOnlyList<string>? Digest(string? text, string path)
+    {
+        if (text == null) return null;
+        var values = text.Split(',', StringSplitOptions.TrimEntries);
+        foreach (var value in values)
+        {
+            if (value is not ("None" or "CRC32C"))
+            {
+                Error(path, $"expected \"None\", \"CRC32C\" or a preference list such as \"CRC32C,None\", got \"{text}\"");
+                return null;
+            }
+        }
+        if (values.Distinct().Count() != values.Length)
+        {
+            Error(path, $"\"{text}\" names a digest twice");
+            return null;
+        }
+        return values;
+    }
+
+    private LunMapping? Lun(LunDocument doc, string path, string nodeName, Dictionary<int, string> devices, Dictionary<string, string> exports)
+    {
+        var before = _errors.Count;
+        var number = 0;
+        if (doc.Lun == null) Error(path + ".lun", "required: the LUN number on the target");
+        else if (doc.Lun is < 0 or > 16383) Error(path + ".lun", $"expected a LUN number from 0 to 16383, got {doc.Lun}");
+        else number = doc.Lun.Value;
+
+        DeviceSelection? device = null;
+        if (doc.Device != null)
+        {
+            if (!DeviceSelection.TryParse(doc.Device, out var selection))
+                Error(path + ".device", $"expected \"/dev/nbdN\" or \"auto\", got \"{doc.Device}\"");
+            else
+            {
+                device = selection;
+                if (selection.Index is { } index && !devices.TryAdd(index, path))
+                    Error(path + ".device", $"{selection} is already used by {devices[index]}");
+            }
+        }
+
+        string? socket = null;
+        HostPort? listen = null;
+        var exportName = $"{nodeName}-{number}";
+        if (doc.Nbd is { } nbd)
+        {
+            if (nbd.Socket != null)
+            {
+                if (!IsAbsolutePath(nbd.Socket)) Error(path + ".nbd.socket", $"expected an absolute path, got \"{nbd.Socket}\"");
+                else if (System.Text.Encoding.UTF8.GetByteCount(nbd.Socket) > MaxUnixSocketPath) Error(path + ".nbd.socket", $"longer than {MaxUnixSocketPath} bytes, the limit for a Unix socket path");
+                else socket = nbd.Socket;
+            }
+            if (nbd.Listen != null)
+            {
+                if (HostPort.TryParse(nbd.Listen, HostPort.NbdPort, out var address, out var why)) listen = address;
+                else Error(path + ".nbd.listen", why);
+            }
+            if (nbd.Socket == null && nbd.Listen == null)
+                Error(path + ".nbd", "give \"socket\" (a Unix socket path) and/or \"listen\" (\"ADDRESS:PORT\")");
+            if (nbd.ExportName != null)
+            {
+                if (nbd.ExportName.Length > 4096) Error(path + ".nbd.exportName", "longer than 4096 bytes (the NBD limit)");
+                else exportName = nbd.ExportName;
+            }
+            // Several LUNs may share one socket or address as long as their export names differ.
+            if (socket != null && !exports.TryAdd($"unix:{socket}/{exportName}", path))
+                Error(path + ".nbd.exportName", $"export \"{exportName}\" on {socket} is already used by {exports[$"unix:{socket}/{exportName}"]}");
+            if (listen is { } l && !exports.TryAdd($"tcp:{l}/{exportName}", path))
+                Error(path + ".nbd.exportName", $"export \"{exportName}\" on {l} is already used by {exports[$"tcp:{l}/{exportName}"]}");
+        }
+
+        if (doc.Device == null && doc.Nbd == null)
+            Error(path, "maps nothing: give \"device\" (\"/dev/nbdN\" or \"auto\") and/or \"nbd\" ({ \"socket\": PATH } or { \"listen\": \"ADDRESS:PORT\" })");
+
+        return _errors.Count == before
+            ? new LunMapping(number, device, socket, listen, exportName, doc.ReadOnly ?? false)
+            : null;
+    }
+
+    private TimeSpan Seconds(double? value, string path, TimeSpan defaultValue, double min)
+    {
+        if (value == null) return defaultValue;
+        if (double.IsNaN(value.Value) || value < min || value > MaxSeconds)
+        {
+            Error(path, $"expected seconds from {min.ToString(CultureInfo.InvariantCulture)} to {MaxSeconds.ToString(CultureInfo.InvariantCulture)}, got {value.Value.ToString(CultureInfo.InvariantCulture)}");
+            return defaultValue;
+        }
+        return TimeSpan.FromSeconds(value.Value);
+    }
+
+    private int? Range(int? value, string path, int min, int max)
+    {
+        if (value is { } v && (v < min || v > max))
+        {
+            Error(path, $"expected {min} to {max}, got {v}");
+            return null;
+        }
+        return value;
+    }
+
+    private static bool IsAbsolutePath(string path) => path.Length > 1 && path[0] == '/' && !path.Contains('\0');
+
+    private static bool IsSimpleName(string name) =>
+        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
+    private void Error(string path, string message) => _errors.Add(new ConfigError(path, message));
+}

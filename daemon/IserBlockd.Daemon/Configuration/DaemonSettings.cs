@@ -1,0 +1,34 @@
+namespace IserBlockd.Daemon.Configuration;
+
+/// <summary>The validated configuration, with every default applied and CHAP secrets loaded.</summary>
+public sealed record DaemonSettings(
+    string? InitiatorName,
+    TimeSpan ReplacementTimeout,
+    TimeSpan NopInterval,
+    TimeSpan NopTimeout,
+    TimeSpan LoginTimeout,
+    TimeSpan KernelNbdTimeout,
+    ReconnectPolicy Reconnect,
+    LoggingSettings Logging,
+    string ControlSocket,
+    IReadOnlyList<NodeSettings> Nodes)
+{
+    public const string DefaultConfigPath = "/etc/iserblockd/iserblockd.json";
+    public const string DefaultControlSocket = "/run/iserblockd/control";
+    public static readonly TimeSpan DefaultReplacementTimeout = TimeSpan.FromSeconds(120);
+    public static readonly TimeSpan DefaultNopInterval = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultNopTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultLoginTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>How far the kernel NBD timeout is set above the replacement timeout when the file does
+    /// not say, so that the kernel never gives up on a request before the daemon does.</summary>
+    public static readonly TimeSpan KernelTimeoutMargin = TimeSpan.FromSeconds(30);
+
+    /// <summary>Settings with nothing configured: what <c>iserblockd export</c> starts from.</summary>
+    public static DaemonSettings Defaults { get; } = new(
+        null, DefaultReplacementTimeout, DefaultNopInterval, DefaultNopTimeout, DefaultLoginTimeout,
+        DefaultReplacementTimeout + KernelTimeoutMargin, ReconnectPolicy.Default, LoggingSettings.Default,
+        DefaultControlSocket, []);
+
+    public NodeSettings? FindNode(string name) => Nodes.FirstOrDefault(n => n.Name == name);
+}

@@ -1,0 +1,12 @@
+namespace IserBlockd.Daemon.Configuration.Document;
+
+public sealed class NodeDocument
+{
+    public string? Name { get; set; }
+    public List<string?>? Portals { get; set; }
+    public string? Target { get; set; }
+    public string? Transport { get; set; }
+    public ChapDocument? Chap { get; set; }
+    public OperationalDocument? Operational { get; set; }
+    public List<LunDocument?>? Luns { get; set; }
+}
