@@ -1,0 +1,59 @@
+using System.Text.Json;
+using IserBlockd.Daemon.Configuration.Document;
+
+namespace IserBlockd.Daemon.Configuration;
+
+/// <summary>The effective configuration (every default filled in) written back as the file format,
+/// for <c>iserblockd check-config</c> and the debug log. It holds secret file paths, never secrets.</summary>
+public static class ConfigDump
+{
+    public static string ToJson(DaemonSettings settings) =>
+        JsonSerializer.Serialize(ToDocument(settings), ConfigJsonContext.Default.ConfigDocument);
+
+    public static ConfigDocument ToDocument(DaemonSettings s) => new()
+    {
+        InitiatorName = s.InitiatorName,
+        ReplacementTimeout = s.ReplacementTimeout.TotalSeconds,
+        NopInterval = s.NopInterval.TotalSeconds,
+        NopTimeout = s.NopTimeout.TotalSeconds,
+        LoginTimeout = s.LoginTimeout.TotalSeconds,
+        KernelNbdTimeout = s.KernelNbdTimeout.TotalSeconds,
+        Reconnect = new ReconnectDocument { MinDelay = s.Reconnect.MinDelay.TotalSeconds, MaxDelay = s.Reconnect.MaxDelay.TotalSeconds },
+        Logging = new LoggingDocument
+        {
+            Level = s.Logging.Level.ToString().ToLowerInvariant(),
+            Components = s.Logging.Components.ToDictionary(c => c.Key, c => (string?)c.Value.ToString().ToLowerInvariant()),
+            File = s.Logging.File,
+        },
+        ControlSocket = s.ControlSocket,
+        Nodes = [.. s.Nodes.Select(n => (NodeDocument?)new NodeDocument
+        {
+            Name = n.Name,
+            Portals = [.. n.Portals.Select(p => (string?)p.ToString())],
+            Target = n.Target,
+            Transport = n.Transport.ToConfigString(),
+            Chap = n.Chap is { } c
+                ? new ChapDocument { User = c.User, SecretFile = c.SecretFile, TargetUser = c.TargetUser, TargetSecretFile = c.TargetSecretFile }
+                : null,
+            Operational = n.Operational == OperationalOverrides.None ? null : new OperationalDocument
+            {
+                HeaderDigest = n.Operational.HeaderDigest is { } h ? string.Join(',', h) : null,
+                DataDigest = n.Operational.DataDigest is { } d ? string.Join(',', d) : null,
+                MaxRecvDataSegmentLength = n.Operational.MaxRecvDataSegmentLength,
+                MaxBurstLength = n.Operational.MaxBurstLength,
+                FirstBurstLength = n.Operational.FirstBurstLength,
+                ImmediateData = n.Operational.ImmediateData,
+                InitialR2T = n.Operational.InitialR2T,
+                MaxOutstandingR2T = n.Operational.MaxOutstandingR2T,
+                QueueDepth = n.Operational.QueueDepth,
+            },
+            Luns = [.. n.Luns.Select(l => (LunDocument?)new LunDocument
+            {
+                Lun = l.Lun,
+                Device = l.Device?.ToString(),
+                Nbd = l.HasExport ? new NbdExportDocument { Socket = l.Socket, Listen = l.Listen?.ToString(), ExportName = l.ExportName } : null,
+                ReadOnly = l.ReadOnly,
+            })],
+        })],
+    };
+}
