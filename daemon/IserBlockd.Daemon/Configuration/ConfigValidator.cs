@@ -233,6 +233,15 @@ internal sealed class ConfigValidator
         return values;
     }
 
+    /// <summary>Validates one LUN mapping on its own (a map request on the control socket); field paths
+    /// are relative to the mapping. Conflicts with other mappings are the caller's to check.</summary>
+    public static LunMapping? ValidateLun(LunDocument doc, string nodeName, List<ConfigError> errors)
+    {
+        var before = errors.Count;
+        var lun = new ConfigValidator(errors).Lun(doc, "", nodeName, [], new Dictionary<string, string>(StringComparer.Ordinal));
+        return errors.Count == before ? lun : null;
+    }
+
     private LunMapping? Lun(LunDocument doc, string path, string nodeName, Dictionary<int, string> devices, Dictionary<string, string> exports)
     {
         var before = _errors.Count;
@@ -318,5 +327,5 @@ internal sealed class ConfigValidator
     private static bool IsSimpleName(string name) =>
         name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 
-    private void Error(string path, string message) => _errors.Add(new ConfigError(path, message));
+    private void Error(string path, string message) => _errors.Add(new ConfigError(path.TrimStart('.'), message));
 }

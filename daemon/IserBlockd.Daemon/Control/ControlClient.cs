@@ -1,0 +1,48 @@
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace IserBlockd.Daemon.Control;
+
+/// <summary>iserblockctl's side of the control socket: one request, one response.</summary>
+public static class ControlClient
+{
+    public static async Task<ControlResponse> SendAsync(string socketPath, ControlRequest request, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.ConnectionRefused)
+        {
+            return ControlResponse.Failure(ControlErrorCodes.NotRunning, $"iserblockd is not running (nothing listens on {socketPath})");
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+        {
+            return ControlResponse.Failure(ControlErrorCodes.AccessDenied, $"permission denied on {socketPath}: the control socket is for root only");
+        }
+        catch (SocketException) when (!File.Exists(socketPath))
+        {
+            return ControlResponse.Failure(ControlErrorCodes.NotRunning, $"iserblockd is not running (no control socket at {socketPath})");
+        }
+
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Default.ControlRequest);
+        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+
+        using var reader = new StreamReader(stream);
+        var line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+        if (line == null)
+            return ControlResponse.Failure(ControlErrorCodes.Internal, "iserblockd closed the control connection without answering");
+        try
+        {
+            return JsonSerializer.Deserialize(line, ControlJsonContext.Default.ControlResponse)
+                ?? ControlResponse.Failure(ControlErrorCodes.Internal, "empty answer from iserblockd");
+        }
+        catch (JsonException e)
+        {
+            return ControlResponse.Failure(ControlErrorCodes.Internal, $"unreadable answer from iserblockd: {e.Message}");
+        }
+    }
+}

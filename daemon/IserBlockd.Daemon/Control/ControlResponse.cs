@@ -1,0 +1,54 @@
+namespace IserBlockd.Daemon.Control;
+
+/// <summary>The answer to one <see cref="ControlRequest"/>: a JSON object on one line.</summary>
+public sealed class ControlResponse
+{
+    public bool Ok { get; set; }
+    public ControlError? Error { get; set; }
+    /// <summary>A sentence for people, for commands that change something.</summary>
+    public string? Message { get; set; }
+    public List<SessionInfo>? Sessions { get; set; }
+    public StatusInfo? Status { get; set; }
+
+    public static ControlResponse Success(string? message = null) => new() { Ok = true, Message = message };
+
+    public static ControlResponse Failure(string code, string message) =>
+        new() { Ok = false, Error = new ControlError { Code = code, Message = message } };
+}
+
+public sealed class ControlError
+{
+    /// <summary>One of <see cref="ControlErrorCodes"/>.</summary>
+    public string Code { get; set; } = ControlErrorCodes.Internal;
+    public string Message { get; set; } = "";
+}
+
+/// <summary>Error classes on the control socket, and the exit code iserblockctl returns for each
+/// (iscsiadm's numbers where it has one, so scripts written for it read the same).</summary>
+public static class ControlErrorCodes
+{
+    public const string BadRequest = "bad-request";
+    public const string NotFound = "not-found";
+    public const string AlreadyDone = "already";
+    public const string LoginFailed = "login-failed";
+    public const string AuthenticationFailed = "authentication-failed";
+    public const string LogoutFailed = "logout-failed";
+    public const string MapFailed = "map-failed";
+    public const string AccessDenied = "access-denied";
+    public const string NotRunning = "not-running";
+    public const string Internal = "internal";
+
+    public static int ExitCode(string code) => code switch
+    {
+        LoginFailed => 5,           // ISCSI_ERR_LOGIN
+        LogoutFailed => 7,          // ISCSI_ERR_LOGOUT
+        AccessDenied => 10,         // ISCSI_ERR_ACCESS
+        AlreadyDone => 15,          // ISCSI_ERR_SESS_EXISTS
+        NotRunning => 20,           // ISCSI_ERR_ISCSID_NOTCONN
+        NotFound => 21,             // ISCSI_ERR_NO_OBJS_FOUND
+        BadRequest => 22,           // ISCSI_ERR_INVAL
+        AuthenticationFailed => 24, // ISCSI_ERR_LOGIN_AUTH_FAILED
+        MapFailed => 1,
+        _ => 1,
+    };
+}

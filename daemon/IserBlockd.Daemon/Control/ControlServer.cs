@@ -1,0 +1,240 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text.Json;
+using IserBlockd.Daemon.Native;
+using Microsoft.Extensions.Logging;
+
+namespace IserBlockd.Daemon.Control;
+
+/// <summary>
+/// The daemon's control socket: a Unix stream socket (mode 0600 in a 0700 directory) that takes one
+/// JSON request per line and answers one JSON response per line. Only root (or the daemon's own user)
+/// may use it; the kernel's SO_PEERCRED says who is asking.
+/// </summary>
+public sealed partial class ControlServer : IAsyncDisposable
+{
+    private const int MaxRequestBytes = 64 * 1024;
+    private static readonly byte[] NewLine = "\n"u8.ToArray();
+
+    private readonly string _path;
+    private readonly IDaemonControl _control;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly uint _ownUid = Libc.geteuid();
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+    private readonly HashSet<Task> _clients = [];
+
+    public ControlServer(string path, IDaemonControl control, ILogger<ControlServer> logger)
+    {
+        _path = path;
+        _control = control;
+        _logger = logger;
+    }
+
+    public string Path => _path;
+
+    /// <summary>Binds the socket (failing now, at startup, if it cannot) and starts accepting.</summary>
+    public void Start()
+    {
+        var directory = System.IO.Path.GetDirectoryName(_path)!;
+        if (!Directory.Exists(directory))
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        RemoveStaleSocket();
+
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(_path));
+            File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(16);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        _listener = listener;
+        _acceptLoop = AcceptLoopAsync(listener, _stopping.Token);
+        LogListening(_path);
+    }
+
+    /// <summary>A socket file left by a daemon that died is removed; one that answers belongs to a
+    /// running daemon, and starting a second one is refused.</summary>
+    private void RemoveStaleSocket()
+    {
+        if (!File.Exists(_path) && !Directory.Exists(_path))
+            return;
+        if ((File.GetAttributes(_path) & FileAttributes.Directory) != 0)
+            throw new IOException($"{_path} is a directory, not a control socket");
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(_path));
+        }
+        catch (SocketException)
+        {
+            File.Delete(_path);
+            return;
+        }
+        throw new IOException($"another iserblockd is already listening on {_path}");
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                LogAcceptFailed(e.Message);
+                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+            var task = ServeAsync(client, cancellationToken);
+            lock (_clients) _clients.Add(task);
+            _ = task.ContinueWith(t => { lock (_clients) _clients.Remove(t); }, TaskScheduler.Default);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            var peer = PeerCredentials.Of(socket);
+            if (peer.UserId != 0 && peer.UserId != _ownUid)
+            {
+                LogRefused(peer.ProcessId, peer.UserId);
+                await WriteAsync(stream, ControlResponse.Failure(ControlErrorCodes.AccessDenied,
+                    $"permission denied: the iserblockd control socket is for root only (you are uid {peer.UserId})"), cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var reader = PipeReader.Create(stream);
+            while (true)
+            {
+                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                while (TryReadLine(ref buffer, out var line))
+                {
+                    var response = await HandleAsync(line, peer, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(stream, response, cancellationToken).ConfigureAwait(false);
+                }
+                if (buffer.Length > MaxRequestBytes)
+                {
+                    await WriteAsync(stream, ControlResponse.Failure(ControlErrorCodes.BadRequest,
+                        $"request longer than {MaxRequestBytes} bytes"), cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                    return;
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+        {
+            // The client went away, or the daemon is stopping: nothing more to say to it.
+        }
+        catch (Exception e)
+        {
+            LogClientFailed(e);
+        }
+    }
+
+    private static bool TryReadLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
+    {
+        var newline = buffer.PositionOf((byte)'\n');
+        if (newline == null)
+        {
+            line = default;
+            return false;
+        }
+        line = buffer.Slice(0, newline.Value);
+        buffer = buffer.Slice(buffer.GetPosition(1, newline.Value));
+        return true;
+    }
+
+    private async Task<ControlResponse> HandleAsync(ReadOnlySequence<byte> line, PeerCredentials peer, CancellationToken cancellationToken)
+    {
+        ControlRequest? request;
+        try
+        {
+            var reader = new Utf8JsonReader(line);
+            request = JsonSerializer.Deserialize(ref reader, ControlJsonContext.Default.ControlRequest);
+        }
+        catch (JsonException e)
+        {
+            return ControlResponse.Failure(ControlErrorCodes.BadRequest, $"not a valid request: {e.Message}");
+        }
+        if (request == null)
+            return ControlResponse.Failure(ControlErrorCodes.BadRequest, "not a valid request: null");
+
+        LogRequest(request.Command ?? "(none)", request.Node, peer.ProcessId, peer.UserId);
+        try
+        {
+            return await ControlDispatcher.DispatchAsync(request, _control, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ControlResponse.Failure(ControlErrorCodes.Internal, "the daemon is stopping");
+        }
+        catch (Exception e)
+        {
+            LogCommandFailed(e, request.Command ?? "");
+            return ControlResponse.Failure(ControlErrorCodes.Internal, e.Message);
+        }
+    }
+
+    private static async Task WriteAsync(Stream stream, ControlResponse response, CancellationToken cancellationToken)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, ControlJsonContext.Default.ControlResponse);
+        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(NewLine, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+            return;
+        _stopping.Cancel();
+        _listener?.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+        Task[] clients;
+        lock (_clients) clients = [.. _clients];
+        await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_listener != null)
+        {
+            try { File.Delete(_path); }
+            catch (IOException) { }
+        }
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Control socket listening on {Path}")]
+    private partial void LogListening(string path);
+
+    [LoggerMessage(LogLevel.Warning, "Control socket: accept failed: {Reason}")]
+    private partial void LogAcceptFailed(string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Control socket: refused pid {Pid} (uid {Uid}): root only")]
+    private partial void LogRefused(int pid, uint uid);
+
+    [LoggerMessage(LogLevel.Debug, "Control request {Command} {Node} from pid {Pid} (uid {Uid})")]
+    private partial void LogRequest(string command, string? node, int pid, uint uid);
+
+    [LoggerMessage(LogLevel.Error, "Control command {Command} failed")]
+    private partial void LogCommandFailed(Exception exception, string command);
+
+    [LoggerMessage(LogLevel.Error, "Control socket client failed")]
+    private partial void LogClientFailed(Exception exception);
+}

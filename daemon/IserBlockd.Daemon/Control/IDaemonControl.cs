@@ -1,0 +1,19 @@
+namespace IserBlockd.Daemon.Control;
+
+/// <summary>What the control socket can ask of the running daemon. The session supervisor implements it.</summary>
+public interface IDaemonControl
+{
+    List<SessionInfo> List();
+
+    StatusInfo Status();
+
+    /// <summary>Logs in to a configured node (and brings up its configured mappings).</summary>
+    Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken);
+
+    /// <summary>Flushes and unmaps the node's LUNs, then logs out.</summary>
+    Task<ControlResponse> LogoutAsync(string node, CancellationToken cancellationToken);
+
+    Task<ControlResponse> MapAsync(MapRequest request, CancellationToken cancellationToken);
+
+    Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken);
+}
