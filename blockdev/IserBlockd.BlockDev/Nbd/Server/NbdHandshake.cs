@@ -1,0 +1,289 @@
+using System.Text;
+using IserBlockd.BlockDev.Nbd.Protocol;
+using IserBlockd.BlockDev.Nbd.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace IserBlockd.BlockDev.Nbd;
+
+/// <summary>The outcome of a successful handshake: the export chosen and what was negotiated.
+/// The export's connection slot is held and must be released when transmission ends.</summary>
+internal sealed record NbdNegotiatedSession(NbdExport Export, bool StructuredReplies);
+
+/// <summary>
+/// Server side of the fixed newstyle handshake (doc/proto.md, "Handshake"): greeting, client flags,
+/// then option haggling until NBD_OPT_EXPORT_NAME or a successful NBD_OPT_GO. Runs once per
+/// connection, so it favours clarity over avoiding allocations.
+/// </summary>
+internal sealed class NbdHandshake
+{
+    private const NbdHandshakeFlags ServerFlags = NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes;
+    private const uint LargestSkippableOption = 1 << 20;
+
+    private readonly INbdTransport _transport;
+    private readonly Func<string, NbdExport?> _findExport;
+    private readonly Func<IReadOnlyCollection<NbdExport>> _listExports;
+    private readonly NbdServerOptions _options;
+    private readonly ILogger _logger;
+    private readonly string _peer;
+    private bool _noZeroes;
+    private bool _structuredReplies;
+
+    public NbdHandshake(INbdTransport transport, Func<string, NbdExport?> findExport,
+        Func<IReadOnlyCollection<NbdExport>> listExports, NbdServerOptions options, ILogger logger)
+    {
+        _transport = transport;
+        _findExport = findExport;
+        _listExports = listExports;
+        _options = options;
+        _logger = logger;
+        _peer = transport.RemoteDescription;
+    }
+
+    /// <summary>Negotiates; null when the client aborted, went away or broke the protocol (the caller
+    /// then closes the connection).</summary>
+    public async Task<NbdNegotiatedSession?> RunAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.HandshakeTimeout);
+        // Our transport calls take no token: a timed-out or cancelled handshake is a hard disconnect.
+        await using var abort = timeout.Token.UnsafeRegister(static t => ((INbdTransport)t!).Abort(), _transport);
+        try
+        {
+            return await NegotiateAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NbdProtocolException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+        {
+            var reason = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+                ? $"did not finish within {_options.HandshakeTimeout.TotalSeconds:0} s"
+                : e.Message;
+            NbdLog.HandshakeFailed(_logger, _peer, reason);
+            return null;
+        }
+    }
+
+    private async Task<NbdNegotiatedSession?> NegotiateAsync()
+    {
+        var greeting = new byte[NbdServerGreeting.Size];
+        new NbdServerGreeting(ServerFlags).Write(greeting);
+        await _transport.SendAsync(greeting).ConfigureAwait(false);
+
+        var clientFlagBytes = new byte[NbdClientGreeting.Size];
+        if (!await ReceiveExactlyAsync(clientFlagBytes).ConfigureAwait(false)) return null;
+        var clientFlags = NbdClientGreeting.Read(clientFlagBytes).Flags;
+        var unknown = clientFlags & ~(NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes);
+        if (unknown != 0)
+            throw new NbdProtocolException($"client flags 0x{(uint)clientFlags:x} include ones the server did not offer");
+        _noZeroes = (clientFlags & NbdClientFlags.NoZeroes) != 0;
+
+        var header = new byte[NbdOptionHeader.Size];
+        for (var count = 0; ; count++)
+        {
+            if (count >= _options.MaxOptions)
+                throw new NbdProtocolException($"more than {_options.MaxOptions} options without entering transmission");
+            if (!await ReceiveExactlyAsync(header).ConfigureAwait(false)) return null;
+            var option = NbdOptionHeader.Read(header);
+
+            if (option.Length > _options.MaxOptionLength)
+            {
+                if (option.Length > LargestSkippableOption)
+                    throw new NbdProtocolException($"option {option.Option} carries {option.Length} bytes of data");
+                if (!await SkipAsync(option.Length).ConfigureAwait(false)) return null;
+                await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrTooBig, $"option data of {option.Length} bytes is too large").ConfigureAwait(false);
+                continue;
+            }
+            var data = new byte[option.Length];
+            if (!await ReceiveExactlyAsync(data).ConfigureAwait(false)) return null;
+
+            switch (option.Option)
+            {
+                case NbdOption.ExportName:
+                    return await HandleExportNameAsync(data).ConfigureAwait(false);
+                case NbdOption.Abort:
+                    // The client may already have closed; an ACK that cannot be sent is fine.
+                    try { await ReplyAsync(option.Option, NbdOptionReplyType.Ack, default).ConfigureAwait(false); }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException) { }
+                    return null;
+                case NbdOption.List:
+                    await HandleListAsync(data).ConfigureAwait(false);
+                    break;
+                case NbdOption.Info:
+                case NbdOption.Go:
+                    var session = await HandleInfoAsync(option.Option, data).ConfigureAwait(false);
+                    if (session != null) return session;
+                    break;
+                case NbdOption.StructuredReply:
+                    if (data.Length != 0)
+                    {
+                        await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data").ConfigureAwait(false);
+                        break;
+                    }
+                    _structuredReplies = true;
+                    await ReplyAsync(option.Option, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
+                    break;
+                case NbdOption.StartTls:
+                    await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrUnsupported, "TLS is not supported by this server").ConfigureAwait(false);
+                    break;
+                default:
+                    await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrUnsupported, $"option {(uint)option.Option} is not supported").ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    private async Task<NbdNegotiatedSession?> HandleExportNameAsync(byte[] data)
+    {
+        // This option cannot be answered with an error: refusing it means hanging up.
+        var name = NbdString.Read(data);
+        var export = _findExport(name);
+        if (export == null)
+            throw new NbdProtocolException($"NBD_OPT_EXPORT_NAME for unknown export '{name}'");
+        if (_options.RequireBlockSizeNegotiation && export.BlockSizes.Minimum > 1)
+            throw new NbdProtocolException($"export '{name}' needs block size negotiation, which NBD_OPT_EXPORT_NAME cannot do");
+        if (!export.TryAcquireConnection())
+            throw new NbdProtocolException($"export '{name}' already has its maximum of {export.MaxConnections} connections");
+        try
+        {
+            var reply = new byte[NbdExportNameReply.GetSize(_noZeroes)];
+            new NbdExportNameReply((ulong)export.Device.Geometry.Size, export.GetTransmissionFlags(_structuredReplies)).Write(reply, _noZeroes);
+            await _transport.SendAsync(reply).ConfigureAwait(false);
+        }
+        catch
+        {
+            export.ReleaseConnection();
+            throw;
+        }
+        return new NbdNegotiatedSession(export, _structuredReplies);
+    }
+
+    private async Task HandleListAsync(byte[] data)
+    {
+        if (data.Length != 0)
+        {
+            await ReplyErrorAsync(NbdOption.List, NbdOptionReplyType.ErrInvalid, "NBD_OPT_LIST takes no data").ConfigureAwait(false);
+            return;
+        }
+        foreach (var export in _listExports())
+        {
+            var entry = new NbdServerListEntry(export.Name, export.Description);
+            var payload = new byte[entry.GetSize()];
+            entry.Write(payload);
+            await ReplyAsync(NbdOption.List, NbdOptionReplyType.Server, payload).ConfigureAwait(false);
+        }
+        await ReplyAsync(NbdOption.List, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
+    }
+
+    /// <summary>NBD_OPT_INFO and NBD_OPT_GO: information replies, then ACK (and, for GO, transmission)
+    /// or an error.</summary>
+    private async Task<NbdNegotiatedSession?> HandleInfoAsync(NbdOption option, byte[] data)
+    {
+        NbdExportInfoRequest request;
+        try
+        {
+            request = NbdExportInfoRequest.Parse(data);
+        }
+        catch (NbdProtocolException e)
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrInvalid, e.Message).ConfigureAwait(false);
+            return null;
+        }
+        var export = _findExport(request.ExportName);
+        if (export == null)
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrUnknown, $"there is no export named '{request.ExportName}'").ConfigureAwait(false);
+            return null;
+        }
+
+        var geometry = export.Device.Geometry;
+        var exportInfo = new byte[NbdInfoExport.Length];
+        new NbdInfoExport((ulong)geometry.Size, export.GetTransmissionFlags(_structuredReplies)).Write(exportInfo);
+        await ReplyAsync(option, NbdOptionReplyType.Info, exportInfo).ConfigureAwait(false);
+
+        if (request.Requests(NbdInfoType.Name))
+        {
+            var info = new NbdInfoName(export.Name);
+            var bytes = new byte[info.GetLength()];
+            info.Write(bytes);
+            await ReplyAsync(option, NbdOptionReplyType.Info, bytes).ConfigureAwait(false);
+        }
+        if (request.Requests(NbdInfoType.Description) && export.Description.Length > 0)
+        {
+            var info = new NbdInfoDescription(export.Description);
+            var bytes = new byte[info.GetLength()];
+            info.Write(bytes);
+            await ReplyAsync(option, NbdOptionReplyType.Info, bytes).ConfigureAwait(false);
+        }
+        // Always sent: it is what the server enforces, and it must precede a BLOCK_SIZE_REQD error.
+        var sizes = export.BlockSizes;
+        var blockSize = new byte[NbdInfoBlockSize.Length];
+        new NbdInfoBlockSize(sizes.Minimum, sizes.Preferred, sizes.Maximum).Write(blockSize);
+        await ReplyAsync(option, NbdOptionReplyType.Info, blockSize).ConfigureAwait(false);
+
+        if (_options.RequireBlockSizeNegotiation && sizes.Minimum > 1 && !request.Requests(NbdInfoType.BlockSize))
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrBlockSizeRequired,
+                $"export '{export.Name}' needs a minimum block size of {sizes.Minimum}: request NBD_INFO_BLOCK_SIZE").ConfigureAwait(false);
+            return null;
+        }
+        if (option == NbdOption.Info)
+        {
+            await ReplyAsync(option, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
+            return null;
+        }
+        if (!export.TryAcquireConnection())
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrPolicy,
+                $"export '{export.Name}' already has its maximum of {export.MaxConnections} connections").ConfigureAwait(false);
+            return null;
+        }
+        try
+        {
+            await ReplyAsync(option, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
+        }
+        catch
+        {
+            export.ReleaseConnection();
+            throw;
+        }
+        return new NbdNegotiatedSession(export, _structuredReplies);
+    }
+
+    private Task ReplyErrorAsync(NbdOption option, NbdOptionReplyType type, string message) =>
+        ReplyAsync(option, type, Encoding.UTF8.GetBytes(message.Length > 1024 ? message[..1024] : message));
+
+    private async Task ReplyAsync(NbdOption option, NbdOptionReplyType type, ReadOnlyMemory<byte> data)
+    {
+        var reply = new byte[NbdOptionReplyHeader.Size + data.Length];
+        new NbdOptionReplyHeader(option, type, (uint)data.Length).Write(reply);
+        data.CopyTo(reply.AsMemory(NbdOptionReplyHeader.Size));
+        await _transport.SendAsync(reply).ConfigureAwait(false);
+        if (_logger.IsEnabled(LogLevel.Debug)) NbdLog.OptionAnswered(_logger, _peer, option, type);
+    }
+
+    private async Task<bool> ReceiveExactlyAsync(Memory<byte> destination)
+    {
+        var filled = 0;
+        while (filled < destination.Length)
+        {
+            var received = await _transport.ReceiveAsync(destination[filled..]).ConfigureAwait(false);
+            if (received <= 0)
+            {
+                if (filled > 0) throw new NbdProtocolException("the client closed the connection in the middle of a message");
+                return false;
+            }
+            filled += received;
+        }
+        return true;
+    }
+
+    private async Task<bool> SkipAsync(uint length)
+    {
+        var scratch = new byte[Math.Min(length, 64u << 10)];
+        while (length > 0)
+        {
+            var received = await _transport.ReceiveAsync(scratch.AsMemory(0, (int)Math.Min(length, (uint)scratch.Length))).ConfigureAwait(false);
+            if (received <= 0) return false;
+            length -= (uint)received;
+        }
+        return true;
+    }
+}

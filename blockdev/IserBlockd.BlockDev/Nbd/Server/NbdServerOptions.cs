@@ -1,0 +1,46 @@
+namespace IserBlockd.BlockDev.Nbd;
+
+public sealed record NbdServerOptions
+{
+    /// <summary>Requests one connection may have in progress; the reader waits beyond it.</summary>
+    public int MaxRequestsInFlight { get; init; } = 512;
+
+    /// <summary>Per-connection buffer that request headers (and small WRITE payloads) arrive in.</summary>
+    public int ReceiveBufferSize { get; init; } = 256 << 10;
+
+    /// <summary>Per-connection buffer in which reply headers (and small READ payloads) are gathered,
+    /// so that many replies leave in one send.</summary>
+    public int SendBufferSize { get; init; } = 256 << 10;
+
+    /// <summary>Payloads up to this size are copied through the connection buffers (a memcpy is cheaper
+    /// than a system call); larger ones are received into and sent from the device's buffers directly.</summary>
+    public int CopyThreshold { get; init; } = 16 << 10;
+
+    /// <summary>Refuse clients that do not ask for NBD_INFO_BLOCK_SIZE when the export's minimum block
+    /// size is above 1 (NBD_REP_ERR_BLOCK_SIZE_REQD for INFO/GO, a hard disconnect for EXPORT_NAME).
+    /// Off by default: such clients are served, and unaligned requests get EINVAL.</summary>
+    public bool RequireBlockSizeNegotiation { get; init; }
+
+    /// <summary>A refused WRITE's payload up to this size is read and dropped so the connection can go
+    /// on; a larger one is treated as a denial of service and the client is disconnected.</summary>
+    public long MaxDiscardedPayload { get; init; } = 64L << 20;
+
+    /// <summary>Time a client has to finish option haggling.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Options one client may send before it is considered abusive and disconnected.</summary>
+    public int MaxOptions { get; init; } = 256;
+
+    /// <summary>Longest option data accepted; longer gets NBD_REP_ERR_TOO_BIG.</summary>
+    public int MaxOptionLength { get; init; } = 64 << 10;
+
+    internal void Validate()
+    {
+        if (MaxRequestsInFlight < 1) throw new ArgumentOutOfRangeException(nameof(MaxRequestsInFlight));
+        if (ReceiveBufferSize < 4096) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "At least 4 KiB.");
+        if (SendBufferSize < 4096) throw new ArgumentOutOfRangeException(nameof(SendBufferSize), "At least 4 KiB.");
+        if (CopyThreshold < 0 || CopyThreshold > SendBufferSize / 2 || CopyThreshold > ReceiveBufferSize / 2)
+            throw new ArgumentOutOfRangeException(nameof(CopyThreshold), "At most half of each connection buffer.");
+        if (MaxOptionLength < 4096 + 64) throw new ArgumentOutOfRangeException(nameof(MaxOptionLength));
+    }
+}

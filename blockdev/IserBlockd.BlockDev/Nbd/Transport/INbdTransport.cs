@@ -1,0 +1,28 @@
+namespace IserBlockd.BlockDev.Nbd.Transport;
+
+/// <summary>
+/// A connected byte stream that carries one NBD connection. The protocol code never touches sockets;
+/// it only receives into and sends from memory it owns (or the device's buffers), so WRITE payloads can
+/// land straight in device memory and READ data can leave from it.
+/// </summary>
+/// <remarks>Receive calls come from one reader at a time and send calls from one writer at a time, but
+/// a receive and a send may be in progress together.</remarks>
+public interface INbdTransport : IAsyncDisposable
+{
+    /// <summary>Where the peer is, for log messages.</summary>
+    string RemoteDescription { get; }
+
+    /// <summary>Receives at least one byte into <paramref name="buffer"/>; 0 means the peer closed its side
+    /// (or <see cref="ShutdownReceive"/> was called).</summary>
+    ValueTask<int> ReceiveAsync(Memory<byte> buffer);
+
+    /// <summary>Sends every byte of <paramref name="buffer"/>.</summary>
+    ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
+
+    /// <summary>Stops receiving: a pending or later receive returns 0. Sends still work, so in-flight
+    /// replies can be delivered before closing.</summary>
+    void ShutdownReceive();
+
+    /// <summary>Hard disconnect: pending and later operations fail.</summary>
+    void Abort();
+}

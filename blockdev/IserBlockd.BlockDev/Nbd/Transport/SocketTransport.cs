@@ -1,0 +1,98 @@
+using System.Net.Sockets;
+
+namespace IserBlockd.BlockDev.Nbd.Transport;
+
+/// <summary>
+/// <see cref="INbdTransport"/> over a connected stream <see cref="Socket"/> (TCP, Unix, or one end of a
+/// socketpair handed to the kernel). The socket's ValueTask operations are pooled, so steady-state
+/// receives and sends allocate nothing.
+/// </summary>
+public sealed class SocketTransport : INbdTransport
+{
+    private readonly Socket _socket;
+    private int _disposed;
+
+    public SocketTransport(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        if (socket.SocketType != SocketType.Stream)
+            throw new ArgumentException("NBD needs a stream socket.", nameof(socket));
+        _socket = socket;
+        if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+            socket.NoDelay = true; // replies are complete messages; Nagle would only add latency
+        RemoteDescription = DescribePeer(socket);
+    }
+
+    public string RemoteDescription { get; }
+
+    public Socket Socket => _socket;
+
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        try
+        {
+            return _socket.ReceiveAsync(buffer, SocketFlags.None);
+        }
+        catch (ObjectDisposedException)
+        {
+            return ValueTask.FromResult(0);
+        }
+    }
+
+    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
+    {
+        var pending = _socket.SendAsync(buffer, SocketFlags.None);
+        if (!pending.IsCompletedSuccessfully)
+            return FinishSendAsync(pending, buffer);
+        var sent = pending.Result;
+        return sent == buffer.Length ? ValueTask.CompletedTask : FinishSendAsync(ValueTask.FromResult(sent), buffer);
+    }
+
+    private async ValueTask FinishSendAsync(ValueTask<int> pending, ReadOnlyMemory<byte> buffer)
+    {
+        // Stream sockets normally send everything in one operation; loop for the rare partial send.
+        var sent = await pending.ConfigureAwait(false);
+        while (sent < buffer.Length)
+        {
+            var n = await _socket.SendAsync(buffer[sent..], SocketFlags.None).ConfigureAwait(false);
+            if (n <= 0) throw new SocketException((int)SocketError.ConnectionReset);
+            sent += n;
+        }
+    }
+
+    public void ShutdownReceive()
+    {
+        try { _socket.Shutdown(SocketShutdown.Receive); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    public void Abort()
+    {
+        try { _socket.Shutdown(SocketShutdown.Both); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            _socket.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static string DescribePeer(Socket socket)
+    {
+        try
+        {
+            var remote = socket.RemoteEndPoint?.ToString();
+            if (!string.IsNullOrEmpty(remote)) return remote;
+            var local = socket.LocalEndPoint?.ToString();
+            return string.IsNullOrEmpty(local) ? $"{socket.AddressFamily} socket" : $"client of {local}";
+        }
+        catch (SocketException)
+        {
+            return $"{socket.AddressFamily} socket";
+        }
+    }
+}
