@@ -1,3 +1,5 @@
+using IserBlockd.Iscsi.Security;
+
 namespace IserBlockd.Daemon.Configuration;
 
 /// <summary>CHAP for one node: the initiator authenticates as <see cref="User"/>; with
@@ -11,4 +13,9 @@ public sealed record ChapSettings(
     ChapSecret? TargetSecret)
 {
     public bool IsMutual => TargetUser != null;
+
+    /// <summary>What the CHAP code of the iSCSI core takes.</summary>
+    public ChapCredentials Initiator => new(User, Secret);
+
+    public ChapCredentials? Target => TargetUser != null && TargetSecret != null ? new(TargetUser, TargetSecret) : null;
 }

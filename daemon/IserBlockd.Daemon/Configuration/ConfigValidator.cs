@@ -1,5 +1,6 @@
 using System.Globalization;
 using IserBlockd.Daemon.Configuration.Document;
+using IserBlockd.Iscsi.Security;
 using Serilog.Events;
 
 namespace IserBlockd.Daemon.Configuration;
@@ -176,7 +177,7 @@ internal sealed class ConfigValidator
         ChapSecret? secret = null, targetSecret = null;
         if (doc.SecretFile != null) secret = Secret(doc.SecretFile, path + ".secretFile");
         if (doc.TargetSecretFile != null) targetSecret = Secret(doc.TargetSecretFile, path + ".targetSecretFile");
-        if (secret != null && targetSecret != null && secret.Reveal().SequenceEqual(targetSecret.Reveal()))
+        if (secret != null && targetSecret != null && secret.Equals(targetSecret))
             Error(path + ".targetSecretFile", "the target's secret must differ from the initiator's (RFC 7143 section 12.1.3)");
 
         return _errors.Count == before

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using IserBlockd.Daemon.Native;
+using IserBlockd.Iscsi.Security;
 using Microsoft.Win32.SafeHandles;
 
 namespace IserBlockd.Daemon.Configuration;

@@ -1,4 +1,5 @@
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Iscsi.Security;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;

@@ -1,5 +1,6 @@
 using System.Text;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Iscsi.Security;
 using Serilog.Events;
 
 namespace IserBlockd.Daemon.Tests.Configuration;
@@ -105,10 +106,10 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(TransportKind.Tcp, san1.Transport);
         var chap = san1.Chap!;
         Assert.Equal("host1", chap.User);
-        Assert.Equal("initiator-secret-1"u8.ToArray(), chap.Secret.Reveal().ToArray()); // the newline is not part of it
+        Assert.Equal(ChapSecret.FromString("initiator-secret-1"), chap.Secret); // the newline is not part of it
         Assert.True(chap.IsMutual);
         Assert.Equal("san1", chap.TargetUser);
-        Assert.Equal("target-secret-22"u8.ToArray(), chap.TargetSecret!.Reveal().ToArray());
+        Assert.Equal(ChapSecret.FromString("target-secret-22"), chap.TargetSecret);
         var op = san1.Operational;
         Assert.Equal(["CRC32C", "None"], op.HeaderDigest!);
         Assert.Equal(["None"], op.DataDigest!);

@@ -1,5 +1,6 @@
 using System.Text;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Iscsi.Security;
 
 namespace IserBlockd.Daemon.Tests.Configuration;
 
@@ -31,7 +32,7 @@ public sealed class SecretFileTests : IDisposable
         var path = Write("ok.secret", "abcdefghijkl\r\n", mode);
         var secret = SecretFile.TryRead(path, out var error);
         Assert.Equal("", error);
-        Assert.Equal("abcdefghijkl"u8.ToArray(), secret!.Reveal().ToArray());
+        Assert.Equal(ChapSecret.FromString("abcdefghijkl"), secret);
     }
 
     [Theory]

@@ -73,7 +73,7 @@ public sealed class DaemonLoggingTests
                            "luns": [ { "lun": 0, "device": "auto" } ] } ] }
             """), "t.json");
         var chap = settings.Nodes[0].Chap!;
-        Assert.Equal(initiatorSecret, Encoding.UTF8.GetString(chap.Secret.Reveal()));
+        Assert.Equal(IserBlockd.Iscsi.Security.ChapSecret.FromString(initiatorSecret), chap.Secret);
 
         var (factory, output) = Create(LoggingSettings.Default with { Level = LogEventLevel.Verbose }, LogConsoleKind.Plain);
         using (factory)
