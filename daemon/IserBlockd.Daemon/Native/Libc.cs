@@ -16,6 +16,18 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc")]
     public static partial int getpid();
+
+    public const int O_RDONLY = 0;
+    public const int O_EXCL = 0x80;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_CLOEXEC = 0x80000;
+    public const int EBUSY = 16;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [LibraryImport("libc")]
+    public static partial int close(int fd);
 }
 
 /// <summary>struct statx (include/uapi/linux/stat.h): the same layout on every architecture,

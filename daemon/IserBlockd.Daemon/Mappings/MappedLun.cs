@@ -1,0 +1,127 @@
+using IserBlockd.BlockDev;
+using IserBlockd.BlockDev.Kernel;
+using IserBlockd.BlockDev.Nbd;
+using IserBlockd.Daemon.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace IserBlockd.Daemon.Mappings;
+
+/// <summary>
+/// One LUN exposed the ways its <see cref="LunMapping"/> asks: NBD exports on Unix sockets and TCP,
+/// and/or a kernel /dev/nbdN. Stopping it withdraws the exports (started requests are answered),
+/// detaches or releases the kernel device, then flushes the LUN so that every answered write is durable.
+/// </summary>
+public sealed partial class MappedLun
+{
+    private readonly NbdEndpointRegistry _endpoints;
+    private readonly ILogger _logger;
+    private readonly List<string> _exports = [];
+    private NbdServer? _kernelServer;
+    private KernelNbdDevice? _kernelDevice;
+    private int _stopped;
+
+    private MappedLun(string node, LunMapping mapping, IBlockDevice device, NbdEndpointRegistry endpoints, ILogger logger)
+    {
+        Node = node;
+        Mapping = mapping;
+        Device = device;
+        _endpoints = endpoints;
+        _logger = logger;
+    }
+
+    public string Node { get; }
+    public LunMapping Mapping { get; }
+    public IBlockDevice Device { get; }
+
+    /// <summary>"/dev/nbdN" when a kernel device is attached.</summary>
+    public string? DevicePath => _kernelDevice?.DevicePath;
+
+    /// <summary>NBD URIs of the exports.</summary>
+    public IReadOnlyList<string> Exports => _exports;
+
+    public static async Task<MappedLun> StartAsync(string node, LunMapping mapping, IBlockDevice device, NbdEndpointRegistry endpoints,
+        KernelDeviceOptions kernelOptions, NbdServerOptions serverOptions, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var lun = new MappedLun(node, mapping, device, endpoints, loggerFactory.CreateLogger<MappedLun>());
+        try
+        {
+            var export = new NbdExport(mapping.ExportName, device, $"{node} LUN {mapping.Lun}", mapping.ReadOnly);
+            if (mapping.Socket != null)
+                lun._exports.Add(await endpoints.AddUnixAsync(mapping.Socket, export).ConfigureAwait(false));
+            if (mapping.Listen is { } listen)
+                lun._exports.Add(await endpoints.AddTcpAsync(listen, export).ConfigureAwait(false));
+            if (mapping.Device is { } selection)
+            {
+                lun._kernelServer = new NbdServer(serverOptions, loggerFactory);
+                var server = lun._kernelServer;
+                var (kernel, reattached) = await KernelDevices.AttachAsync(selection, device, kernelOptions,
+                    (socket, ct) => server.ServeTransmissionAsync(socket, export, ct), cancellationToken).ConfigureAwait(false);
+                lun._kernelDevice = kernel;
+                if (reattached) lun.LogReattached(node, mapping.Lun, kernel.DevicePath);
+                else lun.LogAttached(node, mapping.Lun, kernel.DevicePath);
+            }
+            foreach (var uri in lun._exports)
+                lun.LogExported(node, mapping.Lun, uri);
+            return lun;
+        }
+        catch
+        {
+            await lun.StopAsync(keepDeviceInUse: false, flush: false).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Stops exposing the LUN. With <paramref name="keepDeviceInUse"/> a kernel device that is
+    /// mounted or open is left configured for the next daemon to re-attach instead of detached.</summary>
+    public async Task StopAsync(bool keepDeviceInUse, bool flush = true, CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        await _endpoints.RemoveAsync(Mapping.Socket, Mapping.Listen, Mapping.ExportName).ConfigureAwait(false);
+
+        if (_kernelDevice is { } kernel)
+        {
+            if (keepDeviceInUse && kernel.Method == KernelAttachMethod.Netlink && KernelDeviceUse.IsInUse(kernel.Index, out var why))
+            {
+                LogReleased(kernel.DevicePath, why);
+                await kernel.ReleaseAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await kernel.DetachAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+                LogDetached(kernel.DevicePath);
+            }
+        }
+        if (_kernelServer != null)
+            await _kernelServer.DisposeAsync().ConfigureAwait(false);
+
+        if (flush && !Mapping.ReadOnly && Device.Features.HasFlag(BlockDeviceFeatures.Flush))
+        {
+            try
+            {
+                await Device.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                LogFlushFailed(Node, Mapping.Lun, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: exported as {Uri}")]
+    private partial void LogExported(string node, int lun, string uri);
+
+    [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: attached as {Device}")]
+    private partial void LogAttached(string node, int lun, string device);
+
+    [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: re-attached {Device} left by the previous daemon (NBD_CMD_RECONFIGURE)")]
+    private partial void LogReattached(string node, int lun, string device);
+
+    [LoggerMessage(LogLevel.Information, "{Device} detached")]
+    private partial void LogDetached(string device);
+
+    [LoggerMessage(LogLevel.Warning, "{Device} left configured for the next iserblockd to re-attach: {Why}")]
+    private partial void LogReleased(string device, string why);
+
+    [LoggerMessage(LogLevel.Warning, "{Node} LUN {Lun}: final flush failed: {Reason}")]
+    private partial void LogFlushFailed(string node, int lun, string reason);
+}
