@@ -35,3 +35,15 @@ public sealed class IscsiSessionClosedException : IscsiException
 {
     public IscsiSessionClosedException(string message) : base(message) { }
 }
+
+/// <summary>The target rejected one of our PDUs with a Reject PDU (RFC 7143 §11.17) that fails just that task.</summary>
+public sealed class IscsiCommandRejectedException : IscsiException
+{
+    public IscsiCommandRejectedException(Pdu.RejectReason reason, Pdu.IscsiOpcode rejected)
+        : base($"target rejected the {rejected} PDU: {reason}")
+    {
+        Reason = reason;
+    }
+
+    public Pdu.RejectReason Reason { get; }
+}

@@ -35,11 +35,11 @@ public static class IscsiKeys
     public const string OFMarkInt = "OFMarkInt";
     public const string IFMarkInt = "IFMarkInt";
     public const string AuthMethod = "AuthMethod";
-    public const string ChapAlgorithm = "CHAP_A";
-    public const string ChapIdentifier = "CHAP_I";
-    public const string ChapChallenge = "CHAP_C";
-    public const string ChapName = "CHAP_N";
-    public const string ChapResponse = "CHAP_R";
+    public const string ChapA = "CHAP_A";
+    public const string ChapI = "CHAP_I";
+    public const string ChapC = "CHAP_C";
+    public const string ChapN = "CHAP_N";
+    public const string ChapR = "CHAP_R";
 
     public const string Yes = "Yes";
     public const string No = "No";
@@ -82,11 +82,11 @@ public static class IscsiKeys
         new(OFMarkInt, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, "2048"),
         new(IFMarkInt, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, "2048"),
         new(AuthMethod, KeyNegotiationRule.List, KeyUse.InitializeOnly, "None", Security: true),
-        new(ChapAlgorithm, KeyNegotiationRule.List, KeyUse.InitializeOnly, null, Security: true),
-        new(ChapIdentifier, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
-        new(ChapChallenge, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
-        new(ChapName, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
-        new(ChapResponse, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
+        new(ChapA, KeyNegotiationRule.List, KeyUse.InitializeOnly, null, Security: true),
+        new(ChapI, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
+        new(ChapC, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
+        new(ChapN, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
+        new(ChapR, KeyNegotiationRule.Declarative, KeyUse.InitializeOnly, null, Security: true),
     ];
 
     private static readonly Dictionary<string, KeyDefinition> ByName = Table.ToDictionary(k => k.Name, StringComparer.Ordinal);

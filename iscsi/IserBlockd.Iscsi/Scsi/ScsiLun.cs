@@ -1,0 +1,344 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using IserBlockd.Iscsi.Sessions;
+using Microsoft.Extensions.Logging;
+
+namespace IserBlockd.Iscsi.Scsi;
+
+/// <summary>
+/// A logical unit of a session, probed at open (INQUIRY, READ CAPACITY, Block Limits and Logical Block
+/// Provisioning VPD pages), with block I/O that issues READ/WRITE(16) (falling back to (10) where the LU lacks
+/// them), SYNCHRONIZE CACHE, UNMAP and WRITE SAME(16) with UNMAP. UNIT ATTENTION is retried, as every SCSI
+/// midlayer does (tgtd answers the first command of a session with 29/00); other failures throw
+/// <see cref="ScsiCommandException"/>. Read and write complete without allocating.
+/// </summary>
+public sealed class ScsiLun
+{
+    private const int UnitAttentionRetries = 10;
+    private const int BusyRetries = 50;
+    private static readonly TimeSpan BusyDelay = TimeSpan.FromMilliseconds(20);
+    private const uint DefaultMaxTransferBytes = 32 * 1024 * 1024;
+
+    private readonly ILogger _logger;
+    private bool _use16;
+    private byte[]? _zeroBlock;
+
+    private ScsiLun(IscsiSession session, ulong lun, ILogger logger)
+    {
+        Session = session;
+        Lun = lun;
+        _logger = logger;
+    }
+
+    public IscsiSession Session { get; }
+    public ulong Lun { get; }
+    public InquiryData Inquiry { get; private set; } = new();
+    public ReadCapacityData Capacity { get; private set; } = new();
+    public IReadOnlyList<byte> SupportedVpdPages { get; private set; } = [];
+    public BlockLimits? BlockLimits { get; private set; }
+    public LogicalBlockProvisioning? Provisioning { get; private set; }
+    public string? SerialNumber { get; private set; }
+    public IReadOnlyList<Designator> Designators { get; private set; } = [];
+
+    public uint BlockSize => Capacity.LogicalBlockLength;
+    public ulong BlockCount => Capacity.BlockCount;
+    public ulong SizeBytes => Capacity.CapacityBytes;
+
+    /// <summary>UNMAP works: thin provisioning enabled (LBPME) and LBPU set.</summary>
+    public bool SupportsUnmap => Capacity.ProvisioningManagementEnabled && Provisioning?.Unmap == true;
+
+    /// <summary>WRITE SAME(16) with UNMAP works: LBPME and LBPWS set.</summary>
+    public bool SupportsWriteSameUnmap => Capacity.ProvisioningManagementEnabled && Provisioning?.WriteSame16Unmap == true;
+
+    /// <summary>Unmapped blocks read back as zeros (LBPRZ).</summary>
+    public bool UnmapReadsZeroes => Capacity.ReadsZeroesAfterUnmap || Provisioning?.ReadsZeroesAfterUnmap == true;
+
+    /// <summary>Largest single READ/WRITE in bytes; larger requests are split.</summary>
+    public int MaxTransferBytes
+    {
+        get
+        {
+            var blocks = BlockLimits?.MaximumTransferLength ?? 0;
+            var bytes = blocks > 0 ? Math.Min((ulong)blocks * BlockSize, DefaultMaxTransferBytes) : DefaultMaxTransferBytes;
+            if (!_use16) bytes = Math.Min(bytes, 65535UL * BlockSize);
+            return (int)(bytes / BlockSize * BlockSize);
+        }
+    }
+
+    /// <summary>Whether READ/WRITE(16) are used (false after a fallback to (10)).</summary>
+    public bool UsesSixteenByteCommands => _use16;
+
+    internal static async Task<ScsiLun> OpenAsync(IscsiSession session, ulong lun, ILogger logger, CancellationToken cancellationToken)
+    {
+        var unit = new ScsiLun(session, lun, logger);
+        await unit.TestUnitReadyAsync(cancellationToken).ConfigureAwait(false);
+        unit.Inquiry = await unit.InquiryAsync(cancellationToken).ConfigureAwait(false);
+        if (!unit.Inquiry.IsConnected)
+            throw new IscsiException($"LUN {lun} of {session.Options.TargetName} is not connected (peripheral qualifier {unit.Inquiry.PeripheralQualifier})");
+        await unit.ReadCapacityAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            unit.SupportedVpdPages = VpdPage.ParseSupportedPages(await unit.InquiryVpdAsync(VpdPage.SupportedPages, cancellationToken).ConfigureAwait(false));
+        }
+        catch (ScsiCommandException e)
+        {
+            logger.LogDebug("LUN {Lun}: no supported VPD pages list ({Reason})", lun, e.Message);
+        }
+        if (unit.SupportedVpdPages.Contains(VpdPage.UnitSerialNumber))
+            unit.SerialNumber = VpdPage.ParseUnitSerialNumber(await unit.InquiryVpdAsync(VpdPage.UnitSerialNumber, cancellationToken).ConfigureAwait(false));
+        if (unit.SupportedVpdPages.Contains(VpdPage.DeviceIdentification))
+            unit.Designators = Designator.ParsePage(await unit.InquiryVpdAsync(VpdPage.DeviceIdentification, cancellationToken).ConfigureAwait(false));
+        if (unit.SupportedVpdPages.Contains(VpdPage.BlockLimits))
+            unit.BlockLimits = BlockLimits.Parse(await unit.InquiryVpdAsync(VpdPage.BlockLimits, cancellationToken).ConfigureAwait(false));
+        if (unit.SupportedVpdPages.Contains(VpdPage.LogicalBlockProvisioning))
+            unit.Provisioning = LogicalBlockProvisioning.Parse(await unit.InquiryVpdAsync(VpdPage.LogicalBlockProvisioning, cancellationToken).ConfigureAwait(false));
+        logger.LogInformation("LUN {Lun}: {Vendor} {Product} {Revision}, {Blocks} blocks of {BlockSize} bytes{Thin}",
+            lun, unit.Inquiry.Vendor, unit.Inquiry.Product, unit.Inquiry.Revision, unit.BlockCount, unit.BlockSize,
+            unit.SupportsUnmap || unit.SupportsWriteSameUnmap ? ", thin provisioned" : "");
+        return unit;
+    }
+
+    // ---------------------------------------------------------------- block I/O
+
+    /// <summary>Reads whole blocks starting at <paramref name="lba"/> into <paramref name="buffer"/> (a multiple of the block size).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ReadAsync(ulong lba, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        CheckRange(lba, buffer.Length);
+        var max = MaxTransferBytes;
+        while (buffer.Length > 0)
+        {
+            var chunk = Math.Min(buffer.Length, max);
+            await TransferAsync(write: false, lba, buffer[..chunk], fua: false, cancellationToken).ConfigureAwait(false);
+            buffer = buffer[chunk..];
+            lba += (ulong)(chunk / (int)BlockSize);
+        }
+    }
+
+    /// <summary>Writes whole blocks; with <paramref name="fua"/> the target completes only once the data is durable.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteAsync(ulong lba, ReadOnlyMemory<byte> buffer, bool fua = false, CancellationToken cancellationToken = default)
+    {
+        CheckRange(lba, buffer.Length);
+        // Used in place: the transport (and an iSER registration) sees the caller's memory.
+        var memory = MemoryMarshal.AsMemory(buffer);
+        var max = MaxTransferBytes;
+        while (memory.Length > 0)
+        {
+            var chunk = Math.Min(memory.Length, max);
+            await TransferAsync(write: true, lba, memory[..chunk], fua, cancellationToken).ConfigureAwait(false);
+            memory = memory[chunk..];
+            lba += (ulong)(chunk / (int)BlockSize);
+        }
+    }
+
+    /// <summary>Reads at a byte offset (aligned to the block size).</summary>
+    public ValueTask ReadAtAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+        => ReadAsync(ToLba(offset), buffer, cancellationToken);
+
+    /// <summary>Writes at a byte offset (aligned to the block size).</summary>
+    public ValueTask WriteAtAsync(long offset, ReadOnlyMemory<byte> buffer, bool fua = false, CancellationToken cancellationToken = default)
+        => WriteAsync(ToLba(offset), buffer, fua, cancellationToken);
+
+    private ulong ToLba(long offset)
+    {
+        if (offset < 0 || offset % BlockSize != 0)
+            throw new ArgumentException($"offset {offset} is not a multiple of the {BlockSize}-byte block size", nameof(offset));
+        return (ulong)offset / BlockSize;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask TransferAsync(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
+    {
+        var blocks = (uint)(buffer.Length / (int)BlockSize);
+        for (var attempt = 0; ; attempt++)
+        {
+            var result = await IssueTransfer(write, lba, blocks, buffer, fua, cancellationToken).ConfigureAwait(false);
+            if (result.IsGood)
+            {
+                if (result.Underflow && result.ResidualCount > 0)
+                    throw new ScsiCommandException($"{(write ? "WRITE" : "READ")} of {blocks} blocks at {lba} moved only {result.BytesTransferred} bytes", result.Status, null);
+                return;
+            }
+            if (_use16 && result.Sense is { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x20 } && lba + blocks <= uint.MaxValue && blocks <= ushort.MaxValue)
+            {
+                _logger.LogInformation("LUN {Lun} rejects {Command}(16); using the 10-byte commands", Lun, write ? "WRITE" : "READ");
+                _use16 = false;
+                continue;
+            }
+            if (await ShouldRetryAsync(result, attempt, cancellationToken).ConfigureAwait(false)) continue;
+            throw new ScsiCommandException($"{(write ? "WRITE" : "READ")}({(_use16 ? 16 : 10)}) of {blocks} blocks at {lba}", result.Status, result.Sense, result.Response);
+        }
+    }
+
+    private ValueTask<ScsiCommandResult> IssueTransfer(bool write, ulong lba, uint blocks, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
+    {
+        Span<byte> cdb = stackalloc byte[16];
+        int length;
+        if (_use16 || lba + blocks > uint.MaxValue || blocks > ushort.MaxValue)
+            length = write ? CdbBuilder.Write16(cdb, lba, blocks, fua) : CdbBuilder.Read16(cdb, lba, blocks, fua);
+        else
+            length = write ? CdbBuilder.Write10(cdb, (uint)lba, (ushort)blocks, fua) : CdbBuilder.Read10(cdb, (uint)lba, (ushort)blocks, fua);
+        return Session.ExecuteAsync(Lun, cdb[..length], write ? ScsiDataDirection.Write : ScsiDataDirection.Read, buffer, cancellationToken);
+    }
+
+    private int CheckRange(ulong lba, int length)
+    {
+        if (BlockSize == 0) throw new InvalidOperationException("the LUN's block size is unknown");
+        if (length % BlockSize != 0)
+            throw new ArgumentException($"{length} bytes is not a multiple of the {BlockSize}-byte block size", nameof(length));
+        var blocks = (ulong)length / BlockSize;
+        if (lba > BlockCount || blocks > BlockCount - lba)
+            throw new ArgumentOutOfRangeException(nameof(lba), $"blocks {lba}..{lba + blocks} lie beyond the end of the LUN ({BlockCount} blocks)");
+        return (int)blocks;
+    }
+
+    /// <summary>SYNCHRONIZE CACHE of the whole LU: every write completed before is durable when this completes.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask SynchronizeCacheAsync(CancellationToken cancellationToken = default)
+    {
+        var cdb = new byte[16];
+        var length = _use16 ? CdbBuilder.SynchronizeCache16(cdb) : CdbBuilder.SynchronizeCache10(cdb);
+        await ExecuteWithRetryAsync(cdb.AsMemory(0, length), ScsiDataDirection.None, Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>UNMAP (deallocate) <paramref name="blocks"/> blocks at <paramref name="lba"/>, split by the Block Limits page.</summary>
+    public async ValueTask UnmapAsync(ulong lba, ulong blocks, CancellationToken cancellationToken = default)
+    {
+        if (!SupportsUnmap) throw new NotSupportedException($"LUN {Lun} does not support UNMAP (not thin provisioned or LBPU clear)");
+        CheckRange(lba, 0);
+        if (blocks > BlockCount - lba) throw new ArgumentOutOfRangeException(nameof(blocks));
+        var maxBlocks = BlockLimits?.MaximumUnmapLbaCount is > 0 and var m ? m : uint.MaxValue;
+        var list = ArrayPool<byte>.Shared.Rent(UnmapParameterList.Size(1));
+        var cdb = new byte[10];
+        try
+        {
+            while (blocks > 0)
+            {
+                var chunk = (uint)Math.Min(blocks, maxBlocks);
+                var size = UnmapParameterList.Write(list, [(lba, chunk)]);
+                CdbBuilder.Unmap(cdb, (ushort)size);
+                await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Write, list.AsMemory(0, size), cancellationToken).ConfigureAwait(false);
+                lba += chunk;
+                blocks -= chunk;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(list);
+        }
+    }
+
+    /// <summary>WRITE SAME(16) with UNMAP: zeroes the range and lets a thin target deallocate it.</summary>
+    public async ValueTask WriteSameUnmapAsync(ulong lba, ulong blocks, CancellationToken cancellationToken = default)
+    {
+        if (!SupportsWriteSameUnmap) throw new NotSupportedException($"LUN {Lun} does not support WRITE SAME(16) with UNMAP");
+        if (lba > BlockCount || blocks > BlockCount - lba) throw new ArgumentOutOfRangeException(nameof(blocks));
+        var zero = _zeroBlock ??= new byte[BlockSize];
+        var maxBlocks = BlockLimits?.MaximumWriteSameLength is > 0 and var m ? Math.Min(m, uint.MaxValue) : 65536UL;
+        var cdb = new byte[16];
+        while (blocks > 0)
+        {
+            var chunk = (uint)Math.Min(blocks, maxBlocks);
+            CdbBuilder.WriteSame16(cdb, lba, chunk, unmap: true);
+            await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Write, zero, cancellationToken).ConfigureAwait(false);
+            lba += chunk;
+            blocks -= chunk;
+        }
+    }
+
+    // ---------------------------------------------------------------- probing
+
+    public async Task TestUnitReadyAsync(CancellationToken cancellationToken = default)
+    {
+        var cdb = new byte[6];
+        CdbBuilder.TestUnitReady(cdb);
+        await ExecuteWithRetryAsync(cdb, ScsiDataDirection.None, Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<InquiryData> InquiryAsync(CancellationToken cancellationToken = default)
+    {
+        var buffer = new byte[96];
+        var cdb = new byte[6];
+        CdbBuilder.Inquiry(cdb, (ushort)buffer.Length);
+        var result = await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Read, buffer, cancellationToken).ConfigureAwait(false);
+        return InquiryData.Parse(buffer.AsSpan(0, result.BytesTransferred));
+    }
+
+    /// <summary>The raw bytes of a VPD page (header included).</summary>
+    public async Task<byte[]> InquiryVpdAsync(byte page, CancellationToken cancellationToken = default)
+    {
+        var buffer = new byte[1024];
+        var cdb = new byte[6];
+        CdbBuilder.Inquiry(cdb, (ushort)buffer.Length, page);
+        var result = await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Read, buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.AsSpan(0, result.BytesTransferred).ToArray();
+    }
+
+    /// <summary>READ CAPACITY(16), or (10) where (16) is not supported; refreshes <see cref="Capacity"/>.</summary>
+    public async Task<ReadCapacityData> ReadCapacityAsync(CancellationToken cancellationToken = default)
+    {
+        var buffer = new byte[32];
+        var cdb = new byte[16];
+        CdbBuilder.ReadCapacity16(cdb, (uint)buffer.Length);
+        try
+        {
+            var result = await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Read, buffer, cancellationToken).ConfigureAwait(false);
+            Capacity = ReadCapacityData.Parse16(buffer.AsSpan(0, result.BytesTransferred));
+            _use16 = true;
+        }
+        catch (ScsiCommandException e) when (e.Sense?.Key == SenseKey.IllegalRequest)
+        {
+            _logger.LogInformation("LUN {Lun} rejects READ CAPACITY(16) ({Reason}); using READ CAPACITY(10)", Lun, e.Sense);
+            var cdb10 = new byte[10];
+            CdbBuilder.ReadCapacity10(cdb10);
+            var result = await ExecuteWithRetryAsync(cdb10, ScsiDataDirection.Read, buffer.AsMemory(0, 8), cancellationToken).ConfigureAwait(false);
+            var capacity = ReadCapacityData.Parse10(buffer.AsSpan(0, result.BytesTransferred));
+            if (capacity.LastLogicalBlockAddress == uint.MaxValue)
+                throw new IscsiException($"LUN {Lun} is larger than READ CAPACITY(10) can describe but rejects READ CAPACITY(16)");
+            Capacity = capacity;
+            _use16 = false;
+        }
+        if (Capacity.LogicalBlockLength is 0 or > 65536 || (Capacity.LogicalBlockLength & (Capacity.LogicalBlockLength - 1)) != 0)
+            throw new IscsiException($"LUN {Lun} reports a logical block length of {Capacity.LogicalBlockLength}");
+        return Capacity;
+    }
+
+    /// <summary>Any CDB on this LUN, with the retry policy; throws <see cref="ScsiCommandException"/> unless GOOD.</summary>
+    public Task<ScsiCommandResult> ExecuteWithRetryAsync(ReadOnlyMemory<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer, CancellationToken cancellationToken = default)
+        => ExecuteWithRetryAsync(Session, Lun, cdb, direction, buffer, _logger, cancellationToken);
+
+    internal static async Task<ScsiCommandResult> ExecuteWithRetryAsync(IscsiSession session, ulong lun, ReadOnlyMemory<byte> cdb, ScsiDataDirection direction,
+        Memory<byte> buffer, ILogger logger, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var result = await session.ExecuteAsync(lun, cdb.Span, direction, buffer, cancellationToken).ConfigureAwait(false);
+            if (result.IsGood) return result;
+            if (await ShouldRetryAsync(result, attempt, cancellationToken).ConfigureAwait(false))
+            {
+                logger.LogDebug("LUN {Lun}: retrying {Command} after {Status} {Sense}", lun, ScsiOpcode.Name(cdb.Span),
+                    ScsiCommandException.Describe(result.Status), result.Sense);
+                continue;
+            }
+            throw new ScsiCommandException(ScsiOpcode.Name(cdb.Span), result.Status, result.Sense, result.Response);
+        }
+    }
+
+    /// <summary>
+    /// UNIT ATTENTION is reported once per event (reset, I_T nexus loss, capacity change) and the command can simply
+    /// be repeated; BUSY, TASK SET FULL, ABORTED COMMAND and "becoming ready" get a short pause first.
+    /// </summary>
+    private static async ValueTask<bool> ShouldRetryAsync(ScsiCommandResult result, int attempt, CancellationToken cancellationToken)
+    {
+        if (result.Response != Pdu.IscsiServiceResponse.CommandCompleted) return false;
+        if (result.IsUnitAttention) return attempt < UnitAttentionRetries;
+        var transient = result.Status is ScsiStatus.Busy or ScsiStatus.TaskSetFull
+            || result.Sense is { Key: SenseKey.AbortedCommand }
+            || result.Sense is { Key: SenseKey.NotReady, AdditionalSenseCode: 0x04, AdditionalSenseCodeQualifier: 0x01 };
+        if (!transient || attempt >= BusyRetries) return false;
+        await Task.Delay(BusyDelay, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+}

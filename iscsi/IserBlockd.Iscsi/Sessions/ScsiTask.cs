@@ -1,0 +1,132 @@
+using System.Threading.Tasks.Sources;
+using IserBlockd.Iscsi.Pdu;
+using IserBlockd.Iscsi.Scsi;
+
+namespace IserBlockd.Iscsi.Sessions;
+
+internal enum ScsiTaskState : byte
+{
+    Free,
+    /// <summary>Waiting for the command window or for a connection.</summary>
+    Queued,
+    /// <summary>Sent on a connection; owned by that connection's receive loop until it completes.</summary>
+    Sent,
+    Done,
+}
+
+/// <summary>
+/// One SCSI command in flight. Pooled: the awaiting caller's GetResult returns it to the pool, so steady-state
+/// I/O allocates nothing. The fields belong to the session lock except where the receive loop owns a Sent task.
+/// </summary>
+internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>
+{
+    private ManualResetValueTaskSourceCore<ScsiCommandResult> _core = new() { RunContinuationsAsynchronously = true };
+    private readonly ScsiTaskPool _pool;
+
+    public ScsiTask(ScsiTaskPool pool) => _pool = pool;
+
+    public IscsiSession? Session;
+
+    // The request.
+    public ulong Lun;
+    public byte[] Cdb = new byte[16];
+    public int CdbLength;
+    public ScsiDataDirection Direction;
+    public Memory<byte> Buffer;
+    public TaskAttribute Attribute;
+
+    // Session bookkeeping.
+    public uint Itt;
+    public long Sequence;
+    public ScsiTaskState State;
+    public uint CmdSN;
+    public IscsiConnection? Connection;
+    public bool AbortRequested;
+    public CancellationTokenRegistration Cancellation;
+
+    // Progress on the current connection.
+    public int DataInBytes;
+    public uint NextDataSN;
+    public uint NextR2TSN;
+    public int OutstandingR2Ts;
+    public bool TransportHoldsBuffer;
+
+    public int TransferLength => Buffer.Length;
+
+    public string CommandName => ScsiOpcode.Name(Cdb.AsSpan(0, CdbLength));
+
+    public void SetCdb(ReadOnlySpan<byte> cdb)
+    {
+        if (cdb.Length > Cdb.Length) Cdb = new byte[Math.Max(cdb.Length, 32)];
+        cdb.CopyTo(Cdb);
+        CdbLength = cdb.Length;
+    }
+
+    public void ResetProgress()
+    {
+        DataInBytes = 0;
+        NextDataSN = 0;
+        NextR2TSN = 0;
+        OutstandingR2Ts = 0;
+        Connection = null;
+        TransportHoldsBuffer = false;
+    }
+
+    public ValueTask<ScsiCommandResult> AsValueTask() => new(this, _core.Version);
+
+    public void SetResult(in ScsiCommandResult result) => _core.SetResult(result);
+
+    public void SetException(Exception error) => _core.SetException(error);
+
+    public ScsiCommandResult GetResult(short token)
+    {
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            _core.Reset();
+            Buffer = default;
+            Connection = null;
+            State = ScsiTaskState.Free;
+            _pool.Return(this);
+        }
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
+}
+
+/// <summary>A bounded stack of idle <see cref="ScsiTask"/> objects.</summary>
+internal sealed class ScsiTaskPool
+{
+    private readonly ScsiTask[] _items;
+    private int _count;
+
+    public ScsiTaskPool(int capacity) => _items = new ScsiTask[capacity];
+
+    public ScsiTask Rent()
+    {
+        lock (_items)
+        {
+            if (_count > 0)
+            {
+                var task = _items[--_count];
+                _items[_count] = null!;
+                return task;
+            }
+        }
+        return new ScsiTask(this);
+    }
+
+    public void Return(ScsiTask task)
+    {
+        lock (_items)
+        {
+            if (_count < _items.Length) _items[_count++] = task;
+        }
+    }
+}
