@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# systemd/install.sh — install iserblockd as a systemd service (run as root).
+#
+#   systemd/install.sh               publish NativeAOT binaries, install them, the unit and the configuration
+#   systemd/install.sh --no-publish  install binaries already published in artifacts/bin (by setup.sh)
+#   systemd/install.sh --enable      also enable and start the service
+#   systemd/install.sh --uninstall   stop and remove the service and the binaries (configuration is kept)
+#
+# Installs:
+#   /usr/local/lib/iserblockd/{iserblockd,iserblockctl}    + symlinks in /usr/local/bin
+#   /etc/systemd/system/iserblockd.service
+#   /etc/iserblockd/iserblockd.example.json                 (refreshed every time)
+#   /etc/iserblockd/iserblockd.json                         (only if absent: no nodes, edit it)
+#   /usr/local/share/doc/iserblockd/README-config.md
+set -euo pipefail
+cd "$(dirname "$(realpath "$0")")/.."
+
+PUBLISH=1 ENABLE=0 UNINSTALL=0
+for a in "$@"; do
+    case "$a" in
+        --no-publish) PUBLISH=0 ;;
+        --enable) ENABLE=1 ;;
+        --uninstall) UNINSTALL=1 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install.sh: unknown option $a (try --help)" >&2; exit 64 ;;
+    esac
+done
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 77; }
+
+LIB=/usr/local/lib/iserblockd BIN=/usr/local/bin DOC=/usr/local/share/doc/iserblockd
+UNIT=/etc/systemd/system/iserblockd.service CONF=/etc/iserblockd
+systemd_running() { [ -d /run/systemd/system ]; }
+
+if [ "$UNINSTALL" = 1 ]; then
+    if systemd_running; then systemctl disable --now iserblockd.service 2>/dev/null || true; fi
+    rm -f "$UNIT" "$BIN/iserblockd" "$BIN/iserblockctl"
+    rm -rf "$LIB" "$DOC"
+    if systemd_running; then systemctl daemon-reload; fi
+    echo "install.sh: removed iserblockd (configuration in $CONF kept)"
+    exit 0
+fi
+
+OUT=artifacts/bin
+if [ "$PUBLISH" = 1 ]; then
+    export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1
+    for exe in iserblockd iserblockctl; do
+        echo "install.sh: publishing $exe (NativeAOT, Release)"
+        dotnet publish "daemon/$exe/$exe.csproj" -c Release -r linux-x64 -o "$OUT" -v q -nologo
+    done
+fi
+for exe in iserblockd iserblockctl; do
+    [ -x "$OUT/$exe" ] || { echo "install.sh: $OUT/$exe is missing: run without --no-publish (or ./setup.sh --no-demo) first" >&2; exit 1; }
+done
+
+install -d -m 0755 "$LIB" "$DOC"
+for exe in iserblockd iserblockctl; do
+    # install(1) writes a new file, so a running daemon keeps its old binary until it restarts
+    install -m 0755 "$OUT/$exe" "$LIB/$exe"
+    ln -sfn "$LIB/$exe" "$BIN/$exe"
+done
+install -m 0644 systemd/iserblockd.service "$UNIT"
+install -m 0644 systemd/README-config.md "$DOC/README-config.md"
+install -d -m 0700 "$CONF"
+install -m 0600 systemd/iserblockd.example.json "$CONF/iserblockd.example.json"
+if [ ! -e "$CONF/iserblockd.json" ]; then
+    printf '{\n  "nodes": []\n}\n' > "$CONF/iserblockd.json"
+    chmod 0600 "$CONF/iserblockd.json"
+    echo "install.sh: created $CONF/iserblockd.json with no nodes; see $CONF/iserblockd.example.json and $DOC/README-config.md"
+else
+    echo "install.sh: kept the existing $CONF/iserblockd.json"
+fi
+"$LIB/iserblockd" check-config --config "$CONF/iserblockd.json" > /dev/null ||
+    echo "install.sh: warning: $CONF/iserblockd.json does not pass 'iserblockd check-config' (the service would not start)" >&2
+
+if command -v systemd-analyze > /dev/null; then
+    systemd-analyze verify "$UNIT" || echo "install.sh: warning: systemd-analyze verify reported problems" >&2
+fi
+if systemd_running; then
+    systemctl daemon-reload
+    if [ "$ENABLE" = 1 ]; then
+        systemctl enable --now iserblockd.service
+        systemctl --no-pager status iserblockd.service || true
+    fi
+else
+    echo "install.sh: systemd is not running here; the unit is installed for the next boot"
+fi
+echo "install.sh: installed $(readlink -f "$BIN/iserblockd") and $UNIT"
+[ "$ENABLE" = 1 ] || echo "install.sh: start it with: systemctl enable --now iserblockd"
