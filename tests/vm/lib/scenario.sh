@@ -43,6 +43,10 @@ spawn() {
     info "started $name (pid $SPAWNED): $*"
 }
 
+# spawned_process PID: the program a spawn started (spawn's PID is its `timeout` wrapper, which
+# forwards SIGTERM but cannot forward SIGKILL: kill -9 the program itself to simulate a crash)
+spawned_process() { cat "/proc/$1/task/$1/children" 2>/dev/null | awk '{print $1}'; }
+
 # at_exit 'shell code'   run at exit, last registered first (unmount before stopping the server)
 at_exit() { _cleanups=("$1" "${_cleanups[@]}"); }
 
@@ -64,6 +68,7 @@ _finish() {
 }
 trap _finish EXIT
 
-# kernel_errors: I/O errors and warnings the kernel logged since the scenario started
-# (a scenario asserts there are none where a path must be error-free).
-kernel_io_errors() { dmesg | grep -E 'I/O error|blk_update_request|Buffer I/O|EXT4-fs error|nbd[0-9]+: (Connection timed out|Receive control failed|Dead connection)' || true; }
+# kernel_io_errors: block-layer and filesystem errors the kernel logged (a scenario asserts there are
+# none where a path must be error-free). NBD's connection notices ("Receive control failed", "Dead
+# connection") are not I/O errors: a restart test expects them.
+kernel_io_errors() { dmesg | grep -E 'I/O error|critical medium error|blk_update_request|Buffer I/O|EXT4-fs (error|warning)|print_req_error' || true; }

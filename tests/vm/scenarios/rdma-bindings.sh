@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# vm-rxe: yes
+# vm-timeout: 300
+# vm-publish: tests/IserBlockd.RdmaProbe/IserBlockd.RdmaProbe.csproj
+#
+# rdma-bindings: the rdma-core bindings (transport/IserBlockd.Rdma) on a real RDMA device (soft-RoCE).
+# rdmaprobe speaks rping's protocol over our bindings: RDMA-CM connect with the iSER private data,
+# SEND/RECV through a CQ drained by the completion dispatcher on the epoll loop, RDMA READ and WRITE
+# against the peer's registered buffer pool memory, byte-for-byte checks, then teardown with no
+# handle left and no kernel RDMA object left (rdma resource show). Ours against ours with 4 KiB,
+# 128 KiB and 1 MiB transfers, then each side against the real rping from rdma-core.
+. "$IBD_VM_LIB/scenario.sh"
+
+ADDR=10.99.0.1          # rxe0; both ends use it (rxe loops back internally; see the recipe's pitfall 2)
+PROBE=$IBD_BIN/rdmaprobe
+[ -x "$PROBE" ] || fail "$PROBE is missing: publish tests/IserBlockd.RdmaProbe (run-scenarios.sh does)"
+
+# wait_exit PID WHAT: the spawned program's exit code must be 0
+wait_exit() {
+    local rc=0
+    wait "$1" || rc=$?
+    [ "$rc" = 0 ] || { cat "$VM_RUNDIR/$2.log"; fail "$2 exited with $rc"; }
+    info "$2 exited 0"
+}
+
+step "devices and routes"
+rdma link show | grep -q 'rxe0.*ACTIVE' || fail "rxe0 is not ACTIVE: $(rdma link show)"
+out=$("$PROBE" devices)
+info "$out"
+grep -q '^RDMA devices: .*rxe0' <<< "$out" || fail "rdmaprobe devices does not list rxe0"
+grep -q 'rxe0: max_qp_wr [1-9]' <<< "$out" || fail "no limits queried from rxe0"
+out=$("$PROBE" reach --address "$ADDR" --port 3260)
+info "$out"
+grep -q 'reachable=True device=rxe0' <<< "$out" || fail "rdmaprobe reach does not route $ADDR through rxe0"
+rc=0; out=$("$PROBE" reach --address 127.0.0.1 --port 3260) || rc=$?
+info "$out"
+assert_eq "$rc" 3 "reach exit code for 127.0.0.1 (rxe on lo does not route)"
+grep -q 'reachable=False.*no RDMA route to 127.0.0.1:3260' <<< "$out" || fail "no clear reason for the missing route"
+
+step "a connect to a port nobody listens on fails with a clear error"
+rc=0; out=$("$PROBE" client --address "$ADDR" --port 7499 --count 1 2>&1) || rc=$?
+info "$out"
+assert_eq "$rc" 1 "client exit code without a listener"
+grep -qE 'FAIL \(client\): RdmaConnection(Rejected)?Exception: rdma_connect\(10\.99\.0\.1:7499\): expected RDMA_CM_EVENT_ESTABLISHED but got RDMA_CM_EVENT_(REJECTED|UNREACHABLE)' <<< "$out" ||
+    fail "the failed connect did not name the call and the CM event"
+
+step "ours <-> ours: 30 pings cycling 4 KiB, 128 KiB, 1 MiB; RDMA READ + WRITE verified; no leaks"
+spawn probe-server 180 "$PROBE" server --address "$ADDR" --port 7471 --size 1048576 --verify \
+    --expect-iser-private-data --check-kernel-resources --min-pings 30
+server=$SPAWNED
+wait_for 30 "the probe server to listen" grep -q '^LISTENING' "$VM_RUNDIR/probe-server.log"
+t=$(date +%s.%N)
+"$PROBE" client --address "$ADDR" --port 7471 --size 4096,131072,1048576 --count 30 --check-kernel-resources |
+    tee "$VM_RUNDIR/probe-client.log"
+info "client took $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b - a}') s wall"
+wait_exit "$server" probe-server
+cat "$VM_RUNDIR/probe-server.log"
+grep -q 'server: iSER CM header flags ZeroBasedVirtualAddressNotSupported, SendWithInvalidateNotSupported' "$VM_RUNDIR/probe-server.log" ||
+    fail "the server did not see the iSER CM private data"
+grep -q '^RESULT role=server pings=30 ' "$VM_RUNDIR/probe-server.log" || fail "the server did not serve 30 pings"
+grep -q '^RESULT role=client pings=30 ' "$VM_RUNDIR/probe-client.log" || fail "the client did not complete 30 pings"
+for log in probe-server probe-client; do
+    grep -q '^native objects still owned after teardown: 0$' "$VM_RUNDIR/$log.log" || fail "$log: handles left after teardown"
+    grep -q '^kernel resources after teardown: cm_id=0 pd=0 cq=0 qp=0 mr=0$' "$VM_RUNDIR/$log.log" || fail "$log: kernel objects left"
+done
+
+step "our client against rping -s (the peer RDMA-READs and -WRITEs our registered memory)"
+spawn rping-server 120 rping -s -a "$ADDR" -p 7472 -S 4096 -v
+rserver=$SPAWNED
+sleep 2   # rping prints nothing when it listens; RDMA-CM listeners do not show in ss
+"$PROBE" client --address "$ADDR" --port 7472 --size 4096 --count 20 | tee "$VM_RUNDIR/probe-client-vs-rping.log"
+wait_exit "$rserver" rping-server
+n=$(grep -c '^server ping data: rdma-ping-' "$VM_RUNDIR/rping-server.log" || true)
+assert_eq "$n" 20 "pings rping -s read from our memory"
+grep -q '^client: 20 pings verified' "$VM_RUNDIR/probe-client-vs-rping.log" || fail "our client did not verify 20 pings against rping"
+
+step "rping -c -V against our server (we RDMA-READ and -WRITE rping's memory)"
+spawn probe-server-vs-rping 120 "$PROBE" server --address "$ADDR" --port 7473 --size 4096 --verify --min-pings 20
+server=$SPAWNED
+wait_for 30 "the probe server to listen" grep -q '^LISTENING' "$VM_RUNDIR/probe-server-vs-rping.log"
+timeout 60 rping -c -a "$ADDR" -p 7473 -S 4096 -C 20 -V -v > "$VM_RUNDIR/rping-client.log" 2>&1 ||
+    { cat "$VM_RUNDIR/rping-client.log"; fail "rping -c -V against our server failed"; }
+n=$(grep -c '^ping data: rdma-ping-' "$VM_RUNDIR/rping-client.log" || true)
+assert_eq "$n" 20 "pings rping -c validated"
+wait_exit "$server" probe-server-vs-rping
+cat "$VM_RUNDIR/probe-server-vs-rping.log"
+grep -q '^RESULT role=server pings=20 ' "$VM_RUNDIR/probe-server-vs-rping.log" || fail "our server did not serve 20 rping pings"
