@@ -1,0 +1,277 @@
+using System.IO.Hashing;
+using System.Net;
+using System.Net.Sockets;
+using IserBlockd.Iscsi;
+using IserBlockd.Iscsi.Negotiation;
+using IserBlockd.Iscsi.Pdu;
+using IserBlockd.Iscsi.Transport;
+
+namespace IserBlockd.Transport.Tcp;
+
+/// <summary>
+/// PDU framing on a TCP byte stream: BHS, AHS, optional header digest, data segment padded to 4 bytes, optional
+/// data digest (RFC 7143 §11.2). Headers and small segments go through a receive buffer; a data segment with a
+/// destination (a Data-In for a task's buffer) is read from the socket straight into it. Sends are coalesced in a
+/// buffer and flushed once per batch; large data segments are written from the caller's memory.
+/// </summary>
+public sealed class TcpIscsiConnection : IIscsiConnection
+{
+    private const int MaxHeaderLength = BasicHeaderSegment.Length + 255 * 4 + PduLayout.DigestLength;
+
+    private readonly Stream _stream;
+    private readonly TcpTransportOptions _options;
+    private readonly byte[] _receive;
+    private readonly byte[] _header = new byte[MaxHeaderLength];
+    private readonly byte[] _send;
+    private readonly Crc32 _receiveCrc = Crc32C.CreateIncremental();
+    private readonly Crc32 _sendCrc = Crc32C.CreateIncremental();
+    private static readonly byte[] Zeros = new byte[4];
+    private byte[] _data = new byte[IscsiKeys.DefaultMaxRecvDataSegmentLength];
+    private int _receiveStart;
+    private int _receiveEnd;
+    private int _sendLength;
+    private int _pendingData;
+    private bool _headerDigest;
+    private bool _dataDigest;
+    private int _disposed;
+
+    public TcpIscsiConnection(Stream stream, EndPoint? localEndPoint, EndPoint? remoteEndPoint, TcpTransportOptions? options = null)
+    {
+        _stream = stream;
+        _options = options ?? new TcpTransportOptions();
+        _receive = new byte[Math.Max(_options.ReceiveBufferSize, MaxHeaderLength * 2)];
+        _send = new byte[Math.Max(_options.SendBufferSize, MaxHeaderLength * 2)];
+        LocalEndPoint = localEndPoint;
+        RemoteEndPoint = remoteEndPoint;
+    }
+
+    public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.None;
+
+    public ITransportLoginKeys? LoginKeys => null;
+
+    public EndPoint? LocalEndPoint { get; }
+
+    public EndPoint? RemoteEndPoint { get; }
+
+    public bool HeaderDigest => _headerDigest;
+
+    public bool DataDigest => _dataDigest;
+
+    public ValueTask StartFullFeaturePhaseAsync(FullFeaturePhaseContext context, CancellationToken cancellationToken)
+    {
+        // Digests cover every PDU after the final Login Response (RFC 7143 §13.1).
+        _headerDigest = context.Parameters.HeaderDigest == DigestType.Crc32C;
+        _dataDigest = context.Parameters.DataDigest == DigestType.Crc32C;
+        return ValueTask.CompletedTask;
+    }
+
+    // ---------------------------------------------------------------- receive
+
+    private int Buffered => _receiveEnd - _receiveStart;
+
+    public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
+    {
+        if (_pendingData > 0) await ReceiveDataAsync(default, cancellationToken).ConfigureAwait(false);
+        await FillAsync(BasicHeaderSegment.Length, atPduBoundary: true, cancellationToken).ConfigureAwait(false);
+        var ahs = _receive[_receiveStart + 4] * 4;
+        var headerLength = BasicHeaderSegment.Length + ahs;
+        var total = headerLength + (_headerDigest ? PduLayout.DigestLength : 0);
+        await FillAsync(total, atPduBoundary: false, cancellationToken).ConfigureAwait(false);
+        var source = _receive.AsSpan(_receiveStart, total);
+        if (_headerDigest)
+        {
+            var computed = Crc32C.Compute(source[..headerLength]);
+            var received = Crc32C.ReadDigest(source[headerLength..]);
+            if (computed != received)
+                throw new IscsiDigestException($"header digest mismatch on a {BasicHeaderSegment.GetOpcode(source)} PDU: computed 0x{computed:x8}, received 0x{received:x8}");
+        }
+        source[..headerLength].CopyTo(_header);
+        _receiveStart += total;
+        _pendingData = BasicHeaderSegment.GetDataSegmentLength(_header);
+        return new InboundPdu(_header.AsMemory(0, headerLength));
+    }
+
+    public async ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var length = _pendingData;
+        _pendingData = 0;
+        if (length == 0) return ReadOnlyMemory<byte>.Empty;
+        Memory<byte> target;
+        if (destination.IsEmpty)
+        {
+            if (_data.Length < length) _data = new byte[Math.Max(length, _data.Length * 2)];
+            target = _data.AsMemory(0, length);
+        }
+        else
+        {
+            if (destination.Length != length)
+                throw new ArgumentException($"destination is {destination.Length} bytes, the data segment {length}", nameof(destination));
+            target = destination;
+        }
+        var trailer = PduLayout.Padding(length) + (_dataDigest ? PduLayout.DigestLength : 0);
+
+        // What is already buffered is copied; a large remainder is read from the socket straight into place.
+        var copied = Math.Min(Buffered, length);
+        _receive.AsSpan(_receiveStart, copied).CopyTo(target.Span);
+        _receiveStart += copied;
+        var remaining = length - copied;
+        if (remaining > 0 && remaining + trailer <= _receive.Length / 2)
+        {
+            await FillAsync(remaining, atPduBoundary: false, cancellationToken, length).ConfigureAwait(false);
+            _receive.AsSpan(_receiveStart, remaining).CopyTo(target.Span[copied..]);
+            _receiveStart += remaining;
+        }
+        else
+        {
+            var filled = copied;
+            while (filled < length)
+            {
+                var n = await ReadAsync(target[filled..], cancellationToken).ConfigureAwait(false);
+                if (n == 0) throw Truncated($"data segment ({filled} of {length} bytes)");
+                filled += n;
+            }
+        }
+
+        await FillAsync(trailer, atPduBoundary: false, cancellationToken, length).ConfigureAwait(false);
+        if (_dataDigest)
+        {
+            var padding = PduLayout.Padding(length);
+            _receiveCrc.Reset();
+            _receiveCrc.Append(target.Span);
+            _receiveCrc.Append(_receive.AsSpan(_receiveStart, padding));
+            var computed = _receiveCrc.GetCurrentHashAsUInt32();
+            var received = Crc32C.ReadDigest(_receive.AsSpan(_receiveStart + padding, PduLayout.DigestLength));
+            if (computed != received)
+                throw new IscsiDigestException($"data digest mismatch on a {length}-byte {BasicHeaderSegment.GetOpcode(_header)} data segment: computed 0x{computed:x8}, received 0x{received:x8}");
+        }
+        _receiveStart += trailer;
+        return target;
+    }
+
+    /// <summary>Makes at least <paramref name="count"/> bytes available in the receive buffer.</summary>
+    private async ValueTask FillAsync(int count, bool atPduBoundary, CancellationToken cancellationToken, int segmentLength = 0)
+    {
+        if (Buffered >= count) return;
+        if (_receiveStart + count > _receive.Length)
+        {
+            Buffer.BlockCopy(_receive, _receiveStart, _receive, 0, Buffered);
+            _receiveEnd -= _receiveStart;
+            _receiveStart = 0;
+        }
+        while (Buffered < count)
+        {
+            var n = await ReadAsync(_receive.AsMemory(_receiveEnd), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                if (atPduBoundary && Buffered == 0) throw new IscsiTransportException("connection closed by the target");
+                throw Truncated(segmentLength > 0
+                    ? $"PDU after its {segmentLength}-byte data segment ({Buffered} of {count} bytes of padding/digest)"
+                    : $"PDU header ({Buffered} of {count} bytes)");
+            }
+            _receiveEnd += n;
+        }
+    }
+
+    private static IscsiProtocolException Truncated(string what) => new($"connection closed in the middle of a PDU: truncated {what}");
+
+    private async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _stream.ReadAsync(destination, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is SocketException s)
+        {
+            throw new IscsiTransportException($"receive failed: {TcpIscsiTransport.Describe(s)}", e);
+        }
+        catch (IOException e)
+        {
+            throw new IscsiTransportException($"receive failed: {e.Message}", e);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new IscsiTransportException("connection closed", e);
+        }
+    }
+
+    // ---------------------------------------------------------------- send
+
+    public async ValueTask SendAsync(OutboundPdu pdu, CancellationToken cancellationToken)
+    {
+        var header = pdu.Header;
+        var data = pdu.Data;
+        var headerBytes = header.Length + (_headerDigest ? PduLayout.DigestLength : 0);
+        var trailer = data.Length == 0 ? 0 : PduLayout.Padding(data.Length) + (_dataDigest ? PduLayout.DigestLength : 0);
+        var copyData = data.Length <= _options.CopyThreshold;
+        var needed = headerBytes + (copyData ? data.Length + trailer : 0);
+        if (_sendLength + needed > _send.Length) await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
+
+        header.Span.CopyTo(_send.AsSpan(_sendLength));
+        if (_headerDigest) Crc32C.WriteDigest(_send.AsSpan(_sendLength + header.Length), Crc32C.Compute(header.Span));
+        _sendLength += headerBytes;
+        if (data.Length == 0) return;
+
+        if (copyData)
+        {
+            data.Span.CopyTo(_send.AsSpan(_sendLength));
+            _sendLength += data.Length;
+        }
+        else
+        {
+            await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
+            await WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        }
+        var padding = PduLayout.Padding(data.Length);
+        _send.AsSpan(_sendLength, padding).Clear();
+        _sendLength += padding;
+        if (_dataDigest)
+        {
+            _sendCrc.Reset();
+            _sendCrc.Append(data.Span);
+            _sendCrc.Append(Zeros.AsSpan(0, padding));
+            Crc32C.WriteDigest(_send.AsSpan(_sendLength), _sendCrc.GetCurrentHashAsUInt32());
+            _sendLength += PduLayout.DigestLength;
+        }
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken) => FlushBufferAsync(cancellationToken);
+
+    private async ValueTask FlushBufferAsync(CancellationToken cancellationToken)
+    {
+        if (_sendLength == 0) return;
+        var length = _sendLength;
+        _sendLength = 0;
+        await WriteAsync(_send.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is SocketException s)
+        {
+            throw new IscsiTransportException($"send failed: {TcpIscsiTransport.Describe(s)}", e);
+        }
+        catch (IOException e)
+        {
+            throw new IscsiTransportException($"send failed: {e.Message}", e);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new IscsiTransportException("connection closed", e);
+        }
+    }
+
+    public void ReleaseTask(uint initiatorTaskTag)
+    {
+        // TCP keeps no per-task state: data is copied to the socket during SendAsync.
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
+        return _stream.DisposeAsync();
+    }
+}

@@ -1,0 +1,20 @@
+namespace IserBlockd.Transport.Tcp;
+
+/// <summary>Socket settings of the TCP transport.</summary>
+public sealed record TcpTransportOptions
+{
+    /// <summary>Kernel socket buffer sizes (0 leaves the system default, which autotunes).</summary>
+    public int SocketReceiveBufferSize { get; init; }
+    public int SocketSendBufferSize { get; init; }
+
+    /// <summary>TCP keepalive, so that a vanished peer is noticed even without NOP-Out pings.</summary>
+    public bool KeepAlive { get; init; } = true;
+
+    /// <summary>Our own receive buffer for headers and small data segments; larger segments bypass it.</summary>
+    public int ReceiveBufferSize { get; init; } = 16 * 1024;
+
+    /// <summary>Send coalescing buffer; data segments above <see cref="CopyThreshold"/> are written straight from the caller's memory.</summary>
+    public int SendBufferSize { get; init; } = 64 * 1024;
+
+    public int CopyThreshold { get; init; } = 16 * 1024;
+}
