@@ -55,7 +55,7 @@ t=$(date +%s.%N)
 info "client took $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b - a}') s wall"
 wait_exit "$server" probe-server
 cat "$VM_RUNDIR/probe-server.log"
-grep -q 'server: iSER CM header flags ZeroBasedVirtualAddressNotSupported, SendWithInvalidateNotSupported' "$VM_RUNDIR/probe-server.log" ||
+grep -q 'server: iSER CM header flags SendWithInvalidateNotSupported, ZeroBasedVirtualAddressNotSupported' "$VM_RUNDIR/probe-server.log" ||
     fail "the server did not see the iSER CM private data"
 grep -q '^RESULT role=server pings=30 ' "$VM_RUNDIR/probe-server.log" || fail "the server did not serve 30 pings"
 grep -q '^RESULT role=client pings=30 ' "$VM_RUNDIR/probe-client.log" || fail "the client did not complete 30 pings"
