@@ -26,7 +26,7 @@ try
         _ => 2,
     };
     if (rc == 0 && options.Command is "server" or "client") CheckTeardown(options);
-    Console.WriteLine($"{options.Command}: OK in {total.Elapsed.TotalSeconds:F2} s");
+    Console.WriteLine(rc == 0 ? $"{options.Command}: OK in {total.Elapsed.TotalSeconds:F2} s" : $"{options.Command}: exit {rc}");
     return rc;
 }
 catch (Exception e)

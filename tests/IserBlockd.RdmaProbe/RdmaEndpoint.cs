@@ -25,9 +25,12 @@ internal sealed class RdmaEndpoint : IDisposable
         Id = id;
         Device = id.Device ?? throw new InvalidOperationException("the connection id is not bound to an RDMA device yet");
         ProtectionDomain = ProtectionDomain.Allocate(Device);
+        var dataClass = RoundUp(maxDataSize, 4096);
         Pool = new RegisteredBufferPool(new ProtectionDomainRegistrar(ProtectionDomain), new RegisteredBufferPoolOptions
         {
-            SizeClasses = [new(4096, ReceiveSlots + 2), new(Math.Max(4096, RoundUp(maxDataSize, 4096)), 2)],
+            SizeClasses = dataClass == 4096
+                ? [new(4096, ReceiveSlots + 3)]
+                : [new(4096, ReceiveSlots + 1), new(dataClass, 2)],
         });
         CompletionQueue = CompletionQueue.Create(Device, 64);
         QueuePair = id.CreateQueuePair(ProtectionDomain, CompletionQueue, CompletionQueue, new QueuePairCapacity(16, ReceiveSlots));
