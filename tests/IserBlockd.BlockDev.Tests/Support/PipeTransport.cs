@@ -43,9 +43,10 @@ internal sealed class PipeTransport(PipeReader input, PipeWriter output, string 
         return count;
     }
 
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
+    public async ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer)
     {
         await output.WriteAsync(buffer);
+        return buffer.Length;
     }
 
     public void ShutdownReceive()

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
 using Microsoft.Extensions.Logging;
@@ -136,61 +135,95 @@ internal sealed class NbdConnection
 
     // ---------------------------------------------------------------- reader
 
+    /// <summary>
+    /// Parses requests out of the receive buffer and starts each on the device. Everything this
+    /// connection receives passes through the single await below, so the loop's state machine is
+    /// allocated once per connection, not per request.
+    /// </summary>
     private async Task ReadLoopAsync()
     {
         Volatile.Write(ref _readerBatching, true);
+        NbdRequestContext? writing = null; // a WRITE whose payload is still arriving
+        var writeFilled = 0;
+        NbdRequestContext? refused = null; // a refused WRITE whose payload is being skipped
+        long toSkip = 0;
         while (true)
         {
-            if (_receiveEnd - _receiveStart < NbdRequest.Size && !await ReceiveAtLeastAsync(NbdRequest.Size).ConfigureAwait(false))
+            Memory<byte> target;
+            var intoReceiveBuffer = true;
+            if (writing != null)
             {
-                if (_receiveEnd != _receiveStart) _closeReason = "client closed the connection in the middle of a request header";
-                return;
-            }
-            if (!NbdRequest.TryRead(_receiveBuffer.AsSpan(_receiveStart, NbdRequest.Size), out var request))
-            {
-                var magic = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(_receiveBuffer.AsSpan(_receiveStart));
-                NbdLog.BadRequestMagic(_logger, _peer, magic);
-                _closeReason = "protocol violation (bad request magic)";
-                Break();
-                return;
-            }
-            _receiveStart += NbdRequest.Size;
-
-            if (request.Command == NbdCommand.Disconnect)
-            {
-                _closeReason = "client sent NBD_CMD_DISC";
-                return;
-            }
-
-            if (Volatile.Read(ref _inFlight) >= _options.MaxRequestsInFlight)
-            {
-                var slot = WaitForInFlightBelowAsync(_options.MaxRequestsInFlight);
-                if (!slot.IsCompleted)
+                var payload = writing.Buffer!.Memory;
+                var take = Math.Min(_receiveEnd - _receiveStart, payload.Length - writeFilled);
+                _receiveBuffer.AsSpan(_receiveStart, take).CopyTo(payload.Span[writeFilled..]);
+                _receiveStart += take;
+                writeFilled += take;
+                if (writeFilled == payload.Length)
                 {
-                    EndBatch();
+                    var complete = writing;
+                    writing = null;
+                    complete.Execute();
+                    continue;
+                }
+                if (payload.Length - writeFilled <= _copyThreshold)
+                {
+                    // A small tail: receiving it through our buffer likely brings the next requests along.
+                    target = FreeReceiveSpace();
+                }
+                else
+                {
+                    // A large payload goes straight into the device's buffer.
+                    target = payload[writeFilled..];
+                    intoReceiveBuffer = false;
+                }
+            }
+            else if (refused != null)
+            {
+                var take = (int)Math.Min(_receiveEnd - _receiveStart, toSkip);
+                _receiveStart += take;
+                toSkip -= take;
+                if (toSkip == 0)
+                {
+                    OnRequestCompleted(refused);
+                    refused = null;
+                    continue;
+                }
+                _receiveStart = _receiveEnd = 0;
+                target = _receiveBuffer;
+            }
+            else if (_receiveEnd - _receiveStart >= NbdRequest.Size)
+            {
+                if (!NbdRequest.TryRead(_receiveBuffer.AsSpan(_receiveStart, NbdRequest.Size), out var request))
+                {
+                    var magic = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(_receiveBuffer.AsSpan(_receiveStart));
+                    NbdLog.BadRequestMagic(_logger, _peer, magic);
+                    _closeReason = "protocol violation (bad request magic)";
+                    Break();
+                    return;
+                }
+                _receiveStart += NbdRequest.Size;
+                if (request.Command == NbdCommand.Disconnect)
+                {
+                    _closeReason = "client sent NBD_CMD_DISC";
+                    return;
+                }
+
+                if (Volatile.Read(ref _inFlight) >= _options.MaxRequestsInFlight)
+                {
+                    var slot = WaitForInFlightBelowAsync(_options.MaxRequestsInFlight);
+                    if (!slot.IsCompleted) EndBatch();
                     await slot.ConfigureAwait(false);
                     Volatile.Write(ref _readerBatching, true);
                 }
-                else
-                {
-                    slot.GetAwaiter().GetResult();
-                }
-            }
-            Interlocked.Increment(ref _inFlight);
-            var context = RentContext();
-            context.Initialize(request);
+                Interlocked.Increment(ref _inFlight);
+                var context = RentContext();
+                context.Initialize(request);
 
-            var error = Validate(in request, out var reason);
-            if (error == 0 && request.Length > 0 && request.Command is NbdCommand.Read or NbdCommand.Write)
-            {
-                var rent = RentBuffer((int)request.Length);
-                if (rent.IsCompletedSuccessfully)
+                var error = Validate(in request, out var reason);
+                if (error == 0 && request.Length > 0 && request.Command is NbdCommand.Read or NbdCommand.Write)
                 {
-                    context.Buffer = rent.Result;
-                }
-                else
-                {
-                    EndBatch();
+                    var rent = RentBuffer((int)request.Length);
+                    if (!rent.IsCompleted) EndBatch(); // the pool is dry: let replies (and their buffers) go
                     try
                     {
                         context.Buffer = await rent.ConfigureAwait(false);
@@ -202,36 +235,99 @@ internal sealed class NbdConnection
                     }
                     Volatile.Write(ref _readerBatching, true);
                 }
-            }
 
-            if (request.Command == NbdCommand.Write)
-            {
                 if (error != 0)
                 {
-                    if (!await DiscardPayloadAsync(request).ConfigureAwait(false))
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                        NbdLog.RequestRefused(_logger, _peer, request.Command, request.Offset, request.Length, request.Flags, error,
+                            System.Text.Encoding.UTF8.GetString(reason.Span));
+                    context.Fail(error, reason);
+                    if (request.Command == NbdCommand.Write && request.Length > 0)
                     {
-                        ReleaseUnanswered(context);
-                        return;
+                        // The payload follows regardless; skip it to stay in step, unless it is absurd.
+                        if (request.Length > _options.MaxDiscardedPayload)
+                        {
+                            NbdLog.OversizedPayload(_logger, _peer, request.Length, _options.MaxDiscardedPayload);
+                            _closeReason = "protocol violation (oversized WRITE payload)";
+                            ReleaseUnanswered(context);
+                            Break();
+                            return;
+                        }
+                        refused = context;
+                        toSkip = request.Length;
+                    }
+                    else
+                    {
+                        OnRequestCompleted(context);
                     }
                 }
-                else if (request.Length > 0 && !await ReceivePayloadAsync(context).ConfigureAwait(false))
+                else if (request.Command == NbdCommand.Write && request.Length > 0)
                 {
-                    ReleaseUnanswered(context);
-                    return;
+                    writing = context;
+                    writeFilled = 0;
                 }
-            }
-
-            if (error != 0)
-            {
-                if (_logger.IsEnabled(LogLevel.Debug))
-                    NbdLog.RequestRefused(_logger, _peer, request.Command, request.Offset, request.Length, request.Flags, error,
-                        System.Text.Encoding.UTF8.GetString(reason.Span));
-                context.Fail(error, reason);
-                OnRequestCompleted(context);
+                else
+                {
+                    context.Execute();
+                }
                 continue;
             }
-            context.Execute();
+            else
+            {
+                target = FreeReceiveSpace();
+            }
+
+            EndBatch();
+            int received;
+            try
+            {
+                received = await _transport.ReceiveAsync(target).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+            {
+                if (!_broken) _closeReason = "connection lost: " + e.Message;
+                received = 0;
+            }
+            Volatile.Write(ref _readerBatching, true);
+            if (received <= 0)
+            {
+                if (writing != null)
+                {
+                    NbdLog.VanishedMidWrite(_logger, _peer, writeFilled + (_receiveEnd - _receiveStart), writing.Length, writing.Offset);
+                    _closeReason = "client closed the connection in the middle of a WRITE payload";
+                    ReleaseUnanswered(writing);
+                }
+                else if (refused != null)
+                {
+                    _closeReason = "client closed the connection in the middle of a WRITE payload";
+                    ReleaseUnanswered(refused);
+                }
+                else if (_receiveEnd != _receiveStart)
+                {
+                    _closeReason = "client closed the connection in the middle of a request header";
+                }
+                return;
+            }
+            if (intoReceiveBuffer) _receiveEnd += received;
+            else writeFilled += received;
         }
+    }
+
+    /// <summary>Moves unparsed bytes to the front so the free space is in one piece and each receive
+    /// can take in a whole burst of requests.</summary>
+    private Memory<byte> FreeReceiveSpace()
+    {
+        if (_receiveStart == _receiveEnd)
+        {
+            _receiveStart = _receiveEnd = 0;
+        }
+        else if (_receiveStart > 0)
+        {
+            Buffer.BlockCopy(_receiveBuffer, _receiveStart, _receiveBuffer, 0, _receiveEnd - _receiveStart);
+            _receiveEnd -= _receiveStart;
+            _receiveStart = 0;
+        }
+        return _receiveBuffer.AsMemory(_receiveEnd);
     }
 
     private ValueTask<IMemoryOwner<byte>> RentBuffer(int length)
@@ -329,138 +425,6 @@ internal sealed class NbdConnection
         }
         reason = default;
         return 0;
-    }
-
-    /// <summary>Makes sure at least <paramref name="count"/> unparsed bytes are in the receive buffer.
-    /// False at end of stream.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ReceiveAtLeastAsync(int count)
-    {
-        if (_receiveStart == _receiveEnd)
-        {
-            _receiveStart = _receiveEnd = 0;
-        }
-        else if (_receiveStart > 0)
-        {
-            // Keep the free space in one piece so each receive can take in a whole burst.
-            Buffer.BlockCopy(_receiveBuffer, _receiveStart, _receiveBuffer, 0, _receiveEnd - _receiveStart);
-            _receiveEnd -= _receiveStart;
-            _receiveStart = 0;
-        }
-        while (_receiveEnd < count)
-        {
-            EndBatch();
-            var received = await ReceiveAsync(_receiveBuffer.AsMemory(_receiveEnd)).ConfigureAwait(false);
-            Volatile.Write(ref _readerBatching, true);
-            if (received <= 0) return false;
-            _receiveEnd += received;
-        }
-        return true;
-    }
-
-    /// <summary>A receive that reports a reset or aborted connection as end of stream.</summary>
-    private ValueTask<int> ReceiveAsync(Memory<byte> destination)
-    {
-        try
-        {
-            var pending = _transport.ReceiveAsync(destination);
-            return pending.IsCompletedSuccessfully ? pending : AwaitReceiveAsync(pending);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
-        {
-            return ValueTask.FromResult(0);
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> AwaitReceiveAsync(ValueTask<int> pending)
-    {
-        try
-        {
-            return await pending.ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
-        {
-            if (!_broken) _closeReason = "connection lost: " + e.Message;
-            return 0;
-        }
-    }
-
-    /// <summary>Fills the request's buffer with its WRITE payload: what already arrived is copied, a
-    /// large remainder is received straight into the device buffer. False if the client went away.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ReceivePayloadAsync(NbdRequestContext context)
-    {
-        var destination = context.Buffer!.Memory;
-        var filled = Math.Min(_receiveEnd - _receiveStart, destination.Length);
-        _receiveBuffer.AsSpan(_receiveStart, filled).CopyTo(destination.Span);
-        _receiveStart += filled;
-        var remaining = destination.Length - filled;
-        if (remaining == 0) return true;
-
-        if (remaining <= _copyThreshold)
-        {
-            // A small tail: receiving it through our buffer likely brings the next requests along too.
-            if (!await ReceiveAtLeastAsync(remaining).ConfigureAwait(false))
-            {
-                NbdLog.VanishedMidWrite(_logger, _peer, filled + _receiveEnd - _receiveStart, destination.Length, context.Offset);
-                _closeReason = "client closed the connection in the middle of a WRITE payload";
-                return false;
-            }
-            _receiveBuffer.AsSpan(_receiveStart, remaining).CopyTo(destination.Span[filled..]);
-            _receiveStart += remaining;
-            return true;
-        }
-
-        EndBatch();
-        while (filled < destination.Length)
-        {
-            var received = await ReceiveAsync(destination[filled..]).ConfigureAwait(false);
-            if (received <= 0)
-            {
-                NbdLog.VanishedMidWrite(_logger, _peer, filled, destination.Length, context.Offset);
-                _closeReason = "client closed the connection in the middle of a WRITE payload";
-                return false;
-            }
-            filled += received;
-        }
-        Volatile.Write(ref _readerBatching, true);
-        return true;
-    }
-
-    /// <summary>Reads and drops the payload of a WRITE that is refused, so the stream stays in step.
-    /// False (after disconnecting) when it is too large to be worth reading, or the client went away.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> DiscardPayloadAsync(NbdRequest request)
-    {
-        long remaining = request.Length;
-        if (remaining > _options.MaxDiscardedPayload)
-        {
-            NbdLog.OversizedPayload(_logger, _peer, request.Length, _options.MaxDiscardedPayload);
-            _closeReason = "protocol violation (oversized WRITE payload)";
-            Break();
-            return false;
-        }
-        var take = (int)Math.Min(_receiveEnd - _receiveStart, remaining);
-        _receiveStart += take;
-        remaining -= take;
-        while (remaining > 0)
-        {
-            _receiveStart = _receiveEnd = 0;
-            EndBatch();
-            var received = await ReceiveAsync(_receiveBuffer).ConfigureAwait(false);
-            Volatile.Write(ref _readerBatching, true);
-            if (received <= 0)
-            {
-                _closeReason = "client closed the connection in the middle of a WRITE payload";
-                return false;
-            }
-            _receiveEnd = received;
-            take = (int)Math.Min(received, remaining);
-            _receiveStart = take;
-            remaining -= take;
-        }
-        return true;
     }
 
     // ---------------------------------------------------------------- device operations
@@ -590,6 +554,11 @@ internal sealed class NbdConnection
         if (wake) _writerWake.Set();
     }
 
+    /// <summary>
+    /// Sends queued replies: headers and small READ payloads are gathered in the send buffer and go out
+    /// together; a large payload follows its header straight from the device buffer. All sends pass
+    /// through one await, so this loop, like the reader, allocates nothing per request.
+    /// </summary>
     private async Task WriteLoopAsync()
     {
         var buffer = _sendBuffer;
@@ -598,12 +567,12 @@ internal sealed class NbdConnection
             await _writerWake.WaitAsync().ConfigureAwait(false);
             while (true)
             {
-                NbdRequestContext? context;
+                NbdRequestContext? current;
                 lock (_replyLock)
                 {
-                    context = _replyHead;
+                    current = _replyHead;
                     _replyHead = _replyTail = null;
-                    if (context == null)
+                    if (current == null)
                     {
                         _writerRunning = false;
                         break;
@@ -611,72 +580,72 @@ internal sealed class NbdConnection
                 }
 
                 var used = 0;
-                while (context != null)
+                ReadOnlyMemory<byte> large = default;
+                NbdRequestContext? largeOwner = null;
+                while (true)
                 {
-                    var next = context.Next;
-                    context.Next = null;
-                    if (_broken)
+                    var mustSend = false;
+                    while (current != null && !mustSend)
                     {
-                        Release(context);
-                        context = next;
-                        continue;
+                        var context = current;
+                        if (_broken)
+                        {
+                            current = context.Next;
+                            Release(context);
+                            continue;
+                        }
+                        var payload = context.Error == 0 && context.Command == NbdCommand.Read && context.Length > 0
+                            ? context.Buffer!.Memory
+                            : default;
+                        var copy = payload.Length <= _copyThreshold;
+                        if (used + ReplyHeaderSize(context) + (copy ? payload.Length : 0) > buffer.Length)
+                            break; // full: send what is gathered, then come back for this one
+                        current = context.Next;
+                        used += WriteReplyHeader(context, buffer.AsSpan(used));
+                        if (copy)
+                        {
+                            payload.Span.CopyTo(buffer.AsSpan(used));
+                            used += payload.Length;
+                            Release(context);
+                        }
+                        else
+                        {
+                            large = payload;
+                            largeOwner = context;
+                            mustSend = true;
+                        }
                     }
-                    var payload = context.Error == 0 && context.Command == NbdCommand.Read && context.Length > 0
-                        ? context.Buffer!.Memory
-                        : default;
-                    var copy = payload.Length <= _copyThreshold;
-                    if (used + ReplyHeaderSize(context) + (copy ? payload.Length : 0) > buffer.Length)
+                    if (used == 0 && largeOwner == null) break;
+
+                    var data = (ReadOnlyMemory<byte>)buffer.AsMemory(0, used);
+                    while (true)
                     {
-                        await SendAsync(buffer.AsMemory(0, used)).ConfigureAwait(false);
-                        used = 0;
+                        while (!data.IsEmpty && !_broken)
+                        {
+                            try
+                            {
+                                var sent = await _transport.SendAsync(data).ConfigureAwait(false);
+                                if (sent <= 0) throw new IOException("the transport accepted no bytes");
+                                data = data[sent..];
+                            }
+                            catch (Exception e)
+                            {
+                                OnSendFailed(e);
+                            }
+                        }
+                        if (large.IsEmpty) break;
+                        data = large;
+                        large = default;
                     }
-                    used += WriteReplyHeader(context, buffer.AsSpan(used));
-                    if (copy)
+                    used = 0;
+                    if (largeOwner != null)
                     {
-                        payload.Span.CopyTo(buffer.AsSpan(used));
-                        used += payload.Length;
+                        Release(largeOwner);
+                        largeOwner = null;
                     }
-                    else
-                    {
-                        await SendAsync(buffer.AsMemory(0, used)).ConfigureAwait(false);
-                        used = 0;
-                        await SendAsync(payload).ConfigureAwait(false);
-                    }
-                    Release(context);
-                    context = next;
                 }
-                if (used > 0) await SendAsync(buffer.AsMemory(0, used)).ConfigureAwait(false);
             }
             if (_writerStopping) return;
-        }
-    }
-
-    /// <summary>Sends, turning a failure into a broken connection (later replies are dropped).</summary>
-    private ValueTask SendAsync(ReadOnlyMemory<byte> data)
-    {
-        if (_broken || data.IsEmpty) return ValueTask.CompletedTask;
-        try
-        {
-            var pending = _transport.SendAsync(data);
-            return pending.IsCompletedSuccessfully ? ValueTask.CompletedTask : AwaitSendAsync(pending);
-        }
-        catch (Exception e)
-        {
-            OnSendFailed(e);
-            return ValueTask.CompletedTask;
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask AwaitSendAsync(ValueTask pending)
-    {
-        try
-        {
-            await pending.ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            OnSendFailed(e);
         }
     }
 

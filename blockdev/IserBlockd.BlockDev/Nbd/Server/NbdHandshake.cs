@@ -65,7 +65,7 @@ internal sealed class NbdHandshake
     {
         var greeting = new byte[NbdServerGreeting.Size];
         new NbdServerGreeting(ServerFlags).Write(greeting);
-        await _transport.SendAsync(greeting).ConfigureAwait(false);
+        await SendAllAsync(greeting).ConfigureAwait(false);
 
         var clientFlagBytes = new byte[NbdClientGreeting.Size];
         if (!await ReceiveExactlyAsync(clientFlagBytes).ConfigureAwait(false)) return null;
@@ -145,7 +145,7 @@ internal sealed class NbdHandshake
         {
             var reply = new byte[NbdExportNameReply.GetSize(_noZeroes)];
             new NbdExportNameReply((ulong)export.Device.Geometry.Size, export.GetTransmissionFlags(_structuredReplies)).Write(reply, _noZeroes);
-            await _transport.SendAsync(reply).ConfigureAwait(false);
+            await SendAllAsync(reply).ConfigureAwait(false);
         }
         catch
         {
@@ -255,8 +255,18 @@ internal sealed class NbdHandshake
         var reply = new byte[NbdOptionReplyHeader.Size + data.Length];
         new NbdOptionReplyHeader(option, type, (uint)data.Length).Write(reply);
         data.CopyTo(reply.AsMemory(NbdOptionReplyHeader.Size));
-        await _transport.SendAsync(reply).ConfigureAwait(false);
+        await SendAllAsync(reply).ConfigureAwait(false);
         if (_logger.IsEnabled(LogLevel.Debug)) NbdLog.OptionAnswered(_logger, _peer, option, type);
+    }
+
+    private async Task SendAllAsync(ReadOnlyMemory<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            var sent = await _transport.SendAsync(data).ConfigureAwait(false);
+            if (sent <= 0) throw new IOException("the transport accepted no bytes");
+            data = data[sent..];
+        }
     }
 
     private async Task<bool> ReceiveExactlyAsync(Memory<byte> destination)

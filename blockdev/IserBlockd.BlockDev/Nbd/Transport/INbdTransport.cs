@@ -16,8 +16,9 @@ public interface INbdTransport : IAsyncDisposable
     /// (or <see cref="ShutdownReceive"/> was called).</summary>
     ValueTask<int> ReceiveAsync(Memory<byte> buffer);
 
-    /// <summary>Sends every byte of <paramref name="buffer"/>.</summary>
-    ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
+    /// <summary>Sends at least one byte of <paramref name="buffer"/> (normally all of it) and returns how
+    /// many; the caller sends the rest. Failures throw.</summary>
+    ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer);
 
     /// <summary>Stops receiving: a pending or later receive returns 0. Sends still work, so in-flight
     /// replies can be delivered before closing.</summary>

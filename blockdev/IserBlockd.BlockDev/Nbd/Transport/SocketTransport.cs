@@ -39,26 +39,7 @@ public sealed class SocketTransport : INbdTransport
         }
     }
 
-    public ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
-    {
-        var pending = _socket.SendAsync(buffer, SocketFlags.None);
-        if (!pending.IsCompletedSuccessfully)
-            return FinishSendAsync(pending, buffer);
-        var sent = pending.Result;
-        return sent == buffer.Length ? ValueTask.CompletedTask : FinishSendAsync(ValueTask.FromResult(sent), buffer);
-    }
-
-    private async ValueTask FinishSendAsync(ValueTask<int> pending, ReadOnlyMemory<byte> buffer)
-    {
-        // Stream sockets normally send everything in one operation; loop for the rare partial send.
-        var sent = await pending.ConfigureAwait(false);
-        while (sent < buffer.Length)
-        {
-            var n = await _socket.SendAsync(buffer[sent..], SocketFlags.None).ConfigureAwait(false);
-            if (n <= 0) throw new SocketException((int)SocketError.ConnectionReset);
-            sent += n;
-        }
-    }
+    public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer) => _socket.SendAsync(buffer, SocketFlags.None);
 
     public void ShutdownReceive()
     {
