@@ -5,6 +5,7 @@ using IserBlockd.Daemon.Hosting;
 // iserblockd: the daemon (run) and the qemu-nbd-like foreground export (export).
 var root = new RootCommand("iserblockd: userspace iSCSI/iSER initiator that exposes LUNs as NBD block devices")
 {
+    RunCommand.Create(),
     ExportCommand.Create(),
     CheckConfigCommand.Create(),
 };

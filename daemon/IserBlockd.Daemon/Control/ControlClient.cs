@@ -27,7 +27,7 @@ public static class ControlClient
         }
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Default.ControlRequest);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Readable.ControlRequest);
         await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
 
@@ -37,7 +37,7 @@ public static class ControlClient
             return ControlResponse.Failure(ControlErrorCodes.Internal, "iserblockd closed the control connection without answering");
         try
         {
-            return JsonSerializer.Deserialize(line, ControlJsonContext.Default.ControlResponse)
+            return JsonSerializer.Deserialize(line, ControlJsonContext.Readable.ControlResponse)
                 ?? ControlResponse.Failure(ControlErrorCodes.Internal, "empty answer from iserblockd");
         }
         catch (JsonException e)

@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace IserBlockd.Daemon.Control;
@@ -9,7 +11,14 @@ namespace IserBlockd.Daemon.Control;
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(ControlRequest))]
 [JsonSerializable(typeof(ControlResponse))]
-public sealed partial class ControlJsonContext : JsonSerializerContext;
+public sealed partial class ControlJsonContext : JsonSerializerContext
+{
+    /// <summary>As <see cref="Default"/>, but leaves '+', '&lt;' and quotes in strings readable (URIs, messages):
+    /// the peer is a program or a person reading JSON, never an HTML page.</summary>
+    public static ControlJsonContext Readable => s_readable ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    private static ControlJsonContext? s_readable;
+}
 
 /// <summary>Indented output for <c>iserblockctl -o json</c>.</summary>
 [JsonSourceGenerationOptions(
@@ -19,4 +28,9 @@ public sealed partial class ControlJsonContext : JsonSerializerContext;
 [JsonSerializable(typeof(ControlResponse))]
 [JsonSerializable(typeof(List<SessionInfo>))]
 [JsonSerializable(typeof(StatusInfo))]
-public sealed partial class ControlOutputJsonContext : JsonSerializerContext;
+public sealed partial class ControlOutputJsonContext : JsonSerializerContext
+{
+    public static ControlOutputJsonContext Readable => s_readable ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    private static ControlOutputJsonContext? s_readable;
+}

@@ -170,7 +170,7 @@ public sealed partial class ControlServer : IAsyncDisposable
         try
         {
             var reader = new Utf8JsonReader(line);
-            request = JsonSerializer.Deserialize(ref reader, ControlJsonContext.Default.ControlRequest);
+            request = JsonSerializer.Deserialize(ref reader, ControlJsonContext.Readable.ControlRequest);
         }
         catch (JsonException e)
         {
@@ -197,7 +197,7 @@ public sealed partial class ControlServer : IAsyncDisposable
 
     private static async Task WriteAsync(Stream stream, ControlResponse response, CancellationToken cancellationToken)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, ControlJsonContext.Default.ControlResponse);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, ControlJsonContext.Readable.ControlResponse);
         await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync(NewLine, cancellationToken).ConfigureAwait(false);
     }

@@ -71,6 +71,13 @@ public sealed partial class MappedLun
         }
     }
 
+    /// <summary>Whether the kernel device is mounted or open by another process.</summary>
+    public bool IsDeviceInUse(out string why)
+    {
+        why = "";
+        return _kernelDevice is { } kernel && KernelDeviceUse.IsInUse(kernel.Index, out why);
+    }
+
     /// <summary>Stops exposing the LUN. With <paramref name="keepDeviceInUse"/> a kernel device that is
     /// mounted or open is left configured for the next daemon to re-attach instead of detached.</summary>
     public async Task StopAsync(bool keepDeviceInUse, bool flush = true, CancellationToken cancellationToken = default)

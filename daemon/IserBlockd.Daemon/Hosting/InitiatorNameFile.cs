@@ -1,7 +1,7 @@
-namespace IserBlockd.Cli;
+namespace IserBlockd.Daemon.Hosting;
 
 /// <summary>open-iscsi's /etc/iscsi/initiatorname.iscsi ("InitiatorName=iqn...").</summary>
-internal static class InitiatorNameFile
+public static class InitiatorNameFile
 {
     public const string Path = "/etc/iscsi/initiatorname.iscsi";
 

@@ -1,0 +1,157 @@
+using System.Globalization;
+using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Control;
+using IserBlockd.Daemon.Hosting;
+using IserBlockd.Daemon.Mappings;
+using IserBlockd.Daemon.Sessions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace IserBlockd.Daemon.Runtime;
+
+/// <summary>
+/// The running daemon: every configured node with its mappings. Start logs every node in and brings its
+/// LUNs up, returning once each node has had its first attempt (so READY=1 follows the mappings); nodes
+/// that could not log in keep retrying in the background. Stop flushes, detaches (or leaves in-use
+/// devices for the next daemon) and logs out, within the host's shutdown timeout.
+/// </summary>
+public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsyncDisposable
+{
+    private readonly DaemonSettings _settings;
+    private readonly string? _configPath;
+    private readonly string _initiatorName;
+    private readonly ServiceStatus _status;
+    private readonly ILogger _logger;
+    private readonly SharedResources _shared;
+    private readonly Dictionary<string, NodeRuntime> _nodes = new(StringComparer.Ordinal);
+    private readonly DateTime _started = DateTime.UtcNow;
+
+    public DaemonRuntime(DaemonSettings settings, string? configPath, string initiatorName, ServiceStatus status, ILoggerFactory loggerFactory)
+    {
+        _settings = settings;
+        _configPath = configPath;
+        _initiatorName = initiatorName;
+        _status = status;
+        _logger = loggerFactory.CreateLogger<DaemonRuntime>();
+        _shared = new SharedResources(new NbdEndpointRegistry(new(), loggerFactory));
+        foreach (var node in settings.Nodes)
+            _nodes.Add(node.Name, new NodeRuntime(node, initiatorName, settings, _shared, loggerFactory));
+    }
+
+    /// <summary>How long start waits for the first login of every node: each portal's login timeout, plus LUN probing.</summary>
+    private TimeSpan StartBudget =>
+        _settings.LoginTimeout * Math.Max(1, _settings.Nodes.Select(n => n.Portals.Count).DefaultIfEmpty(1).Max()) + TimeSpan.FromSeconds(30);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        LogStarting(DaemonVersion.Text, _initiatorName, _nodes.Count, _configPath ?? "(none)");
+        _status.Set($"logging in to {_nodes.Count} node(s)");
+        foreach (var node in _nodes.Values) node.Start();
+        try
+        {
+            await Task.WhenAll(_nodes.Values.Select(n => n.FirstAttempt)).WaitAsync(StartBudget, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogSlowStart(StartBudget.TotalSeconds);
+        }
+        var summary = Summary();
+        _status.Set(summary);
+        LogStarted(summary);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _status.Set("stopping: flushing LUNs, detaching devices, logging out");
+        await Task.WhenAll(_nodes.Values.Select(n => n.StopAsync(cancellationToken))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _shared.DisposeAsync().ConfigureAwait(false);
+        LogStopped();
+    }
+
+    /// <summary>One line for STATUS= and the log.</summary>
+    public string Summary()
+    {
+        var status = Status();
+        var parts = new List<string> { $"{status.SessionsLoggedIn}/{status.Nodes} node(s) logged in" };
+        if (status.SessionsRecovering > 0) parts.Add($"{status.SessionsRecovering} reconnecting");
+        parts.Add($"{status.LunsMapped} LUN(s) mapped");
+        if (status.LunsFailed > 0) parts.Add($"{status.LunsFailed} LUN(s) failed");
+        return string.Join(", ", parts);
+    }
+
+    public List<SessionInfo> List() => [.. _nodes.Values.Select(n => n.Describe())];
+
+    public StatusInfo Status() => new()
+    {
+        Version = DaemonVersion.Text,
+        Pid = Environment.ProcessId,
+        UptimeSeconds = Math.Round((DateTime.UtcNow - _started).TotalSeconds, 1),
+        InitiatorName = _initiatorName,
+        ConfigFile = _configPath,
+        Nodes = _nodes.Count,
+        SessionsLoggedIn = _nodes.Values.Count(n => n.Session.State == NodeState.LoggedIn),
+        SessionsRecovering = _nodes.Values.Count(n => n.Session.State is NodeState.Recovering or NodeState.Failed),
+        LunsMapped = _nodes.Values.Sum(n => n.MappedCount),
+        LunsFailed = _nodes.Values.Sum(n => n.FailedMappings),
+    };
+
+    public Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken) =>
+        Find(node, out var runtime, out var missing) ? Update(runtime.LoginAsync(cancellationToken)) : Task.FromResult(missing);
+
+    public Task<ControlResponse> LogoutAsync(string node, CancellationToken cancellationToken) =>
+        Find(node, out var runtime, out var missing) ? Update(runtime.LogoutAsync(cancellationToken)) : Task.FromResult(missing);
+
+    public Task<ControlResponse> MapAsync(MapRequest request, CancellationToken cancellationToken)
+    {
+        if (!Find(request.Node, out var runtime, out var missing)) return Task.FromResult(missing);
+        foreach (var other in _nodes.Values)
+        {
+            foreach (var lun in other.Describe().Luns)
+            {
+                if (request.Mapping.Device?.Index is { } index && lun.Device == request.Mapping.Device.ToString())
+                    return Task.FromResult(ControlResponse.Failure(ControlErrorCodes.MapFailed, $"/dev/nbd{index.ToString(CultureInfo.InvariantCulture)} is already used by {other.Node.Name} LUN {lun.Lun}"));
+            }
+        }
+        return Update(runtime.MapAsync(request.Mapping, cancellationToken));
+    }
+
+    public Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) =>
+        Find(node, out var runtime, out var missing) ? Update(runtime.UnmapAsync(lun, cancellationToken)) : Task.FromResult(missing);
+
+    private async Task<ControlResponse> Update(Task<ControlResponse> command)
+    {
+        var response = await command.ConfigureAwait(false);
+        _status.Set(Summary());
+        return response;
+    }
+
+    private bool Find(string name, out NodeRuntime runtime, out ControlResponse missing)
+    {
+        if (_nodes.TryGetValue(name, out runtime!))
+        {
+            missing = null!;
+            return true;
+        }
+        missing = ControlResponse.Failure(ControlErrorCodes.NotFound,
+            $"no node named \"{name}\" in {_configPath ?? "the configuration"}" + (_nodes.Count > 0 ? $" (nodes: {string.Join(", ", _nodes.Keys)})" : ""));
+        return false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes.Values) await node.DisposeAsync().ConfigureAwait(false);
+        await _shared.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(LogLevel.Information, "iserblockd {Version} starting: initiator {Initiator}, {Nodes} node(s) from {Config}")]
+    private partial void LogStarting(string version, string initiator, int nodes, string config);
+
+    [LoggerMessage(LogLevel.Warning, "Not every node finished its first login within {Seconds} s; those keep trying in the background")]
+    private partial void LogSlowStart(double seconds);
+
+    [LoggerMessage(LogLevel.Information, "Ready: {Summary}")]
+    private partial void LogStarted(string summary);
+
+    [LoggerMessage(LogLevel.Information, "Stopped: LUNs flushed, sessions logged out")]
+    private partial void LogStopped();
+}

@@ -1,0 +1,389 @@
+using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Control;
+using IserBlockd.Daemon.Luns;
+using IserBlockd.Daemon.Mappings;
+using IserBlockd.Daemon.Sessions;
+using IserBlockd.Iscsi;
+using IserBlockd.Iscsi.Login;
+using Microsoft.Extensions.Logging;
+
+namespace IserBlockd.Daemon.Runtime;
+
+/// <summary>
+/// One node in the running daemon: its session supervisor, the LUN mappings wanted for it (from the
+/// configuration and from <c>iserblockctl map</c>) and those that are up. It keeps trying to log in
+/// (with backoff) until it succeeds or is told to log out, and brings the mappings up after each login.
+/// </summary>
+public sealed partial class NodeRuntime : IAsyncDisposable
+{
+    private readonly DaemonSettings _settings;
+    private readonly SharedResources _shared;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _gate = new(1, 1); // one login/logout/map/unmap at a time
+    private readonly List<LunMapping> _wanted;
+    private readonly Dictionary<int, MappedLun> _mapped = [];
+    private readonly Dictionary<int, string> _mapErrors = [];
+    private CancellationTokenSource? _loginLoop;
+    private Task _loginTask = Task.CompletedTask;
+    private TaskCompletionSource _firstAttempt = NewSignal();
+    private TaskCompletionSource _retryNow = NewSignal();
+
+    public NodeRuntime(NodeSettings node, string initiatorName, DaemonSettings settings, SharedResources shared, ILoggerFactory loggerFactory)
+    {
+        Node = node;
+        _settings = settings;
+        _shared = shared;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<NodeRuntime>();
+        _wanted = [.. node.Luns];
+        Session = new NodeSession(node, initiatorName, settings, loggerFactory);
+    }
+
+    public NodeSettings Node { get; }
+
+    public NodeSession Session { get; }
+
+    /// <summary>Completes after the first login attempt (and the mappings it brought up), whatever its outcome.</summary>
+    public Task FirstAttempt => _firstAttempt.Task;
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Starts logging in (in the background, retrying with backoff).</summary>
+    public void Start()
+    {
+        lock (_mapped)
+        {
+            if (_loginLoop != null) return;
+            _loginLoop = new CancellationTokenSource();
+            _firstAttempt = NewSignal();
+            _loginTask = LoginLoopAsync(_loginLoop.Token);
+        }
+    }
+
+    private async Task LoginLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await LoginUntilDoneAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _firstAttempt.TrySetResult(); // a stopped loop must not leave anyone waiting for an attempt
+        }
+    }
+
+    private async Task LoginUntilDoneAsync(CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        for (var attempt = 0; !cancellationToken.IsCancellationRequested; attempt++)
+        {
+            Exception? failure = null;
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Session.LoginAsync(cancellationToken).ConfigureAwait(false);
+                await MapWantedAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+            finally
+            {
+                _gate.Release();
+                _firstAttempt.TrySetResult();
+            }
+            if (failure == null) return;
+
+            var delay = _settings.Reconnect.DelayFor(attempt);
+            LogLoginFailed(Node.Name, Describe(failure), delay.TotalSeconds);
+            var retry = _retryNow;
+            try
+            {
+                await Task.WhenAny(Task.Delay(delay, cancellationToken), retry.Task).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.CompareExchange(ref _retryNow, NewSignal(), retry);
+            }
+        }
+    }
+
+    /// <summary>Maps every wanted LUN that is not up yet; a LUN that fails is reported and the others go on.</summary>
+    private async Task MapWantedAsync(CancellationToken cancellationToken)
+    {
+        List<LunMapping> wanted;
+        lock (_mapped) wanted = [.. _wanted.Where(m => !_mapped.ContainsKey(m.Lun))];
+        foreach (var mapping in wanted)
+        {
+            try
+            {
+                await MapOneAsync(mapping, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                lock (_mapped) _mapErrors[mapping.Lun] = e.Message;
+                LogMapFailed(Node.Name, mapping.Lun, e.Message);
+            }
+        }
+    }
+
+    private async Task<MappedLun> MapOneAsync(LunMapping mapping, CancellationToken cancellationToken)
+    {
+        var lun = await Session.OpenLunAsync(mapping.Lun, cancellationToken).ConfigureAwait(false);
+        var device = await ScsiLunBlockDevice.CreateAsync(lun, mapping.ReadOnly, _shared.Buffers, cancellationToken).ConfigureAwait(false);
+        var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, $"iserblockd:{Node.Target}:{mapping.Lun}", Math.Clamp(Environment.ProcessorCount, 1, 4));
+        var mapped = await MappedLun.StartAsync(Node.Name, mapping, device, _shared.Endpoints, kernel, _shared.ServerOptions, _loggerFactory, cancellationToken).ConfigureAwait(false);
+        lock (_mapped)
+        {
+            _mapped[mapping.Lun] = mapped;
+            _mapErrors.Remove(mapping.Lun);
+        }
+        return mapped;
+    }
+
+    /// <summary><c>iserblockctl login NODE</c>: logs in now (or makes a retrying login try again now) and says how it went.</summary>
+    public async Task<ControlResponse> LoginAsync(CancellationToken cancellationToken)
+    {
+        if (Session.State is NodeState.LoggedIn or NodeState.Recovering or NodeState.Failed)
+            return ControlResponse.Failure(ControlErrorCodes.AlreadyDone, $"{Node.Name} is already logged in ({Session.State.ToDisplayString()})");
+        Task attempt;
+        lock (_mapped)
+        {
+            if (_loginLoop == null)
+            {
+                Start();
+                attempt = _firstAttempt.Task;
+            }
+            else
+            {
+                _firstAttempt = _firstAttempt.Task.IsCompleted ? NewSignal() : _firstAttempt;
+                attempt = _firstAttempt.Task;
+                _retryNow.TrySetResult();
+            }
+        }
+        await attempt.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (Session.State is NodeState.LoggedIn)
+        {
+            string[] errors;
+            lock (_mapped) errors = [.. _mapErrors.Select(e => $"LUN {e.Key}: {e.Value}")];
+            return errors.Length == 0
+                ? ControlResponse.Success($"Logged in to {Node.Target} ({Node.Name})")
+                : ControlResponse.Failure(ControlErrorCodes.MapFailed, $"logged in to {Node.Target}, but {string.Join("; ", errors)}");
+        }
+        var error = Session.LastError ?? "unknown error";
+        return ControlResponse.Failure(error.Contains("authentication", StringComparison.OrdinalIgnoreCase)
+            ? ControlErrorCodes.AuthenticationFailed : ControlErrorCodes.LoginFailed, $"login to {Node.Target} failed: {error} (still retrying)");
+    }
+
+    /// <summary><c>iserblockctl logout NODE</c>: unmaps every LUN (refused while a kernel device is in use), flushes, logs out.</summary>
+    public async Task<ControlResponse> LogoutAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            List<MappedLun> mapped;
+            lock (_mapped) mapped = [.. _mapped.Values];
+            foreach (var m in mapped)
+            {
+                if (m.IsDeviceInUse(out var why))
+                    return ControlResponse.Failure(ControlErrorCodes.LogoutFailed, $"cannot log out of {Node.Name}: {why}; unmount or close it first");
+            }
+            if (Session.State == NodeState.LoggedOut && _loginLoop == null)
+                return ControlResponse.Failure(ControlErrorCodes.AlreadyDone, $"{Node.Name} is not logged in");
+            await StopLoginLoopAsync().ConfigureAwait(false);
+            foreach (var m in mapped)
+                await m.StopAsync(keepDeviceInUse: false, flush: true, cancellationToken).ConfigureAwait(false);
+            lock (_mapped)
+            {
+                _mapped.Clear();
+                _mapErrors.Clear();
+            }
+            await Session.LogoutAsync(cancellationToken).ConfigureAwait(false);
+            return ControlResponse.Success($"Logged out of {Node.Target} ({Node.Name})");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary><c>iserblockctl map</c>: exposes one more LUN (kept across reconnects, not written to the configuration file).</summary>
+    public async Task<ControlResponse> MapAsync(LunMapping mapping, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            lock (_mapped)
+            {
+                if (_mapped.ContainsKey(mapping.Lun))
+                    return ControlResponse.Failure(ControlErrorCodes.AlreadyDone, $"LUN {mapping.Lun} of {Node.Name} is already mapped");
+            }
+            if (Session.State is not (NodeState.LoggedIn or NodeState.Recovering))
+                return ControlResponse.Failure(ControlErrorCodes.MapFailed, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()}); iserblockctl login {Node.Name}");
+            MappedLun mapped;
+            try
+            {
+                mapped = await MapOneAsync(mapping, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return ControlResponse.Failure(ControlErrorCodes.MapFailed, $"cannot map LUN {mapping.Lun} of {Node.Name}: {e.Message}");
+            }
+            lock (_mapped)
+            {
+                _wanted.RemoveAll(m => m.Lun == mapping.Lun);
+                _wanted.Add(mapping);
+            }
+            var where = mapped.DevicePath is { } path ? [path, .. mapped.Exports] : mapped.Exports;
+            return ControlResponse.Success($"Mapped LUN {mapping.Lun} of {Node.Name}: {string.Join(", ", where)}");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary><c>iserblockctl unmap</c>: withdraws a LUN's exports and device (refused while the device is in use) and flushes it.</summary>
+    public async Task<ControlResponse> UnmapAsync(int lun, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            MappedLun? mapped;
+            lock (_mapped) _mapped.TryGetValue(lun, out mapped);
+            if (mapped == null)
+            {
+                bool wanted;
+                lock (_mapped) wanted = _wanted.RemoveAll(m => m.Lun == lun) > 0;
+                return wanted
+                    ? ControlResponse.Success($"LUN {lun} of {Node.Name} will not be mapped")
+                    : ControlResponse.Failure(ControlErrorCodes.NotFound, $"LUN {lun} of {Node.Name} is not mapped");
+            }
+            if (mapped.IsDeviceInUse(out var why))
+                return ControlResponse.Failure(ControlErrorCodes.MapFailed, $"cannot unmap LUN {lun} of {Node.Name}: {why}; unmount or close it first");
+            await mapped.StopAsync(keepDeviceInUse: false, flush: true, cancellationToken).ConfigureAwait(false);
+            lock (_mapped)
+            {
+                _mapped.Remove(lun);
+                _wanted.RemoveAll(m => m.Lun == lun);
+            }
+            return ControlResponse.Success($"Unmapped LUN {lun} of {Node.Name}");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public SessionInfo Describe()
+    {
+        var session = Session.Session;
+        var info = new SessionInfo
+        {
+            Node = Node.Name,
+            Target = Node.Target,
+            Portal = session?.Portal.Address ?? Node.Portals[0].ToString(),
+            Transport = Session.TransportName.Length > 0 ? Session.TransportName : Node.Transport.ToConfigString(),
+            State = Session.State.ToDisplayString(),
+            Isid = session?.Isid.ToString(),
+            Tsih = session?.Tsih,
+            LastError = Session.LastError,
+            Reconnects = Session.Reconnects,
+        };
+        lock (_mapped)
+        {
+            foreach (var wanted in _wanted.OrderBy(m => m.Lun))
+            {
+                if (_mapped.TryGetValue(wanted.Lun, out var m))
+                {
+                    var device = (ScsiLunBlockDevice)m.Device;
+                    var s = device.Statistics;
+                    info.Luns.Add(new LunInfo
+                    {
+                        Lun = wanted.Lun,
+                        State = Session.State switch { NodeState.Recovering => "paused", NodeState.Failed => "failed", _ => "up" },
+                        Device = m.DevicePath,
+                        Exports = [.. m.Exports],
+                        SizeBytes = device.Geometry.Size,
+                        BlockSize = device.Geometry.LogicalBlockSize,
+                        ReadOnly = device.Features.HasFlag(IserBlockd.BlockDev.BlockDeviceFeatures.ReadOnly),
+                        Counters = new LunCounters
+                        {
+                            Reads = s.Reads, Writes = s.Writes, BytesRead = s.BytesRead, BytesWritten = s.BytesWritten,
+                            Flushes = s.Flushes, Trims = s.Trims, Errors = s.Errors, InFlight = s.InFlight,
+                        },
+                    });
+                }
+                else
+                {
+                    info.Luns.Add(new LunInfo
+                    {
+                        Lun = wanted.Lun,
+                        State = _mapErrors.TryGetValue(wanted.Lun, out var error) ? "error: " + error
+                            : Session.State == NodeState.LoggedOut ? "down" : "starting",
+                        Device = wanted.Device?.ToString(),
+                        ReadOnly = wanted.ReadOnly,
+                    });
+                }
+            }
+        }
+        return info;
+    }
+
+    public int MappedCount { get { lock (_mapped) return _mapped.Count; } }
+
+    public int FailedMappings { get { lock (_mapped) return _mapErrors.Count; } }
+
+    private async Task StopLoginLoopAsync()
+    {
+        CancellationTokenSource? loop;
+        Task task;
+        lock (_mapped)
+        {
+            loop = _loginLoop;
+            task = _loginTask;
+            _loginLoop = null;
+        }
+        if (loop == null) return;
+        await loop.CancelAsync().ConfigureAwait(false);
+        await task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        loop.Dispose();
+    }
+
+    /// <summary>Daemon stop: stops the exports, leaves kernel devices that are in use configured for the next
+    /// daemon (detaching the others), flushes every LUN and logs out, within <paramref name="cancellationToken"/>.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await StopLoginLoopAsync().ConfigureAwait(false);
+        List<MappedLun> mapped;
+        lock (_mapped) mapped = [.. _mapped.Values];
+        await Task.WhenAll(mapped.Select(m => m.StopAsync(keepDeviceInUse: true, flush: true, cancellationToken))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_mapped) _mapped.Clear();
+        await Session.LogoutAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await StopAsync(timeout.Token).ConfigureAwait(false);
+        _gate.Dispose();
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        IscsiLoginException or IscsiException => e.Message,
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+
+    [LoggerMessage(LogLevel.Warning, "{Node}: login failed: {Reason}; retrying in {Delay} s")]
+    private partial void LogLoginFailed(string node, string reason, double delay);
+
+    [LoggerMessage(LogLevel.Error, "{Node} LUN {Lun}: cannot map: {Reason}")]
+    private partial void LogMapFailed(string node, int lun, string reason);
+}

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Hosting;
+
+namespace IserBlockd.Cli;
+
+/// <summary><c>iserblockd run [--config FILE]</c>: the daemon (what the systemd unit starts).</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var config = CommonOptions.Config();
+        var command = new Command("run", "Run the daemon: log in to every configured node and map its LUNs, until SIGTERM") { config };
+        command.SetAction(async (result, _) =>
+        {
+            var path = result.GetValue(config)!;
+            DaemonSettings settings;
+            try
+            {
+                settings = ConfigLoader.Load(path);
+            }
+            catch (ConfigException e)
+            {
+                ConfigErrorReport.Write(e);
+                return ExitCodes.Config;
+            }
+            var initiatorName = settings.InitiatorName ?? InitiatorNameFile.TryRead();
+            if (initiatorName == null || !IscsiNameSyntax.IsValid(initiatorName))
+            {
+                ConfigErrorReport.Write(new ConfigException(path, [new ConfigError("initiatorName",
+                    $"not set, and {InitiatorNameFile.Path} has no valid InitiatorName= line")]));
+                return ExitCodes.Config;
+            }
+            return await DaemonHost.RunAsync(settings, path, initiatorName, Console.Error);
+        });
+        return command;
+    }
+}
