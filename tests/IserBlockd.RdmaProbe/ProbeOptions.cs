@@ -15,6 +15,8 @@ internal sealed class ProbeOptions
     public bool ExpectIserPrivateData { get; private set; }
     public bool Verify { get; private set; }
     public bool CheckKernelResources { get; private set; }
+    public bool WriteBandwidth { get; private set; }
+    public int Depth { get; private set; } = 16;
 
     public const string Usage = """
         usage: rdmaprobe devices
@@ -23,6 +25,7 @@ internal sealed class ProbeOptions
                                  [--expect-iser-private-data] [--check-kernel-resources]
                rdmaprobe client  --address ADDR [--port N] [--size N[,N...]] [--count N] [--no-private-data]
                                  [--check-kernel-resources]
+               rdmaprobe server|client --write-bandwidth --address ADDR [--port N] [--size N] [--count N] [--depth N]
         server/client speak rping's protocol (librdmacm examples): either side works with rping -s / rping -c.
         """;
 
@@ -45,6 +48,8 @@ internal sealed class ProbeOptions
                 case "--expect-iser-private-data": o.ExpectIserPrivateData = true; break;
                 case "--verify": o.Verify = true; break;
                 case "--check-kernel-resources": o.CheckKernelResources = true; break;
+                case "--write-bandwidth": o.WriteBandwidth = true; break;
+                case "--depth": o.Depth = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}");
             }
         }

@@ -21,6 +21,8 @@ try
     {
         "devices" => Devices(),
         "reach" => await Reach(options),
+        "server" when options.WriteBandwidth => await WriteBandwidth.ServeAsync(options),
+        "client" when options.WriteBandwidth => await WriteBandwidth.RunAsync(options),
         "server" => await RpingServer.RunAsync(options),
         "client" => await RpingClient.RunAsync(options),
         _ => 2,

@@ -14,13 +14,13 @@ internal sealed class RdmaEndpoint : IDisposable
     public const int ReceiveSlots = 4;
     private static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(60);
 
-    private readonly WorkRequestTable _table = new(16);
+    private readonly WorkRequestTable _table = new(32);
     private readonly AsyncWorkCompletion _sendDone = new();
     private readonly AsyncWorkCompletion _rdmaDone = new();
     private readonly List<RegisteredBuffer> _rented = [];
     private CompletionDispatcher? _dispatcher;
 
-    private RdmaEndpoint(RdmaCmId id, int maxDataSize)
+    private RdmaEndpoint(RdmaCmId id, int maxDataSize, int sendDepth)
     {
         Id = id;
         Device = id.Device ?? throw new InvalidOperationException("the connection id is not bound to an RDMA device yet");
@@ -32,8 +32,8 @@ internal sealed class RdmaEndpoint : IDisposable
                 ? [new(4096, ReceiveSlots + 3)]
                 : [new(4096, ReceiveSlots + 1), new(dataClass, 2)],
         });
-        CompletionQueue = CompletionQueue.Create(Device, 64);
-        QueuePair = id.CreateQueuePair(ProtectionDomain, CompletionQueue, CompletionQueue, new QueuePairCapacity(16, ReceiveSlots));
+        CompletionQueue = CompletionQueue.Create(Device, sendDepth + ReceiveSlots + 8);
+        QueuePair = id.CreateQueuePair(ProtectionDomain, CompletionQueue, CompletionQueue, new QueuePairCapacity(sendDepth, ReceiveSlots));
         _sendDone.Register(_table);
         _rdmaDone.Register(_table);
         SendBuffer = Rent(RpingMessages.InfoSize);
@@ -57,9 +57,9 @@ internal sealed class RdmaEndpoint : IDisposable
     public CompletionDispatcher Dispatcher => _dispatcher!;
 
     /// <summary>Builds the endpoint, posts the receives and starts draining the CQ on the event loop.</summary>
-    public static RdmaEndpoint Create(RdmaCmId id, int maxDataSize)
+    public static RdmaEndpoint Create(RdmaCmId id, int maxDataSize, int sendDepth = 16)
     {
-        var endpoint = new RdmaEndpoint(id, maxDataSize);
+        var endpoint = new RdmaEndpoint(id, maxDataSize, sendDepth);
         try
         {
             endpoint.Receives.PostAll();
@@ -105,6 +105,13 @@ internal sealed class RdmaEndpoint : IDisposable
             throw new InvalidOperationException($"{opcode} completed as {wc.Opcode}");
         return System.Diagnostics.Stopwatch.GetElapsedTime(start);
     }
+
+    /// <summary>Registers an extra completion handler and returns its work request id.</summary>
+    public ulong Register(IWorkCompletionHandler handler) => _table.Add(handler);
+
+    /// <summary>Posts a signaled send-queue work request without waiting.</summary>
+    public void Post(IbvWrOpcode opcode, Memory<byte> local, ulong remoteAddress, uint remoteKey, ulong wrId) =>
+        PostSend(opcode, local, remoteAddress, remoteKey, wrId);
 
     private unsafe void PostSend(IbvWrOpcode opcode, Memory<byte> local, ulong remoteAddress, uint remoteKey, ulong wrId)
     {
