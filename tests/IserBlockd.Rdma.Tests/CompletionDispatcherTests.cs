@@ -199,4 +199,49 @@ public sealed class CompletionDispatcherTests
         Assert.Single(handler.Completions);
         await Task.CompletedTask;
     }
+
+    [Fact]
+    public void A_failing_queue_is_reported_once_and_no_longer_watched()
+    {
+        using var loop = new RdmaEventLoop("test-cq-loop");
+        using var notification = new TestEventFd();
+        var table = new WorkRequestTable(2);
+        var cq = new FakeCompletionQueue(notification.Fd) { OnConsumeEvents = notification.Drain };
+        using var dispatcher = new CompletionDispatcher(cq, table);
+        var failures = new List<Exception>();
+        var failed = new ManualResetEventSlim();
+        dispatcher.QueueFailed += e => { failures.Add(e); failed.Set(); };
+        dispatcher.Start(loop);
+
+        cq.PollFailure = new RdmaException("ibv_poll_cq failed (-22): the completion queue is in an error state (overrun?)", 22);
+        notification.Signal();
+        Assert.True(failed.Wait(TimeSpan.FromSeconds(5)));
+        notification.Signal();
+        Thread.Sleep(100);
+        Assert.Equal("ibv_poll_cq failed (-22): the completion queue is in an error state (overrun?)", Assert.Single(failures).Message);
+    }
+
+    [Fact]
+    public async Task Handlers_never_run_on_two_threads_at_once()
+    {
+        var table = new WorkRequestTable(1);
+        var inside = 0;
+        var overlaps = 0;
+        var handler = new RecordingHandler
+        {
+            OnCompletion = _ =>
+            {
+                if (Interlocked.Increment(ref inside) > 1) Interlocked.Increment(ref overlaps);
+                Thread.SpinWait(2000);
+                Interlocked.Decrement(ref inside);
+            },
+        };
+        var id = table.Add(handler);
+        var cq = new FakeCompletionQueue { LogCalls = false };
+        var dispatcher = new CompletionDispatcher(cq, table, batchSize: 4);
+        for (var i = 0; i < 2000; i++) cq.Add(id);
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => { while (dispatcher.DrainAndRearm() > 0) { } })));
+        Assert.Equal(0, overlaps);
+        Assert.Equal(2000, handler.Completions.Count);
+    }
 }

@@ -26,8 +26,11 @@ internal sealed class FakeCompletionQueue(int notificationFd = -1) : ICompletion
         lock (_pending) _pending.Enqueue(new IbvWc { WorkRequestId = wrId, Status = status, Opcode = opcode, ByteLength = byteLength });
     }
 
+    public Exception? PollFailure { get; set; }
+
     public int Poll(Span<IbvWc> completions)
     {
+        if (PollFailure != null) throw PollFailure;
         var n = 0;
         lock (_pending)
             while (n < completions.Length && _pending.TryDequeue(out var wc)) completions[n++] = wc;

@@ -55,9 +55,22 @@ public sealed class RdmaCmId : IDisposable
 
     internal void Deliver(RdmaCmEvent e) => _events.Writer.TryWrite(e);
 
+    /// <summary>The event channel broke: every wait on this id fails with <paramref name="error"/>.</summary>
+    internal void Fail(RdmaException error) => _events.Writer.TryComplete(error);
+
     /// <summary>Waits for the next event on this id.</summary>
-    public ValueTask<RdmaCmEvent> ReadEventAsync(CancellationToken cancellationToken = default) =>
-        _events.Reader.ReadAsync(cancellationToken);
+    public async ValueTask<RdmaCmEvent> ReadEventAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _events.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException e)
+        {
+            if (e.InnerException is RdmaException error) throw error;
+            throw new ObjectDisposedException(nameof(RdmaCmId), "The RDMA-CM id was disposed while waiting for an event.");
+        }
+    }
 
     /// <summary>Resolves <paramref name="destination"/> to an RDMA device and port (rdma_resolve_addr).</summary>
     public async Task ResolveAddressAsync(IPEndPoint destination, IPEndPoint? source = null, TimeSpan? timeout = null,

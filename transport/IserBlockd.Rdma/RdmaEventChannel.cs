@@ -12,7 +12,7 @@ namespace IserBlockd.Rdma;
 public sealed unsafe class RdmaEventChannel : IDisposable, IReadableHandler
 {
     private readonly ConcurrentDictionary<nint, RdmaCmId> _ids = new();
-    private readonly IDisposable _registration;
+    private IDisposable? _registration;
     private int _disposed;
 
     private RdmaEventChannel(EventChannelHandle handle, RdmaEventLoop loop)
@@ -65,7 +65,12 @@ public sealed unsafe class RdmaEventChannel : IDisposable, IReadableHandler
             {
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno == Errno.EAGAIN || errno == Errno.EINTR) return;
-                throw RdmaException.FromErrno("rdma_get_cm_event", errno);
+                // The channel is unusable: stop watching it and fail whoever waits for an event.
+                var error = RdmaException.FromErrno("rdma_get_cm_event", errno);
+                _registration?.Dispose();
+                _registration = null;
+                foreach (var id in _ids.Values) id.Fail(error);
+                return;
             }
             Route(native);
         }
@@ -107,7 +112,7 @@ public sealed unsafe class RdmaEventChannel : IDisposable, IReadableHandler
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _registration.Dispose();
+        _registration?.Dispose();
         Handle.Dispose();
     }
 }

@@ -13,6 +13,7 @@ public sealed class CompletionDispatcher : IReadableHandler, IDisposable
     private readonly ICompletionQueue _queue;
     private readonly WorkRequestTable _table;
     private readonly int _batchSize;
+    private readonly object _drainGate = new();
     private IDisposable? _registration;
     private long _completions;
     private long _unknown;
@@ -38,6 +39,12 @@ public sealed class CompletionDispatcher : IReadableHandler, IDisposable
     /// <summary>Raised when a handler throws; the remaining completions of the batch are still dispatched.</summary>
     public event Action<IbvWc, Exception>? HandlerFailed;
 
+    /// <summary>
+    /// Raised (once) when the queue itself fails (poll or re-arm error, e.g. a CQ overrun): the dispatcher stops
+    /// watching it, and its owner must tear the connection down.
+    /// </summary>
+    public event Action<Exception>? QueueFailed;
+
     /// <summary>Arms the queue and starts draining it on <paramref name="loop"/> whenever it signals.</summary>
     public void Start(RdmaEventLoop loop)
     {
@@ -49,12 +56,29 @@ public sealed class CompletionDispatcher : IReadableHandler, IDisposable
 
     void IReadableHandler.OnReadable()
     {
-        _queue.ConsumeEvents();
-        DrainAndRearm();
+        try
+        {
+            _queue.ConsumeEvents();
+            DrainAndRearm();
+        }
+        catch (RdmaException e)
+        {
+            _registration?.Dispose();
+            _registration = null;
+            QueueFailed?.Invoke(e);
+        }
     }
 
-    /// <summary>Polls until empty, re-arms, and polls again until a poll after re-arming finds nothing. Returns the count.</summary>
+    /// <summary>
+    /// Polls until empty, re-arms, and polls again until a poll after re-arming finds nothing. Returns the count.
+    /// Calls are serialized, so handlers never run on two threads at once.
+    /// </summary>
     public int DrainAndRearm()
+    {
+        lock (_drainGate) return DrainAndRearmLocked();
+    }
+
+    private int DrainAndRearmLocked()
     {
         Span<IbvWc> batch = stackalloc IbvWc[_batchSize];
         var total = 0;
