@@ -17,9 +17,10 @@ public sealed unsafe class CompletionQueue : ICompletionQueue, IDisposable
     private readonly delegate* unmanaged[Cdecl]<IbvCq*, int, IbvWc*, int> _pollCq;
     private readonly delegate* unmanaged[Cdecl]<IbvCq*, int, int> _reqNotifyCq;
 
-    private CompletionQueue(CompletionQueueHandle handle, CompletionChannelHandle channel)
+    private CompletionQueue(CompletionQueueHandle handle, CompletionChannelHandle channel, DeviceContext device)
     {
         Handle = handle;
+        Device = device;
         _channel = channel;
         var ops = &handle.Native->Context->Ops;
         _pollCq = ops->PollCq;
@@ -31,6 +32,8 @@ public sealed unsafe class CompletionQueue : ICompletionQueue, IDisposable
     }
 
     internal CompletionQueueHandle Handle { get; }
+
+    public DeviceContext Device { get; }
 
     /// <summary>The number of entries the provider actually allocated (at least the number requested).</summary>
     public int Capacity => Handle.Native->Entries;
@@ -48,7 +51,7 @@ public sealed unsafe class CompletionQueue : ICompletionQueue, IDisposable
             var cq = CompletionQueueHandle.Create(device, entries, channel, completionVector);
             try
             {
-                return new CompletionQueue(cq, channel);
+                return new CompletionQueue(cq, channel, device);
             }
             catch
             {

@@ -114,6 +114,14 @@ public sealed class RdmaCmId : IDisposable
     public unsafe QueuePair CreateQueuePair(ProtectionDomain protectionDomain, CompletionQueue sendQueue, CompletionQueue receiveQueue,
         QueuePairCapacity capacity)
     {
+        using (Use())
+        {
+            var verbs = Handle.Native->Verbs;
+            if (verbs == null) throw new InvalidOperationException("Resolve the address before creating the queue pair: the id has no device yet.");
+            if (protectionDomain.Device.Native != verbs || sendQueue.Device.Native != verbs || receiveQueue.Device.Native != verbs)
+                throw new ArgumentException($"The protection domain ({protectionDomain.Device}) and completion queues " +
+                    $"({sendQueue.Device}, {receiveQueue.Device}) must be on the device the connection resolved to ({Device}).");
+        }
         var attributes = new IbvQpInitAttr
         {
             SendCq = sendQueue.Handle.Native,
