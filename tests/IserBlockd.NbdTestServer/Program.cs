@@ -10,6 +10,12 @@ using Microsoft.Extensions.Logging;
 //   nbd-test-server --unix /tmp/nbd.sock --memory ""=1G --memory scratch=64M --file disk=/var/tmp/disk.img
 // Prints "READY unix=PATH tcp=ADDRESS:PORT" on stdout once it accepts connections.
 
+// Run socket continuations on the runtime's epoll threads instead of queueing each to the thread pool.
+// Measured with fio (tests/bench/nbd-server.sh) on 2 cores: 4-8x fewer context switches per request
+// and several times higher QD32 IOPS. Read once, when the first socket is used, so set it first thing.
+if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == null)
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+
 var unix = new Option<string?>("--unix") { Description = "Listen on this Unix socket path." };
 var tcp = new Option<string?>("--tcp") { Description = "Listen on TCP ADDRESS:PORT (port 0 picks one)." };
 var memory = new Option<string[]>("--memory") { Description = "NAME=SIZE: a sparse in-memory export (SIZE with K, M, G, T).", AllowMultipleArgumentsPerToken = false };

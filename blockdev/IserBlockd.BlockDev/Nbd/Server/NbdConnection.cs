@@ -269,6 +269,13 @@ internal sealed class NbdConnection
                 else
                 {
                     context.Execute();
+                    if (request.Command == NbdCommand.Read && request.Length > _copyThreshold)
+                    {
+                        // Start sending a large read at once rather than after the whole batch: the
+                        // client consumes this payload while the next request is being read.
+                        EndBatch();
+                        Volatile.Write(ref _readerBatching, true);
+                    }
                 }
                 continue;
             }
