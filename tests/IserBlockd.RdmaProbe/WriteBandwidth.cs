@@ -63,10 +63,13 @@ internal static class WriteBandwidth
             var pipeline = new WritePipeline(endpoint, source, remoteAddress, remoteKey, options.Count);
             pipeline.WorkRequestId = endpoint.Register(pipeline);
 
+            var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             var timer = Stopwatch.StartNew();
             pipeline.Start(Math.Min(options.Depth, options.Count));
             await pipeline.Completed.WaitAsync(TimeSpan.FromSeconds(240));
             timer.Stop();
+            // Every thread counts (the event loop runs the dispatcher and the handler that posts the next write).
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
 
             var check = endpoint.DataB.Memory[..size];
             check.Span.Clear();
@@ -80,7 +83,9 @@ internal static class WriteBandwidth
                 $"{timer.Elapsed.TotalSeconds:F2} s = {mbps:F1} MB/s; read back and verified; completions dispatched {endpoint.Dispatcher.Completions}");
             id.Disconnect();
             await id.WaitForDisconnectAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            Console.WriteLine($"RESULT role=bw-client size={size} count={options.Count} depth={options.Depth} seconds={timer.Elapsed.TotalSeconds:F3} mbps={mbps:F1}");
+            Console.WriteLine($"client: managed allocations while the writes ran: {allocated} bytes in all, {allocated / options.Count} per write");
+            Console.WriteLine($"RESULT role=bw-client size={size} count={options.Count} depth={options.Depth} seconds={timer.Elapsed.TotalSeconds:F3} " +
+                $"mbps={mbps:F1} allocated_per_write={allocated / options.Count}");
         }
         return 0;
     }
