@@ -45,6 +45,12 @@ public sealed record KernelAttachRequest
 
     public KernelAttachMethod Method { get; init; } = KernelAttachMethod.Auto;
 
+    /// <summary>When the kernel reports a connection dead (NBD_CMD_LINK_DEAD: it timed a request out and
+    /// shut the socket, or the socket failed), hand it a new one with NBD_CMD_RECONFIGURE so requests
+    /// it requeued go on. Netlink only. This lets <see cref="IoTimeout"/> be short (a quick resend after a
+    /// restart) without a slow backend ever surfacing as an error.</summary>
+    public bool ReplaceDeadConnections { get; init; }
+
     /// <summary>A request for <paramref name="device"/>'s geometry and features.</summary>
     public static KernelAttachRequest For(IBlockDevice device) => new()
     {

@@ -45,6 +45,7 @@ public static class KernelNbd
             try
             {
                 device.HandOverSockets(client, request.Connections, cancellationToken);
+                device.StartReplacingDeadConnections();
                 return device;
             }
             catch
@@ -98,6 +99,7 @@ public static class KernelNbd
             var device = new KernelNbdDevice(index, KernelAttachMethod.Netlink, request, serve, ioctl: null);
             foreach (var p in pairs) device.Serve(p.ServerEnd);
             pairs.Clear();
+            device.StartReplacingDeadConnections();
             return device;
         }
         finally

@@ -20,6 +20,9 @@ public sealed class KernelNbdDevice : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
     private readonly List<(Socket Socket, Task Task)> _connections = [];
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private NbdLinkDeadMonitor? _linkMonitor;
+    private int _replacing;
     private int _state;   // 0 attached, 1 detached, 2 released
 
     internal KernelNbdDevice(uint index, KernelAttachMethod method, KernelAttachRequest request,
@@ -39,16 +42,28 @@ public sealed class KernelNbdDevice : IAsyncDisposable
     public KernelAttachMethod Method { get; }
 
     /// <summary>Connections currently served (the kernel may have dropped some; see <see cref="ReconfigureAsync"/>).</summary>
-    public int LiveConnections
-    {
-        get { lock (_lock) return _connections.Count(c => !c.Task.IsCompleted); }
-    }
+    public int LiveConnections => Volatile.Read(ref _live);
+
+    private int _live;
 
     /// <summary>Completes when every connection served so far has ended.</summary>
     public Task Completion
     {
         get { lock (_lock) return Task.WhenAll(_connections.Select(c => c.Task)); }
     }
+
+    /// <summary>Completes when this process no longer serves the device: it was detached or released, or
+    /// every connection ended and none is being replaced (someone else disconnected it).</summary>
+    public Task Ended => _ended.Task;
+
+    /// <summary>Connections handed to the kernel with NBD_CMD_RECONFIGURE after it reported them dead.</summary>
+    public int ReplacedConnections => Volatile.Read(ref _replacedConnections);
+
+    private int _replacedConnections;
+
+    /// <summary>Raised (on a worker thread) when replacing a dead connection failed; the device keeps
+    /// waiting for one until its dead-connection timeout.</summary>
+    public event Action<Exception>? ReplacementFailed;
 
     /// <summary>Hands new sockets to the kernel for every connection that ended (NBD_CMD_RECONFIGURE),
     /// e.g. after the kernel timed a connection out. Netlink only.</summary>
@@ -83,13 +98,21 @@ public sealed class KernelNbdDevice : IAsyncDisposable
                 await Task.Run(() =>
                 {
                     using var client = NbdNetlinkClient.Open();
-                    client.Disconnect(Index);
+                    try
+                    {
+                        client.Disconnect(Index);
+                    }
+                    catch (NetlinkException e) when (e.Errno == 22 && client.Status(Index) is not [{ Connected: true }])
+                    {
+                        // EINVAL for a device that is gone or unconfigured: it is already detached
+                    }
                 }).ConfigureAwait(false);
             await WaitForConnectionsAsync(timeout ?? TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
         finally
         {
             StopServing();
+            _ended.TrySetResult();
         }
     }
 
@@ -101,21 +124,29 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _state, 2, 0) != 0) return;
         StopServing();
         await WaitForConnectionsAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        _ended.TrySetResult();
     }
 
     public async ValueTask DisposeAsync()
     {
         if (Volatile.Read(ref _state) == 0) await DetachAsync().ConfigureAwait(false);
+        _linkMonitor?.Dispose();
         _stop.Dispose();
     }
 
     /// <summary>Starts serving one connection whose other end the kernel holds.</summary>
     internal void Serve(Socket socket)
     {
+        Interlocked.Increment(ref _live);
         var task = Task.Run(async () =>
         {
             try { await _serve(socket, _stop.Token).ConfigureAwait(false); }
-            finally { socket.Dispose(); }
+            finally
+            {
+                socket.Dispose();
+                Interlocked.Decrement(ref _live);
+                OnConnectionEnded();
+            }
         });
         lock (_lock)
         {
@@ -172,11 +203,82 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         }
     }
 
+    /// <summary>Subscribes to NBD_CMD_LINK_DEAD when the request asks for dead connections to be replaced.</summary>
+    internal void StartReplacingDeadConnections()
+    {
+        if (!_request.ReplaceDeadConnections || Method != KernelAttachMethod.Netlink) return;
+        _linkMonitor = NbdLinkDeadMonitor.Start(index =>
+        {
+            if (index == Index && Volatile.Read(ref _state) == 0) _ = Task.Run(ReplaceDeadConnectionsAsync);
+        });
+    }
+
+    private async Task ReplaceDeadConnectionsAsync()
+    {
+        if (Interlocked.Exchange(ref _replacing, 1) != 0) return;
+        try
+        {
+            // the kernel shut its end down; wait until our end has seen it and its server finished
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (LiveConnections >= _request.Connections && DateTime.UtcNow < deadline && Volatile.Read(ref _state) == 0)
+                await Task.Delay(50).ConfigureAwait(false);
+            var missing = _request.Connections - LiveConnections;
+            if (missing <= 0 || Volatile.Read(ref _state) != 0) return;
+            using var client = NbdNetlinkClient.Open();
+            HandOverSockets(client, missing, _stop.Token);
+            Interlocked.Add(ref _replacedConnections, missing);
+        }
+        catch (Exception e) when (e is KernelNbdException or NetlinkException or OperationCanceledException or IOException)
+        {
+            ReplacementFailed?.Invoke(e);
+        }
+        finally
+        {
+            Volatile.Write(ref _replacing, 0);
+            OnConnectionEnded();
+        }
+    }
+
+    private void OnConnectionEnded()
+    {
+        if (Volatile.Read(ref _replacing) != 0 || LiveConnections > 0 || Volatile.Read(ref _state) != 0) return;
+        if (_linkMonitor is null)
+        {
+            EndDisconnectedUnderUs();
+            return;
+        }
+        // A dead link is announced (NBD_CMD_LINK_DEAD) and replaced; a user's DISCONNECT is not. Give the
+        // announcement a moment, then believe the kernel's status.
+        _ = Task.Run(async () =>
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await Task.Delay(250).ConfigureAwait(false);
+                if (Volatile.Read(ref _replacing) != 0 || LiveConnections > 0 || Volatile.Read(ref _state) != 0) return;
+                try
+                {
+                    if (KernelNbd.Status(Index) is not [{ Connected: true }]) break;
+                }
+                catch (Exception e) when (e is NetlinkException or NetlinkFamilyNotFoundException) { break; }
+            }
+            if (Volatile.Read(ref _replacing) == 0 && LiveConnections == 0) EndDisconnectedUnderUs();
+        });
+    }
+
+    /// <summary>Every connection ended and none will be replaced: someone else disconnected the device.</summary>
+    private void EndDisconnectedUnderUs()
+    {
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) return;
+        StopServing();
+        _ended.TrySetResult();
+    }
+
     /// <summary>Drops the sockets without telling the kernel anything (a failed re-attach).</summary>
     internal void Abandon()
     {
         Interlocked.Exchange(ref _state, 2);
         StopServing();
+        _ended.TrySetResult();
     }
 
     private void StopServing()

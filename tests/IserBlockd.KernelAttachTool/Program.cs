@@ -7,6 +7,7 @@ using IserBlockd.BlockDev.Nbd;
 // ibd-kernel-attach: attach a file as /dev/nbdN for the VM scenarios, before the daemon exists.
 //   ibd-kernel-attach attach   --backing FILE --size BYTES [--block-size 512] [--index N] [--connections N]
 //                              [--timeout S] [--dead-conn-timeout S] [--method auto|netlink|ioctl] [--backend ID]
+//                              [--replace-dead-connections yes]
 //   ibd-kernel-attach reattach --index N --backing FILE --size BYTES [same options]   (NBD_CMD_RECONFIGURE)
 //   ibd-kernel-attach status   [--index N]
 //   ibd-kernel-attach detach   --index N
@@ -64,6 +65,7 @@ static async Task<int> Serve(bool reattach, Options options)
         DeadConnectionTimeout = TimeSpan.FromSeconds(options.Long("--dead-conn-timeout") ?? 180),
         BackendIdentifier = options.String("--backend"),
         Method = Enum.Parse<KernelAttachMethod>(options.String("--method") ?? "auto", ignoreCase: true),
+        ReplaceDeadConnections = options.String("--replace-dead-connections") is "yes",
     };
 
     using var stop = new CancellationTokenSource();
@@ -74,21 +76,22 @@ static async Task<int> Serve(bool reattach, Options options)
     var kernel = reattach
         ? await KernelNbd.ReattachAsync(request.Index ?? throw new ArgumentException("reattach needs --index"), request, ServeOne)
         : await KernelNbd.AttachAsync(request, ServeOne);
+    kernel.ReplacementFailed += e => Console.Error.WriteLine($"ibd-kernel-attach: replacing a dead connection failed: {e.Message}");
     Console.WriteLine($"READY {kernel.DevicePath} method={kernel.Method} connections={kernel.LiveConnections}" +
                       (reattach ? " reattached" : ""));
 
-    // serve until signalled; the kernel ending every connection by itself (someone ran detach) also ends us
-    try { await Task.WhenAny(kernel.Completion, Task.Delay(Timeout.Infinite, stop.Token)); }
+    // serve until signalled; the device being disconnected by someone else also ends us
+    try { await Task.WhenAny(kernel.Ended, Task.Delay(Timeout.Infinite, stop.Token)); }
     catch (OperationCanceledException) { }
     if (stop.IsCancellationRequested)
     {
         await kernel.DetachAsync(TimeSpan.FromSeconds(30));
-        Console.WriteLine($"DETACHED {kernel.DevicePath}");
+        Console.WriteLine($"DETACHED {kernel.DevicePath} replaced={kernel.ReplacedConnections}");
     }
     else
     {
         await kernel.DisposeAsync();
-        Console.WriteLine($"ENDED {kernel.DevicePath}: the kernel closed every connection");
+        Console.WriteLine($"ENDED {kernel.DevicePath}: disconnected by someone else");
     }
     return 0;
 }

@@ -67,6 +67,8 @@ _finish() {
     exit "$rc"
 }
 trap _finish EXIT
+# the guest's timeout (or a host-side kill) ends a scenario with SIGTERM: that is a failure
+trap 'fail "terminated by a signal (the scenario timed out?)"' TERM INT
 
 # kernel_io_errors: block-layer and filesystem errors the kernel logged (a scenario asserts there are
 # none where a path must be error-free). NBD's connection notices ("Receive control failed", "Dead

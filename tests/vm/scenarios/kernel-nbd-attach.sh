@@ -117,6 +117,45 @@ dmesg | grep -q "nbd$INDEX: reconnected socket" || fail "the kernel log has no '
 info "ok: the kernel saw the connection die and a socket reconnected; no I/O error in its log"
 detach_device
 
+step "a stalled server: the kernel times a request out, drops the connection, we hand it a new one"
+# SIGSTOP the server longer than the kernel's request timeout (3 s): the kernel marks the connection
+# dead, requeues the request and announces NBD_CMD_LINK_DEAD; once resumed, the server sees its socket
+# shut, replaces it through NBD_CMD_RECONFIGURE, and the writer never sees an error.
+dmesg -C
+truncate -s 0 /run/lun-s.img
+attach_device attach-s /run/lun-s.img 4096 --timeout 3 --dead-conn-timeout 120 --replace-dead-connections yes
+timeout 120 mkfs.ext4 -q -F "$DEV"
+mount "$DEV" /mnt/nbd
+FIO=(fio --name=stall --filename=/mnt/nbd/fio.dat --size=24M --bs=64k --rw=write --direct=1 --ioengine=psync
+     --verify=crc32c --verify_fatal=1 --rate=4m --output-format=normal)
+spawn fio-stall 300 "${FIO[@]}"
+FIO_PID=$SPAWNED
+sleep 3
+server=$(spawned_process "$ATTACH_PID")
+kill -STOP "$server"
+info "server $server stopped for 8 s"
+sleep 8
+dmesg | grep -q "${DEV#/dev/}: Connection timed out" || fail "the kernel did not time a request out while the server was stopped"
+kill -CONT "$server"
+rc=0; wait "$FIO_PID" || rc=$?
+assert_eq "$rc" 0 "fio (write + crc32c verify) exit code across the stall"
+dmesg | grep -q "${DEV#/dev/}: reconnected socket" || fail "no socket was reconnected after the stall"
+errors=$(kernel_io_errors)
+[ -z "$errors" ] || fail "the kernel logged I/O errors across the stall:\n$errors"
+umount /mnt/nbd
+detach_device
+grep -q "^DETACHED $DEV replaced=1" "$VM_RUNDIR/attach-s.log" || fail "the server did not replace exactly one connection: $(grep DETACHED "$VM_RUNDIR/attach-s.log")"
+info "ok: the dead connection was replaced, fio verified every block, no I/O error"
+
+step "a device disconnected by someone else ends its server"
+truncate -s 0 /run/lun-x.img
+attach_device attach-x /run/lun-x.img 512 --replace-dead-connections yes
+ibd-kernel-attach detach --index "${DEV#/dev/nbd}"
+rc=0; wait "$ATTACH_PID" || rc=$?
+assert_eq "$rc" 0 "exit code of the server whose device was disconnected"
+grep -q "^ENDED $DEV" "$VM_RUNDIR/attach-x.log" || fail "the server did not notice the disconnect"
+! device_connected "$DEV" || fail "$DEV was revived after an external disconnect"
+
 step "legacy ioctl path (NBD_SET_SOCK ... NBD_DO_IT)"
 truncate -s 0 /run/lun-i.img
 attach_device attach-i /run/lun-i.img 4096 --method ioctl --index 5
