@@ -82,6 +82,9 @@ public sealed unsafe class RegisteredBuffer : MemoryManager<byte>
 
     internal bool MarkReturned() => Interlocked.Exchange(ref _rented, 0) == 1;
 
+    /// <summary>Returns the buffer to its pool (the same as disposing it as an <see cref="IMemoryOwner{T}"/>).</summary>
+    public void Return() => ((IDisposable)this).Dispose();
+
     /// <summary>Returns the buffer to its pool. Disposing twice is a bug (the buffer may already be someone else's) and throws.</summary>
     protected override void Dispose(bool disposing)
     {
