@@ -57,7 +57,10 @@ NAME=${NAME:-adhoc} TIMEOUT=${TIMEOUT:-600} MEM=${MEM:-3072}
 . "$IBD_VM_CACHE/current.env"
 [ -f "$KDIR/boot/vmlinuz-$KVER" ] && [ -f "$INITRD" ] || { "$VM_DIR/setup-vm.sh" >&2 && . "$IBD_VM_CACHE/current.env"; } || exit 2
 
-RUN=$IBD_VM_LOGS/$NAME
+# a private directory while the guest runs (two runs of one scenario must not share it), moved to
+# artifacts/vm-logs/NAME afterwards
+LOGDIR=$IBD_VM_LOGS/$NAME
+RUN=$IBD_VM_LOGS/.running-$NAME-$$
 rm -rf "$RUN"; mkdir -p "$RUN"
 if [ -f "$TARGET" ]; then
     printf 'exec bash %q\n' "$TARGET" > "$RUN/cmd"
@@ -87,7 +90,7 @@ done
 # NAME=value arguments the kernel does not know become stage 1's environment.
 APPEND="console=ttyS0 quiet panic=-1 mitigations=off VM_STAGE2=$VM_DIR/guest/stage2.sh VM_RUNDIR=$RUN"
 
-vm_log "$NAME: booting (${MEM} MiB, $SMP vCPUs, modules: ${MODS[*]:-none}, rxe: $RXE, timeout ${TIMEOUT}s); logs in $RUN"
+vm_log "$NAME: booting (${MEM} MiB, $SMP vCPUs, modules: ${MODS[*]:-none}, rxe: $RXE, timeout ${TIMEOUT}s); logs in $LOGDIR"
 start=$(date +%s.%N)
 # KVM is not usable on these machines (the guest hangs): TCG. The host-side limit covers boot and
 # power-off around the guest's own timeout.
@@ -105,10 +108,11 @@ if [ -f "$RUN/rc" ]; then
     rc=$(cat "$RUN/rc")
 else
     rc=255; [ "$qrc" = 124 ] && rc=124
-    { echo "run-vm: $NAME: no exit code from the guest (qemu exit $qrc); last lines of $RUN/boot.log:"
+    { echo "run-vm: $NAME: no exit code from the guest (qemu exit $qrc); last lines of $LOGDIR/boot.log:"
       tail -n 30 "$RUN/boot.log"; } >&2
 fi
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b - a}')
 echo "$secs" > "$RUN/seconds"
+rm -rf "$LOGDIR" && mv "$RUN" "$LOGDIR"
 vm_log "$NAME: exit code $rc after $secs s"
 exit "$rc"

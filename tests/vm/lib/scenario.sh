@@ -62,7 +62,7 @@ _finish() {
     case $rc in
         0) echo "PASSED [$SCENARIO] in $(elapsed)" ;;
         "$SKIP_EXIT") ;;
-        *) echo "FAILED [$SCENARIO] (exit $rc) after $(elapsed); logs: $VM_RUNDIR" ;;
+        *) echo "FAILED [$SCENARIO] (exit $rc) after $(elapsed); logs: ${IBD_REPO:-.}/artifacts/vm-logs/$SCENARIO/" ;;
     esac
     exit "$rc"
 }
