@@ -15,7 +15,7 @@ namespace IserBlockd.Rdma;
 public sealed class RdmaCmId : IDisposable
 {
     private readonly Channel<RdmaCmEvent> _events = Channel.CreateUnbounded<RdmaCmEvent>(
-        new UnboundedChannelOptions { SingleWriter = true, AllowSynchronousContinuations = false });
+        new UnboundedChannelOptions { AllowSynchronousContinuations = false });
     private readonly nint _native;
     private int _disposed;
 

@@ -78,7 +78,9 @@ public sealed unsafe class RdmaEventChannel : IDisposable, IReadableHandler
 
     private void Route(RdmaCmEventNative* native)
     {
+        // Copy everything out first: acknowledging frees the event (and the private data it points to).
         var type = native->Event;
+        var status = native->Status;
         var conn = native->Connection;
         var privateData = conn.PrivateData != null && conn.PrivateDataLength > 0
             ? new ReadOnlySpan<byte>(conn.PrivateData, conn.PrivateDataLength).ToArray()
@@ -93,18 +95,24 @@ public sealed unsafe class RdmaEventChannel : IDisposable, IReadableHandler
             var request = new RdmaCmId(this, CmIdHandle.Adopt(requestId, Handle));
             if (listener == null)
             {
-                request.Reject([]);
-                request.Dispose();
+                try
+                {
+                    request.Reject([]);
+                }
+                finally
+                {
+                    request.Dispose();
+                }
                 return;
             }
             _ids[(nint)requestId] = request;
-            listener.Deliver(new RdmaCmEvent(type, native->Status, privateData, conn.ResponderResources, conn.InitiatorDepth, request));
+            listener.Deliver(new RdmaCmEvent(type, status, privateData, conn.ResponderResources, conn.InitiatorDepth, request));
             return;
         }
 
         // Deliver before acknowledging: rdma_destroy_id waits for the ack, so the target cannot vanish meanwhile.
         if (_ids.TryGetValue((nint)native->Id, out var target))
-            target.Deliver(new RdmaCmEvent(type, native->Status, privateData, conn.ResponderResources, conn.InitiatorDepth, null));
+            target.Deliver(new RdmaCmEvent(type, status, privateData, conn.ResponderResources, conn.InitiatorDepth, null));
         LibRdmacm.rdma_ack_cm_event(native);
     }
 
