@@ -7,9 +7,11 @@ namespace IserBlockd.BlockDev;
 /// <remarks>
 /// Contract for implementations:
 /// <list type="bullet">
-/// <item>Offsets and lengths passed in are already validated against <see cref="Geometry"/>
-/// (in range, aligned to <see cref="BlockGeometry.LogicalBlockSize"/>, not over
-/// <see cref="BlockGeometry.MaxTransferBytes"/>).</item>
+/// <item>Offsets and lengths passed in are already validated against <see cref="Geometry"/>: in range
+/// and aligned to <see cref="BlockGeometry.LogicalBlockSize"/>; reads and writes are not over
+/// <see cref="BlockGeometry.MaxTransferBytes"/>. Trim and write-zeroes ranges may be longer (NBD does not
+/// bound them by the maximum block size): the device splits them to its own limits (UNMAP, WRITE SAME).</item>
+/// <item>Lengths are never zero; the server answers zero-length requests itself.</item>
 /// <item>A completed <see cref="WriteAsync"/> means the device accepted the data; with
 /// <c>fua</c> it means the data is durable. A completed <see cref="FlushAsync"/> means every
 /// write that completed before the flush was issued is durable.</item>

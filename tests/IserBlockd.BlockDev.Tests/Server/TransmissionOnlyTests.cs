@@ -94,4 +94,23 @@ public class TransmissionOnlyTests(ITestOutputHelper output)
         await Task.WhenAll(serving).WaitAsync(TimeSpan.FromSeconds(10));
         foreach (var c in clients) c.Dispose();
     }
+
+    [Fact]
+    public async Task Write_zeroes_is_not_held_to_a_maximum_the_kernel_never_learned_but_reads_are()
+    {
+        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { MaxTransferBytes = 1 << 20 });
+        device.Write(0, Enumerable.Repeat((byte)9, 8 << 20).ToArray());
+        await using var server = new NbdServer();
+        var (kernelEnd, serverEnd) = SocketPair.Create();
+        var serving = server.ServeTransmissionAsync(serverEnd, new NbdExport("", device));
+        using var client = RawNbdClient.ForTransmission(kernelEnd, (ulong)Size);
+        Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.WriteZeroes, 0, 4 << 20, NbdCommandFlags.NoHole)).Error);
+        var check = new byte[8 << 20];
+        device.Read(0, check);
+        Assert.True(check.AsSpan(0, 4 << 20).IndexOfAnyExcept((byte)0) < 0);
+        Assert.True(check.AsSpan(4 << 20).IndexOfAnyExcept((byte)9) < 0);
+        Assert.Equal(BlockError.InvalidArgument, client.ReadSync(0, 2 << 20).BlockError);
+        client.Disconnect();
+        await serving.WaitAsync(TimeSpan.FromSeconds(10));
+    }
 }

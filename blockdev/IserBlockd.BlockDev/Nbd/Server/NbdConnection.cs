@@ -47,6 +47,7 @@ internal sealed class NbdConnection
     private readonly bool _deviceFua;
     private readonly bool _deviceWriteZeroes;
     private readonly int _copyThreshold;
+    private readonly bool _zeroesBoundedByMaximum;
 
     private readonly byte[] _receiveBuffer;
     private int _receiveStart;
@@ -70,8 +71,13 @@ internal sealed class NbdConnection
     private readonly AsyncSignal _inFlightBelowThreshold = new();
     private string _closeReason = "client closed the connection";
 
-    public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies, NbdServerOptions options, ILogger logger)
+    /// <param name="advertised">The client learned the block sizes in a handshake. Without one (the
+    /// kernel), WRITE_ZEROES is not held to the maximum block size, which the client could not know;
+    /// it needs no buffer, and the device splits it anyway.</param>
+    public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies, bool advertised,
+        NbdServerOptions options, ILogger logger)
     {
+        _zeroesBoundedByMaximum = advertised;
         _transport = transport;
         _export = export;
         _device = export.Device;
@@ -369,7 +375,7 @@ internal sealed class NbdConnection
                 break;
             case NbdCommand.WriteZeroes:
                 allowed = fua | NbdCommandFlags.NoHole;
-                writes = true; hasRange = true; checkMaximum = true; beyondEnd = BlockError.NoSpace;
+                writes = true; hasRange = true; checkMaximum = _zeroesBoundedByMaximum; beyondEnd = BlockError.NoSpace;
                 break;
             case NbdCommand.Trim:
                 allowed = fua;

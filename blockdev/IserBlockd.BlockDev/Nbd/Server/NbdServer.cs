@@ -171,7 +171,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
         try
         {
-            await new NbdConnection(transport, session.Export, session.StructuredReplies, Options, _logger)
+            await new NbdConnection(transport, session.Export, session.StructuredReplies, advertised: true, Options, _logger)
                 .RunAsync(linked.Token).ConfigureAwait(false);
         }
         finally
@@ -186,7 +186,7 @@ public sealed class NbdServer : IAsyncDisposable
         NbdConnection connection;
         try
         {
-            connection = new NbdConnection(transport, export, structuredReplies, Options, _logger);
+            connection = new NbdConnection(transport, export, structuredReplies, advertised: false, Options, _logger);
         }
         catch
         {
