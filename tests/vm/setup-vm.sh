@@ -48,9 +48,18 @@ KDIR=$IBD_VM_CACHE/kernel/$KPKG
 if [ "$FORCE" = 1 ] || [ ! -f "$KDIR/.complete" ]; then
     t0=$(date +%s.%N)
     rm -rf "$KDIR" "$KDIR.tmp"
-    ( cd "$IBD_VM_CACHE/dl" && { ls "${KPKG}"_*.deb >/dev/null 2>&1 || apt-get download -q "$KPKG" >/dev/null 2>&1 ||
-        { apt-get update -q >/dev/null 2>&1; apt-get download -q "$KPKG"; }; } ) ||
-        vm_die "apt-get download $KPKG failed"
+    if ! ls "$IBD_VM_CACHE/dl/${KPKG}"_*.deb >/dev/null 2>&1 &&
+       ! (cd "$IBD_VM_CACHE/dl" && apt-get download -q "$KPKG" >/dev/null 2>&1); then
+        # stale apt lists: the mirror moved on to a newer kernel; refresh, resolve again, retry
+        vm_log "apt-get download $KPKG failed: apt-get update and resolve again"
+        apt-get update -q >/dev/null 2>&1 || true
+        KPKG=${IBD_VM_KERNEL_PACKAGE:-$(resolve_package || true)}
+        [ -n "$KPKG" ] || vm_die "cannot resolve the Debian kernel package after apt-get update"
+        KVER=${KPKG#linux-image-}
+        KDIR=$IBD_VM_CACHE/kernel/$KPKG
+        rm -rf "$KDIR" "$KDIR.tmp"
+        (cd "$IBD_VM_CACHE/dl" && apt-get download -q "$KPKG") || vm_die "apt-get download $KPKG failed"
+    fi
     deb=$(ls "$IBD_VM_CACHE/dl/${KPKG}"_*.deb | head -n1)
     vm_log "unpacking $(basename "$deb") into $KDIR"
     dpkg -x "$deb" "$KDIR.tmp"
