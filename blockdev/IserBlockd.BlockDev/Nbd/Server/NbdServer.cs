@@ -110,7 +110,7 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>Serves one connected client: handshake, then transmission until it disconnects.
     /// Takes ownership of the socket.</summary>
     public Task ServeAsync(Socket socket, CancellationToken cancellationToken = default) =>
-        ServeAsync(new SocketTransport(socket), cancellationToken);
+        ServeAsync(CreateTransport(socket), cancellationToken);
 
     /// <summary>Serves one connected client over any transport (tests use an in-memory one).
     /// Takes ownership of the transport.</summary>
@@ -136,7 +136,7 @@ public sealed class NbdServer : IAsyncDisposable
     /// device has <see cref="BlockDeviceFeatures.MultiConnection"/>. The export need not be added to the
     /// server, and <see cref="NbdExport.MaxConnections"/> does not apply.</remarks>
     public Task ServeTransmissionAsync(Socket socket, NbdExport export, CancellationToken cancellationToken = default) =>
-        ServeTransmissionAsync(new SocketTransport(socket), export, structuredReplies: false, cancellationToken);
+        ServeTransmissionAsync(CreateTransport(socket), export, structuredReplies: false, cancellationToken);
 
     /// <summary>Transmission phase without handshake over any transport; see
     /// <see cref="ServeTransmissionAsync(Socket, NbdExport, CancellationToken)"/>.</summary>
@@ -222,8 +222,11 @@ public sealed class NbdServer : IAsyncDisposable
             client.Dispose();
             return;
         }
-        _ = ServeAsync(new SocketTransport(client), CancellationToken.None);
+        _ = ServeAsync(CreateTransport(client), CancellationToken.None);
     }
+
+    private SocketTransport CreateTransport(Socket socket) =>
+        new(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes);
 
     /// <summary>A socket file nobody listens on (left by a process that died); sockets have no length,
     /// so a file with contents is never taken for one.</summary>

@@ -16,6 +16,14 @@ public sealed record NbdServerOptions
     /// than a system call); larger ones are received into and sent from the device's buffers directly.</summary>
     public int CopyThreshold { get; init; } = 16 << 10;
 
+    /// <summary>SO_SNDBUF for accepted and handed-in sockets (null: the system default). The kernel caps
+    /// it at net.core.wmem_max.</summary>
+    public int? SocketSendBufferBytes { get; init; } = 4 << 20;
+
+    /// <summary>SO_RCVBUF for accepted and handed-in sockets (null: the system default). The kernel caps
+    /// it at net.core.rmem_max.</summary>
+    public int? SocketReceiveBufferBytes { get; init; } = 4 << 20;
+
     /// <summary>Refuse clients that do not ask for NBD_INFO_BLOCK_SIZE when the export's minimum block
     /// size is above 1 (NBD_REP_ERR_BLOCK_SIZE_REQD for INFO/GO, a hard disconnect for EXPORT_NAME).
     /// Off by default: such clients are served, and unaligned requests get EINVAL.</summary>
