@@ -59,22 +59,26 @@ public class AllocationTests(ITestOutputHelper output)
             }
         }
 
-        var iterations = (int)Math.Clamp((256L << 20) / (payload * 2L * perKind), 500, 2000);
+        var iterations = (int)Math.Clamp((128L << 20) / (payload * 2L * perKind), 300, 1000);
         for (var i = 0; i < iterations; i++) RunBatch(); // warm-up: pools fill, JIT tiers up
+        // Three windows; the quietest counts. A real per-request allocation shows in every window,
+        // the runtime's occasional background work (timers, thread-pool bookkeeping) does not.
         using var sampler = new AllocationSampler();
         sampler.Start();
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        for (var i = 0; i < iterations; i++) RunBatch();
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        var allocated = long.MaxValue;
+        for (var window = 0; window < 3; window++)
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = 0; i < iterations; i++) RunBatch();
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
         sampler.Stop();
         foreach (var (type, samples) in sampler.Types) output.WriteLine($"allocation samples: {type} x{samples}");
 
         var requests = iterations * perKind * 2L;
         output.WriteLine($"{requests} requests of {payload} bytes: {allocated} bytes allocated ({(double)allocated / requests:F3} per request)");
-        // Anything allocated per request would be at least one object (24+ bytes) each time. The counter
-        // is process-wide, so allow a fixed amount for the runtime's own background work (timers,
-        // thread-pool bookkeeping) besides a fraction of a byte per request.
-        Assert.True(allocated < 16384 + requests / 4, $"{allocated} bytes allocated for {requests} requests");
+        // Anything allocated per request would be at least one object (24+ bytes) each time.
+        Assert.True(allocated < 4096 + requests / 4, $"{allocated} bytes allocated for {requests} requests");
 
         client.Shutdown(System.Net.Sockets.SocketShutdown.Both);
         await serving.WaitAsync(TimeSpan.FromSeconds(10));
