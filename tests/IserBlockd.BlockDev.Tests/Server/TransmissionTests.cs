@@ -290,4 +290,22 @@ public class TransmissionTests(ITestOutputHelper output)
         await stopping.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(client.WaitForServerClose(TimeSpan.FromSeconds(10)));
     }
+
+    [Fact]
+    public async Task Shutdown_cuts_off_a_client_that_stopped_reading_after_the_timeout()
+    {
+        var device = new MemoryBlockDevice(Size);
+        var server = new InProcessNbdServer(output, new NbdServerOptions
+        {
+            ShutdownTimeout = TimeSpan.FromMilliseconds(500),
+            SocketSendBufferBytes = null,
+            MaxRequestsInFlight = 64,
+        }, new NbdExport("", device));
+        using var client = server.Connect();
+        // 256 MiB of READ replies that the client never reads: the server's sends stall.
+        for (var i = 0; i < 256; i++) client.Read((ulong)(i % 64) << 20, 1 << 20);
+        await Task.Delay(300);
+        await server.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, server.Server.ConnectionCount);
+    }
 }

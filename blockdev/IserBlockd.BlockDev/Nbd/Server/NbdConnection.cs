@@ -70,6 +70,7 @@ internal sealed class NbdConnection
     private int _inFlightWaitThreshold;
     private readonly AsyncSignal _inFlightBelowThreshold = new();
     private string _closeReason = "client closed the connection";
+    private Timer? _shutdownDeadline;
 
     /// <param name="advertised">The client learned the block sizes in a handshake. Without one (the
     /// kernel), WRITE_ZEROES is not held to the maximum block size, which the client could not know;
@@ -123,6 +124,7 @@ internal sealed class NbdConnection
         await WaitForInFlightBelowAsync(1).ConfigureAwait(false);
         StopWriter();
         await writer.ConfigureAwait(false);
+        if (_shutdownDeadline != null) await _shutdownDeadline.DisposeAsync().ConfigureAwait(false);
         await _transport.DisposeAsync().ConfigureAwait(false);
         NbdLog.Disconnected(_logger, _peer, _export, _closeReason);
     }
@@ -131,6 +133,8 @@ internal sealed class NbdConnection
     {
         _closeReason = "server shutting down";
         _transport.ShutdownReceive();
+        // Replies that cannot be delivered in time (the client stopped reading) are given up.
+        _shutdownDeadline = new Timer(static state => ((NbdConnection)state!).Break(), this, _options.ShutdownTimeout, Timeout.InfiniteTimeSpan);
     }
 
     private void Break()

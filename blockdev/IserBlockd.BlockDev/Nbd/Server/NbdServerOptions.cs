@@ -36,6 +36,11 @@ public sealed record NbdServerOptions
     /// <summary>Time a client has to finish option haggling.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>When the server stops, how long a connection may take to deliver the replies of requests
+    /// already started before it is cut off (a client that stopped reading would otherwise hold it
+    /// forever). Requests still at the device are always waited for.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Options one client may send before it is considered abusive and disconnected.</summary>
     public int MaxOptions { get; init; } = 256;
 
