@@ -1,0 +1,223 @@
+using System.Runtime.CompilerServices;
+using IserBlockd.Iscsi;
+using IserBlockd.Iscsi.Pdu;
+using IserBlockd.Iscsi.Transport;
+using IserBlockd.Rdma;
+using IserBlockd.Rdma.Completion;
+using IserBlockd.Rdma.Interop;
+
+namespace IserBlockd.Transport.Iser;
+
+public sealed partial class IserConnection
+{
+    /// <summary>
+    /// The next PDU the target sent, in arrival order. The receive buffer of the previous one is re-posted first.
+    /// The header (and, through <see cref="ReceiveDataAsync"/>, the data segment) stay in the receive buffer: valid
+    /// until the next call.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
+    {
+        ReleaseCurrentReceive();
+        int index, length;
+        while (true)
+        {
+            lock (_gate)
+            {
+                // What arrived before a failure is still delivered (a Logout Response before the disconnect, say).
+                if (_arrivedCount > 0 && EnterRegion())
+                {
+                    index = _arrivedIndex[_arrivedHead];
+                    length = _arrivedLength[_arrivedHead];
+                    _arrivedHead = (_arrivedHead + 1) % _arrivedIndex.Length;
+                    _arrivedCount--;
+                    _current = index;
+                    break;
+                }
+                if (_failure != null) throw Failure();
+                _receiveWaiter.Arm();
+            }
+            await _receiveWaiter.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            return Parse(index, length);
+        }
+        catch (IscsiProtocolException e)
+        {
+            Fail(e); // malformed framing ends the connection; the buffer is not re-posted
+            ReleaseCurrentReceive();
+            throw;
+        }
+    }
+
+    private InboundPdu Parse(int index, int length)
+    {
+        var offset = _region.ReceiveOffset(index);
+        if (length < HeadersLength)
+            throw new IscsiProtocolException($"the target sent a {length}-byte message, shorter than the iSER header and BHS ({HeadersLength} bytes)");
+        var message = _region.Slice(offset, length);
+        var iser = IserHeader.Read(message);
+        if (iser.Opcode != IserHeaderFlags.IscsiControl)
+            throw new IscsiProtocolException(iser.Opcode is IserHeaderFlags.Hello or IserHeaderFlags.HelloReply
+                ? $"the target sent an {iser} message; this initiator negotiates through the RDMA-CM private data and sends no Hello"
+                : $"the target sent a message with iSER flags 0x{(byte)iser.Flags:x2}, not an iSCSI control PDU");
+        var bhs = message.Slice(IserHeader.Length, BasicHeaderSegment.Length);
+        var ahs = BasicHeaderSegment.GetTotalAhsLength(bhs);
+        var dataLength = BasicHeaderSegment.GetDataSegmentLength(bhs);
+        var opcode = BasicHeaderSegment.GetOpcode(bhs);
+        if (HeadersLength + ahs + dataLength > length)
+            throw new IscsiProtocolException($"truncated {opcode} PDU: it announces {ahs} bytes of AHS and a {dataLength}-byte data segment, " +
+                $"but the RDMA Send carried {length - HeadersLength} bytes after the BHS");
+        _dataOffset = offset + HeadersLength + ahs;
+        _dataLength = dataLength;
+        _dataTaken = false;
+        Interlocked.Increment(ref _pdusReceived);
+        if (opcode == IscsiOpcode.ScsiResponse) FinishTaskBuffer(BasicHeaderSegment.GetInitiatorTaskTag(bhs), copyRead: true);
+        return new InboundPdu(_regionMemory.Slice(offset + IserHeader.Length, BasicHeaderSegment.Length + ahs));
+    }
+
+    /// <summary>
+    /// The data segment of the PDU just received: copied into <paramref name="destination"/> when one is given, else
+    /// the receive buffer itself (valid until the next <see cref="ReceiveHeaderAsync"/>).
+    /// </summary>
+    public ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _current) < 0 || _dataTaken)
+            throw new InvalidOperationException("ReceiveDataAsync is called once, after ReceiveHeaderAsync returned a PDU with a data segment.");
+        _dataTaken = true;
+        var data = _regionMemory.Slice(_dataOffset, _dataLength);
+        if (destination.IsEmpty) return new ValueTask<ReadOnlyMemory<byte>>(data);
+        if (destination.Length != _dataLength)
+            throw new ArgumentException($"the destination holds {destination.Length} bytes; the data segment has {_dataLength}", nameof(destination));
+        data.Span.CopyTo(destination.Span);
+        return new ValueTask<ReadOnlyMemory<byte>>(destination);
+    }
+
+    /// <summary>Re-posts the receive buffer the core was reading (it is done with the previous PDU).</summary>
+    private unsafe void ReleaseCurrentReceive()
+    {
+        int index;
+        bool failed;
+        lock (_gate)
+        {
+            index = _current;
+            if (index < 0) return;
+            _current = -1;
+            failed = _failure != null;
+        }
+        if (!failed)
+        {
+            var request = &_region.ReceiveRequests[index];
+            request->Next = null;
+            var rc = _wire.PostReceive(request);
+            if (rc == 0)
+            {
+                lock (_gate)
+                {
+                    _postedReceives++;
+                    _receiveCredits++;
+                    _sendWaiter.TryWake();
+                }
+            }
+            else
+            {
+                Fail(new IscsiTransportException($"re-posting a receive buffer failed: {Errno.Describe(rc)} (the connection is gone)"));
+            }
+        }
+        ExitRegion();
+    }
+
+    /// <summary>A receive completed (event loop thread): queue the PDU for the receiver and settle the credits.</summary>
+    private void OnReceiveCompleted(int index, in IbvWc completion)
+    {
+        if (completion.Status != IbvWcStatus.Success)
+        {
+            lock (_gate)
+            {
+                _postedReceives--;
+                CheckDrained();
+            }
+            Fail(new IscsiTransportException(completion.Status == IbvWcStatus.WorkRequestFlushError
+                ? "the RDMA connection closed (receive buffers flushed)"
+                : $"an RDMA receive failed: {WorkCompletionException.Describe(completion.Status)}"));
+            return;
+        }
+        var length = (int)completion.ByteLength;
+        var kind = length >= HeadersLength ? Classify(_region.Slice(_region.ReceiveOffset(index), length)) : ArrivalKind.Answer;
+        lock (_gate)
+        {
+            _postedReceives--;
+            var tail = (_arrivedHead + _arrivedCount) % _arrivedIndex.Length;
+            _arrivedIndex[tail] = index;
+            _arrivedLength[tail] = length;
+            _arrivedCount++;
+            // An answer uses the buffer its request reserved; an unsolicited PDU uses one of the reserve.
+            if (kind == ArrivalKind.Unsolicited) _receiveCredits--;
+            if (kind == ArrivalKind.ControlAnswer && _controlOutstanding > 0)
+            {
+                _controlOutstanding--;
+                _sendWaiter.TryWake();
+            }
+            _receiveWaiter.TryWake();
+            CheckDrained();
+        }
+    }
+
+    private enum ArrivalKind : byte
+    {
+        /// <summary>Answers a request we sent (SCSI Response, Login/Text/Logout/TMF response, NOP-In echo).</summary>
+        Answer,
+        /// <summary>Answers one of the control requests counted against the target's MaxOutstandingUnexpectedPDUs.</summary>
+        ControlAnswer,
+        /// <summary>Sent by the target on its own (NOP-In ping, asynchronous message, Reject of something unanswered).</summary>
+        Unsolicited,
+    }
+
+    private static ArrivalKind Classify(ReadOnlySpan<byte> message)
+    {
+        var bhs = message.Slice(IserHeader.Length, BasicHeaderSegment.Length);
+        var itt = BasicHeaderSegment.GetInitiatorTaskTag(bhs);
+        switch (BasicHeaderSegment.GetOpcode(bhs))
+        {
+            case IscsiOpcode.NopIn:
+                return itt == ReservedTag ? ArrivalKind.Unsolicited : ArrivalKind.ControlAnswer;
+            case IscsiOpcode.TaskManagementResponse:
+            case IscsiOpcode.TextResponse:
+            case IscsiOpcode.LogoutResponse:
+                return ArrivalKind.ControlAnswer;
+            case IscsiOpcode.AsyncMessage:
+                return ArrivalKind.Unsolicited;
+            case IscsiOpcode.Reject:
+            {
+                // The rejected PDU's header is the data segment: the Reject answers it if it was waiting for an answer.
+                var start = HeadersLength + BasicHeaderSegment.GetTotalAhsLength(bhs);
+                if (message.Length < start + BasicHeaderSegment.Length) return ArrivalKind.Answer;
+                var rejected = message.Slice(start, BasicHeaderSegment.Length);
+                var rejectedItt = BasicHeaderSegment.GetInitiatorTaskTag(rejected);
+                var rejectedOpcode = BasicHeaderSegment.GetOpcode(rejected);
+                if (!ExpectsAnswer(rejectedOpcode, rejectedItt)) return ArrivalKind.Unsolicited;
+                return CountsAsControl(rejectedOpcode, rejectedItt) ? ArrivalKind.ControlAnswer : ArrivalKind.Answer;
+            }
+            default:
+                return ArrivalKind.Answer;
+        }
+    }
+
+    /// <summary>A request the target answers with exactly one PDU, which needs a posted receive buffer.</summary>
+    internal static bool ExpectsAnswer(IscsiOpcode opcode, uint itt) => opcode switch
+    {
+        IscsiOpcode.NopOut => itt != ReservedTag,
+        IscsiOpcode.ScsiCommand or IscsiOpcode.TaskManagementRequest or IscsiOpcode.LoginRequest
+            or IscsiOpcode.TextRequest or IscsiOpcode.LogoutRequest => true,
+        _ => false,
+    };
+
+    /// <summary>A control request the target did not ask for, limited by its MaxOutstandingUnexpectedPDUs (RFC 7145 §6.4).</summary>
+    internal static bool CountsAsControl(IscsiOpcode opcode, uint itt) => opcode switch
+    {
+        IscsiOpcode.NopOut => itt != ReservedTag,
+        IscsiOpcode.TaskManagementRequest or IscsiOpcode.TextRequest or IscsiOpcode.LogoutRequest => true,
+        _ => false,
+    };
+}

@@ -1,0 +1,180 @@
+using System.Buffers;
+using IserBlockd.Rdma;
+using IserBlockd.Rdma.Interop;
+
+namespace IserBlockd.Transport.Iser;
+
+/// <summary>
+/// What every iSER connection on one RDMA device shares: one protection domain, the registered data buffer pool
+/// the NBD side receives WRITE payloads into and sends READ payloads from (so that the target moves them by RDMA
+/// with no copy), and a small bounce pool for task buffers that are not registered memory. Memory registered in the
+/// protection domain is recognised by its local key, so a buffer from another device's pool (or none) is never
+/// advertised to a target that cannot reach it.
+/// </summary>
+public sealed class IserDevice : IIserTaskMemory, IDisposable
+{
+    private readonly KeyRegistry _keys = new();
+
+    private readonly IMemoryRegistrar _registrar;
+
+    /// <param name="registrar">Registers with remote access (data, bounce and one-off buffers).</param>
+    /// <param name="descriptorRegistrar">Registers with local access only (connection descriptors).</param>
+    internal IserDevice(string name, IMemoryRegistrar registrar, IMemoryRegistrar descriptorRegistrar, IserDeviceOptions options,
+        ProtectionDomain? protectionDomain = null)
+    {
+        Name = name;
+        ProtectionDomain = protectionDomain;
+        _registrar = new TrackingRegistrar(registrar, _keys);
+        DescriptorRegistrar = descriptorRegistrar;
+        DataBuffers = new RegisteredBufferPool(_registrar, options.DataBuffers);
+        try
+        {
+            BounceBuffers = new RegisteredBufferPool(_registrar, options.BounceBuffers);
+        }
+        catch
+        {
+            DataBuffers.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The device's resources on a protection domain of a real RDMA device.</summary>
+    internal static IserDevice Create(ProtectionDomain protectionDomain, IserDeviceOptions options) =>
+        new(protectionDomain.Device.DeviceName, new ProtectionDomainRegistrar(protectionDomain), new LocalAccessRegistrar(protectionDomain),
+            options, protectionDomain);
+
+    /// <summary>The RDMA device (e.g. rxe0, mlx5_0).</summary>
+    public string Name { get; }
+
+    /// <summary>The protection domain every connection on this device uses (null for the in-memory test device).</summary>
+    public ProtectionDomain? ProtectionDomain { get; }
+
+    /// <summary>
+    /// The zero-copy buffers: rent data buffers for SCSI tasks on iSER sessions from here (the daemon's LUN adapter
+    /// uses this pool as its block buffer provider). Same signature as blockdev's IBlockBufferProvider.RentAsync.
+    /// </summary>
+    public RegisteredBufferPool DataBuffers { get; }
+
+    internal RegisteredBufferPool BounceBuffers { get; }
+
+    /// <summary>Registers connection descriptors (local access only).</summary>
+    internal IMemoryRegistrar DescriptorRegistrar { get; }
+
+    public int MaxBounceLength => BounceBuffers.MaxBufferSize;
+
+    public bool TryGetRegistered(ReadOnlyMemory<byte> memory, out RdmaSegment segment) =>
+        RegisteredBuffer.TryGetSegment(memory, out segment) && _keys.Contains(segment.LocalKey);
+
+    public async ValueTask<RegisteredBuffer> RentBounceAsync(int length, CancellationToken cancellationToken) =>
+        (RegisteredBuffer)await BounceBuffers.RentAsync(length, cancellationToken).ConfigureAwait(false);
+
+    public unsafe IDisposable RegisterPinned(Memory<byte> memory, out RdmaSegment segment)
+    {
+        var pin = memory.Pin();
+        try
+        {
+            var registration = _registrar.Register((IntPtr)pin.Pointer, (nuint)memory.Length);
+            segment = new RdmaSegment((ulong)pin.Pointer, (uint)memory.Length, registration.LocalKey, registration.RemoteKey);
+            return new PinnedRegistration(pin, registration);
+        }
+        catch
+        {
+            pin.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Frees the pools (once their buffers are back) and the protection domain.</summary>
+    public void Dispose()
+    {
+        DataBuffers.Dispose();
+        BounceBuffers.Dispose();
+        ProtectionDomain?.Dispose();
+    }
+
+    private sealed class PinnedRegistration(MemoryHandle pin, IMemoryRegistration registration) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            registration.Dispose();
+            pin.Dispose();
+        }
+    }
+
+    /// <summary>Registers for local access only: the descriptors' keys never leave this host.</summary>
+    private sealed class LocalAccessRegistrar(ProtectionDomain protectionDomain) : IMemoryRegistrar
+    {
+        public IMemoryRegistration Register(IntPtr address, nuint length) =>
+            protectionDomain.RegisterMemory(address, length, IbvAccessFlags.LocalWrite);
+    }
+}
+
+/// <summary>Sizes of the per-device pools.</summary>
+public sealed record IserDeviceOptions
+{
+    /// <summary>
+    /// The zero-copy data buffers (the NBD side's payloads). Default: <see cref="RegisteredBufferPoolOptions.Default"/>
+    /// (4 KiB × 256, 64 KiB × 64, 256 KiB × 32, 1 MiB × 32: 45 MiB pinned).
+    /// </summary>
+    public RegisteredBufferPoolOptions DataBuffers { get; init; } = RegisteredBufferPoolOptions.Default;
+
+    /// <summary>
+    /// Bounce buffers for task buffers that are not registered memory (16 × 64 KiB, 8 × 1 MiB: 9 MiB pinned). A larger
+    /// buffer is registered for its command alone.
+    /// </summary>
+    public RegisteredBufferPoolOptions BounceBuffers { get; init; } = new()
+    {
+        SizeClasses = [new(64 * 1024, 16), new(1024 * 1024, 8)],
+    };
+}
+
+/// <summary>The local keys of the memory registered through a <see cref="TrackingRegistrar"/> (lock-free reads).</summary>
+internal sealed class KeyRegistry
+{
+    private volatile uint[] _keys = [];
+    private readonly object _gate = new();
+
+    public bool Contains(uint localKey)
+    {
+        foreach (var key in _keys)
+            if (key == localKey) return true;
+        return false;
+    }
+
+    public void Add(uint localKey)
+    {
+        lock (_gate) _keys = [.. _keys, localKey];
+    }
+
+    public void Remove(uint localKey)
+    {
+        lock (_gate) _keys = _keys.Where(k => k != localKey).ToArray();
+    }
+}
+
+/// <summary>Registers through another registrar and remembers the keys, so that buffers can be traced to this protection domain.</summary>
+internal sealed class TrackingRegistrar(IMemoryRegistrar inner, KeyRegistry keys) : IMemoryRegistrar
+{
+    public IMemoryRegistration Register(IntPtr address, nuint length)
+    {
+        var registration = inner.Register(address, length);
+        keys.Add(registration.LocalKey);
+        return new Tracked(registration, keys);
+    }
+
+    private sealed class Tracked(IMemoryRegistration inner, KeyRegistry keys) : IMemoryRegistration
+    {
+        public uint LocalKey => inner.LocalKey;
+
+        public uint RemoteKey => inner.RemoteKey;
+
+        public void Dispose()
+        {
+            keys.Remove(inner.LocalKey);
+            inner.Dispose();
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using System.Net;
+using System.Net.Sockets;
+using IserBlockd.Iscsi;
+using IserBlockd.Iscsi.Discovery;
+using IserBlockd.Iscsi.Login;
+using IserBlockd.Iscsi.Sessions;
+using IserBlockd.Iscsi.Transport;
+using IserBlockd.Rdma;
+using IserBlockd.Transport.Iser;
+using IserBlockd.Transport.Tcp;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IserBlockd.Transport.Selection;
+
+/// <summary>The transport a session uses, and why (for the log and for <c>iserblockctl list</c>).</summary>
+public sealed record TransportChoice(IIscsiTransport Transport, string Reason)
+{
+    public string Name => Transport.Name;
+
+    /// <summary>The iSER transport when iSER was chosen (its registered pool serves zero-copy buffers), else null.</summary>
+    public IserTransport? Iser => Transport as IserTransport;
+}
+
+/// <summary>
+/// The one place that turns <c>tcp</c>, <c>iser</c> or <c>auto</c> into a transport, for the daemon and the command
+/// line alike. <c>auto</c> takes iSER when an RDMA device routes to the first portal and the target then accepts the
+/// iSER connection and RDMAExtensions=Yes; otherwise it logs why and logs in over TCP. The choice is made once per
+/// login: the session keeps its transport across reinstatements.
+/// </summary>
+public sealed class TransportChooser
+{
+    private readonly TcpTransportOptions? _tcpOptions;
+    private readonly IserTransportOptions? _iserOptions;
+    private readonly IserDeviceRegistry? _devices;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+
+    public TransportChooser(TcpTransportOptions? tcp = null, IserTransportOptions? iser = null, IserDeviceRegistry? devices = null,
+        ILoggerFactory? loggerFactory = null)
+    {
+        _tcpOptions = tcp;
+        _iserOptions = iser;
+        _devices = devices;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger("IserBlockd.Transport.Selection");
+    }
+
+    /// <summary>How long <c>auto</c> waits for RDMA-CM to resolve a route to the portal.</summary>
+    public TimeSpan RouteCheckTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    public TcpIscsiTransport CreateTcp() => new(_tcpOptions);
+
+    public IserTransport CreateIser() => new(_iserOptions, _devices, _loggerFactory);
+
+    /// <summary>
+    /// The transport for <paramref name="kind"/> without logging in: for <c>auto</c>, iSER when an RDMA device routes
+    /// to the first portal (whether the target accepts RDMAExtensions is only known at login; see <see cref="LoginAsync"/>).
+    /// </summary>
+    public async Task<TransportChoice> ChooseAsync(IscsiTransportKind kind, IscsiPortal portal, CancellationToken cancellationToken = default)
+    {
+        switch (kind)
+        {
+            case IscsiTransportKind.Tcp:
+                return new TransportChoice(CreateTcp(), "transport tcp as configured");
+            case IscsiTransportKind.Iser:
+                return new TransportChoice(CreateIser(), "transport iser as configured");
+        }
+        var route = await CheckRouteAsync(portal, cancellationToken).ConfigureAwait(false);
+        return route.IsReachable
+            ? new TransportChoice(CreateIser(), $"transport auto: iSER ({route.Reason})")
+            : new TransportChoice(CreateTcp(), $"transport auto: TCP ({route.Reason})");
+    }
+
+    /// <summary>
+    /// Logs in over the transport <paramref name="kind"/> names. With <c>auto</c>, a target that refuses the iSER
+    /// connection or RDMAExtensions=Yes is logged into again over TCP, and the reason is logged.
+    /// </summary>
+    public async Task<(IscsiSession Session, TransportChoice Choice)> LoginAsync(IscsiTransportKind kind, IscsiSessionOptions options,
+        CancellationToken cancellationToken = default)
+    {
+        var choice = await ChooseAsync(kind, options.Portals[0], cancellationToken).ConfigureAwait(false);
+        if (kind != IscsiTransportKind.Auto || choice.Iser is not { } iser)
+        {
+            LogChoice(options.TargetName, choice.Reason);
+            var session = await IscsiSession.LoginAsync(choice.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            return (session, choice);
+        }
+        try
+        {
+            var session = await IscsiSession.LoginAsync(iser, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            choice = choice with { Reason = $"{choice.Reason}; the target accepted RDMAExtensions=Yes" };
+            LogChoice(options.TargetName, choice.Reason);
+            return (session, choice);
+        }
+        catch (Exception e) when (FallsBackToTcp(iser, e, out var why) && !cancellationToken.IsCancellationRequested)
+        {
+            var fallback = new TransportChoice(CreateTcp(), $"transport auto: TCP ({why})");
+            LogChoice(options.TargetName, fallback.Reason);
+            var session = await IscsiSession.LoginAsync(fallback.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            return (session, fallback);
+        }
+    }
+
+    /// <summary>SendTargets discovery over the transport <paramref name="kind"/> names (with <c>auto</c>'s fallback to TCP).</summary>
+    public async Task<(IReadOnlyList<DiscoveredTarget> Targets, TransportChoice Choice)> DiscoverAsync(IscsiTransportKind kind, DiscoveryOptions options,
+        CancellationToken cancellationToken = default)
+    {
+        var choice = await ChooseAsync(kind, options.Portal, cancellationToken).ConfigureAwait(false);
+        if (kind != IscsiTransportKind.Auto || choice.Iser is not { } iser)
+        {
+            LogChoice("discovery", choice.Reason);
+            return (await SendTargetsDiscovery.DiscoverAsync(choice.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false), choice);
+        }
+        try
+        {
+            var targets = await SendTargetsDiscovery.DiscoverAsync(iser, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            LogChoice("discovery", choice.Reason);
+            return (targets, choice);
+        }
+        catch (Exception e) when (FallsBackToTcp(iser, e, out var why) && !cancellationToken.IsCancellationRequested)
+        {
+            var fallback = new TransportChoice(CreateTcp(), $"transport auto: TCP ({why})");
+            LogChoice("discovery", fallback.Reason);
+            return (await SendTargetsDiscovery.DiscoverAsync(fallback.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false), fallback);
+        }
+    }
+
+    /// <summary>Whether an iSER login failure means "this target does not do iSER here" (so TCP is worth a try).</summary>
+    internal static bool FallsBackToTcp(IserTransport iser, Exception e, out string why)
+    {
+        if (e is LoginParameterException && iser.LastConnection?.IserKeys.TargetRefusedRdma == true)
+        {
+            why = $"the target refused iSER: {e.Message}";
+            return true;
+        }
+        if (e is IscsiTransportException)
+        {
+            why = $"the iSER connection failed: {e.Message}";
+            return true;
+        }
+        why = "";
+        return false;
+    }
+
+    private async Task<RdmaRouteCheck> CheckRouteAsync(IscsiPortal portal, CancellationToken cancellationToken)
+    {
+        IPAddress? address;
+        if (!IPAddress.TryParse(portal.Host, out address))
+        {
+            try
+            {
+                var all = await Dns.GetHostAddressesAsync(portal.Host, cancellationToken).ConfigureAwait(false);
+                address = all.FirstOrDefault();
+            }
+            catch (SocketException e)
+            {
+                return new RdmaRouteCheck(false, null, $"cannot resolve '{portal.Host}': {e.Message}");
+            }
+            if (address == null) return new RdmaRouteCheck(false, null, $"'{portal.Host}' has no address");
+        }
+        return await RdmaReachability.CheckAsync(new IPEndPoint(address, portal.Port), RouteCheckTimeout, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void LogChoice(string? target, string reason) =>
+        _logger.LogInformation("{Target}: {Reason}", target ?? "session", reason);
+}
