@@ -112,6 +112,7 @@ internal sealed class IscsiConnection
                 var wrote = false;
                 while (!token.IsCancellationRequested && TryTakeWork(out var work))
                 {
+                    if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("sending {Kind} ITT 0x{Itt:x8} CmdSN {CmdSN}", work.Control?.Kind.ToString() ?? work.Kind.ToString(), work.Control?.Itt ?? work.Itt, work.CmdSN);
                     await WriteAsync(work, token).ConfigureAwait(false);
                     wrote = true;
                 }
@@ -311,6 +312,7 @@ internal sealed class IscsiConnection
             var length = pdu.DataSegmentLength;
             var opcode = pdu.Opcode;
             Interlocked.Increment(ref _session.Counters.PdusReceived);
+            if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("received {Opcode} ITT 0x{Itt:x8}, {Length} data bytes", opcode, pdu.InitiatorTaskTag, length);
             if (length > _parameters.MaxRecvDataSegmentLength)
                 throw new IscsiProtocolException($"{opcode} PDU with a {length}-byte data segment exceeds the negotiated MaxRecvDataSegmentLength of {_parameters.MaxRecvDataSegmentLength}");
             switch (opcode)

@@ -364,7 +364,9 @@ public sealed class IscsiSession : IAsyncDisposable
         for (var round = 0; ; round++)
         {
             if (round > 1024) throw new IscsiProtocolException("text response never finished");
-            var request = new ControlRequest(ControlKind.Text) { Immediate = false, Data = data, TargetTransferTag = ttt, Itt = itt };
+            // Immediate, as libiscsi sends them: tgtd never opens the CmdSN window of a discovery session beyond
+            // ExpCmdSN + 1, so a long SendTargets answer could not be continued with non-immediate requests.
+            var request = new ControlRequest(ControlKind.Text) { Immediate = true, Data = data, TargetTransferTag = ttt, Itt = itt };
             var response = await SendControlAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
             itt = request.Itt;
             var pdu = TextResponsePdu.Read(response.Header);
@@ -534,6 +536,7 @@ public sealed class IscsiSession : IAsyncDisposable
         }
         _logger.LogInformation("logged in to {Target} at {Portal} over {Transport} (ISID {Isid}, TSIH {Tsih}): {Parameters}",
             TargetDescription, portal, _transport.Name, Options.Isid, outcome.Tsih, outcome.Parameters);
+        _logger.LogDebug("command window: CmdSN {CmdSN}, ExpCmdSN {ExpCmdSN}, MaxCmdSN {MaxCmdSN}", outcome.CmdSN, outcome.ExpCmdSN, outcome.MaxCmdSN);
         if (requeued > 0) _logger.LogInformation("re-issuing {Count} commands on the new connection", requeued);
         connection.SignalWriter();
     }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
 
 namespace IserBlockd.TestSupport.Tgtd;
 
@@ -61,7 +60,6 @@ public sealed class TgtdServer : IAsyncDisposable
     /// <summary>Everything tgtd printed so far (for failure messages).</summary>
     public string Log => _process == null ? "" : _process.StandardOutput + _process.StandardError;
 
-    public int ProcessId => _process?.Id ?? 0;
 
     public static async Task<TgtdServer> StartAsync(TgtdOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -84,9 +82,12 @@ public sealed class TgtdServer : IAsyncDisposable
     {
         var portal = Address.Contains(':') ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
         var iscsi = string.Join(',', new[] { $"portal={portal}" }.Concat(_options.IscsiOptions));
-        var args = new List<string> { "-f", "--iscsi", iscsi };
-        if (_options.Debug > 0) args.AddRange(["-d", _options.Debug.ToString(CultureInfo.InvariantCulture)]);
-        _process = ExternalProcess.Start("tgtd", args, new Dictionary<string, string>(Environment));
+        var tgtd = ExternalProcess.ResolveTool("tgtd");
+        var debug = _options.Debug > 0 ? $" -d {_options.Debug.ToString(CultureInfo.InvariantCulture)}" : "";
+        // A watcher shell kills tgtd when the test process disappears (crash, timeout kill), so that no tgtd outlives it.
+        var script = $"\"{tgtd}\" -f --iscsi '{iscsi}'{debug} & t=$!; " +
+                     $"while kill -0 {System.Environment.ProcessId} 2>/dev/null && kill -0 $t 2>/dev/null; do sleep 0.5; done; kill -9 $t 2>/dev/null; wait $t";
+        _process = ExternalProcess.Start("/bin/sh", ["-c", script], new Dictionary<string, string>(Environment));
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (true)
@@ -157,21 +158,11 @@ public sealed class TgtdServer : IAsyncDisposable
         return TgtdSession.Parse(output, tid);
     }
 
-    /// <summary>Negotiated parameters of a session as tgtd sees them (e.g. HeaderDigest=CRC32C).</summary>
-    public async Task<IReadOnlyDictionary<string, string>> ShowSessionParametersAsync(int tid, long sid)
-    {
-        var output = await AdminAsync("--mode", "session", "--op", "show", "--tid", tid.ToString(CultureInfo.InvariantCulture), "--sid", sid.ToString(CultureInfo.InvariantCulture));
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (Match m in Regex.Matches(output, @"^\s*([A-Za-z0-9_]+)=(.*)$", RegexOptions.Multiline))
-            result[m.Groups[1].Value] = m.Groups[2].Value.Trim();
-        return result;
-    }
-
     /// <summary>Kills tgtd with SIGKILL, as a crash; connections drop without logout.</summary>
     public async Task KillAsync()
     {
         if (_process == null) return;
-        _process.Signal(9);
+        _process.Kill();
         await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
         await _process.DisposeAsync();
         _process = null;
@@ -201,7 +192,6 @@ public sealed class TgtdServer : IAsyncDisposable
         }
         if (_process != null)
         {
-            _process.Signal(9);
             await _process.DisposeAsync();
             _process = null;
         }
