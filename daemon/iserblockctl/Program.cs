@@ -1,2 +1,4 @@
-Console.Error.WriteLine("iserblockctl: not built yet");
-return 1;
+using IserBlockd.Daemon.Cli;
+
+// iserblockctl: discovery and LUN inquiry without a daemon; the commands live in IserBlockd.Daemon/Cli.
+return await CtlCommandLine.RunAsync(args);

@@ -1,0 +1,152 @@
+using System.CommandLine;
+using System.Globalization;
+using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Identity;
+using IserBlockd.Iscsi;
+using IserBlockd.Iscsi.Security;
+using IserBlockd.Transport.Selection;
+
+namespace IserBlockd.Daemon.Cli;
+
+/// <summary>
+/// The options every iserblockctl command that connects to a target shares, in iscsiadm's spirit:
+/// <c>--portal --target --lun --initiator-name --transport tcp|iser|auto --chap-user --chap-secret-file
+/// --target-user --target-secret-file</c>. Secrets come only from files of mode 0600 or stricter.
+/// Commands add the options they use and call <see cref="Resolve"/> in their action.
+/// </summary>
+public sealed class ConnectOptions
+{
+    public Option<string[]> Portal { get; } = new("--portal", "-p")
+    {
+        Description = "Target portal ADDRESS[:PORT] (IPv6 as [ADDRESS]:PORT; port default 3260); repeat for fallbacks",
+        HelpName = "PORTAL",
+    };
+
+    public Option<string> Target { get; } = new("--target", "-T") { Description = "Target IQN", HelpName = "IQN" };
+
+    public Option<string> Lun { get; } = new("--lun", "-l") { Description = "LUN number (default 0)", HelpName = "N", DefaultValueFactory = _ => "0" };
+
+    public Option<string?> InitiatorName { get; } = new("--initiator-name", "-I")
+    {
+        Description = $"Initiator IQN (default: {InitiatorIdentity.OpenIscsiFile}, else one generated once and kept in {InitiatorIdentity.StateFile})",
+        HelpName = "IQN",
+    };
+
+    public Option<string> Transport { get; } = new("--transport")
+    {
+        Description = "tcp, iser or auto (iSER when an RDMA device reaches the portal and the target accepts it, else TCP)",
+        HelpName = "KIND",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public Option<string?> ChapUser { get; } = new("--chap-user") { Description = "CHAP user name we log in as", HelpName = "USER" };
+    public Option<string?> ChapSecretFile { get; } = new("--chap-secret-file") { Description = "File holding our CHAP secret (mode 0600)", HelpName = "FILE" };
+    public Option<string?> TargetUser { get; } = new("--target-user") { Description = "Mutual CHAP: the user name the target answers as", HelpName = "USER" };
+    public Option<string?> TargetSecretFile { get; } = new("--target-secret-file") { Description = "Mutual CHAP: file holding the target's secret (mode 0600)", HelpName = "FILE" };
+
+    public Option<double> LoginTimeout { get; } = new("--login-timeout")
+    {
+        Description = "Seconds for connecting and logging in to one portal (default 15)",
+        HelpName = "SECONDS",
+        DefaultValueFactory = _ => 15,
+    };
+
+    /// <summary>Adds the options for a command that logs in to one target (and LUN).</summary>
+    public void AddTargetOptions(Command command)
+    {
+        Portal.Required = true;
+        Target.Required = true;
+        command.Add(Portal);
+        command.Add(Target);
+        command.Add(Lun);
+        AddIdentityOptions(command);
+    }
+
+    /// <summary>Adds initiator name, transport, CHAP and timeout options (discovery uses just these).</summary>
+    public void AddIdentityOptions(Command command)
+    {
+        command.Add(InitiatorName);
+        command.Add(Transport);
+        command.Add(ChapUser);
+        command.Add(ChapSecretFile);
+        command.Add(TargetUser);
+        command.Add(TargetSecretFile);
+        command.Add(LoginTimeout);
+    }
+
+    /// <summary>Validates and reads everything (secret files included); throws <see cref="CliFailure"/> with exit code 7 on bad input.</summary>
+    public ConnectSettings Resolve(ParseResult result, Func<InitiatorIdentity>? identity = null, bool needTarget = true)
+    {
+        var portals = new List<IscsiPortal>();
+        foreach (var text in result.GetValue(Portal) ?? [])
+        {
+            if (!IscsiPortal.TryParse(text, out var portal, out var why))
+                throw new CliFailure(CtlExitCodes.Invalid, $"--portal '{text}': {why}");
+            portals.Add(portal with { PortalGroupTag = null });
+        }
+        string? target = null;
+        if (needTarget)
+        {
+            target = result.GetValue(Target);
+            if (target == null || !IscsiNameSyntax.IsValid(target))
+                throw new CliFailure(CtlExitCodes.Invalid, $"--target '{target}': expected {IscsiNameSyntax.Expected}");
+        }
+        var lunText = result.GetValue(Lun) ?? "0";
+        if (!ulong.TryParse(lunText, NumberStyles.None, CultureInfo.InvariantCulture, out var lun) || lun > 16383)
+            throw new CliFailure(CtlExitCodes.Invalid, $"--lun '{lunText}': expected a number 0 to 16383");
+        if (!IscsiTransportKindNames.TryParse(result.GetValue(Transport), out var kind))
+            throw new CliFailure(CtlExitCodes.Invalid, $"--transport '{result.GetValue(Transport)}': expected tcp, iser or auto");
+        var timeout = result.GetValue(LoginTimeout);
+        if (timeout is <= 0 or > 3600)
+            throw new CliFailure(CtlExitCodes.Invalid, "--login-timeout: expected 1 to 3600 seconds");
+
+        var initiator = result.GetValue(InitiatorName);
+        if (initiator != null)
+        {
+            if (!IscsiNameSyntax.IsValid(initiator))
+                throw new CliFailure(CtlExitCodes.Invalid, $"--initiator-name '{initiator}': expected {IscsiNameSyntax.Expected}");
+        }
+        else
+        {
+            try { initiator = (identity?.Invoke() ?? new InitiatorIdentity()).Resolve().Name; }
+            catch (InvalidOperationException e) { throw new CliFailure(CtlExitCodes.Invalid, e.Message); }
+        }
+
+        var (chap, targetChap) = ReadChap(result);
+        return new ConnectSettings(portals, target, lun, initiator, kind, chap, targetChap, TimeSpan.FromSeconds(timeout));
+    }
+
+    private (ChapCredentials? Chap, ChapCredentials? TargetChap) ReadChap(ParseResult result)
+    {
+        var user = result.GetValue(ChapUser);
+        var secretFile = result.GetValue(ChapSecretFile);
+        var targetUser = result.GetValue(TargetUser);
+        var targetSecretFile = result.GetValue(TargetSecretFile);
+        if ((user == null) != (secretFile == null))
+            throw new CliFailure(CtlExitCodes.Invalid, "CHAP needs both --chap-user and --chap-secret-file");
+        if ((targetUser == null) != (targetSecretFile == null))
+            throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP needs both --target-user and --target-secret-file");
+        if (targetUser != null && user == null)
+            throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP (--target-user) needs --chap-user and --chap-secret-file too");
+        ChapCredentials? chap = null, targetChap = null;
+        if (user != null) chap = new ChapCredentials(user, ReadSecret(secretFile!));
+        if (targetUser != null) targetChap = new ChapCredentials(targetUser, ReadSecret(targetSecretFile!));
+        if (chap != null && targetChap != null && chap.Secret.Equals(targetChap.Secret))
+            throw new CliFailure(CtlExitCodes.Invalid, "the target's CHAP secret must differ from ours (RFC 7143 section 9.2.1)");
+        return (chap, targetChap);
+    }
+
+    private static ChapSecret ReadSecret(string path)
+        => SecretFile.TryRead(path, out var error) ?? throw new CliFailure(CtlExitCodes.Invalid, error);
+}
+
+/// <summary>The resolved connect options of one command.</summary>
+public sealed record ConnectSettings(
+    IReadOnlyList<IscsiPortal> Portals,
+    string? TargetName,
+    ulong Lun,
+    string InitiatorName,
+    IscsiTransportKind Transport,
+    ChapCredentials? Chap,
+    ChapCredentials? TargetChap,
+    TimeSpan LoginTimeout);
