@@ -127,6 +127,8 @@ public sealed partial class ControlServer : IAsyncDisposable
                 var buffer = result.Buffer;
                 while (TryReadLine(ref buffer, out var line))
                 {
+                    // Commands may scan /proc, talk netlink or wait for a login: never on a socket completion thread.
+                    await Task.Yield();
                     var response = await HandleAsync(line, peer, cancellationToken).ConfigureAwait(false);
                     await WriteAsync(stream, response, cancellationToken).ConfigureAwait(false);
                 }
