@@ -30,6 +30,13 @@ public sealed record NegotiatedParameters
     public int IscsiProtocolLevel { get; init; }
     public string? TargetAlias { get; init; }
     public int? TargetPortalGroupTag { get; init; }
+    /// <summary>
+    /// Largest data transfer of one SCSI command the transport carries (0: no limit of its own); a LUN splits larger
+    /// reads and writes. iSER sets it: a target moves a command's data with a bounded number of RDMA operations (tgt's
+    /// iSER driver at most 512 KiB, which is why the kernel's ib_iser defaults to max_sectors 1024).
+    /// </summary>
+    public int MaxCommandDataLength { get; init; }
+
     /// <summary>Keys the transport negotiated for itself (iSER), as finally agreed.</summary>
     public IReadOnlyDictionary<string, string> TransportKeys { get; init; } = new Dictionary<string, string>();
 

@@ -62,6 +62,8 @@ public sealed class ScsiLun
             var blocks = BlockLimits?.MaximumTransferLength ?? 0;
             var bytes = blocks > 0 ? Math.Min((ulong)blocks * BlockSize, DefaultMaxTransferBytes) : DefaultMaxTransferBytes;
             if (!_use16) bytes = Math.Min(bytes, 65535UL * BlockSize);
+            var transport = Session.Parameters.MaxCommandDataLength;
+            if (transport > 0) bytes = Math.Min(bytes, (ulong)transport);
             return (int)(bytes / BlockSize * BlockSize);
         }
     }
