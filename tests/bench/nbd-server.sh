@@ -7,19 +7,21 @@
 #   4 KiB random write, QD32         IOPS      ratio ours/nbdkit   (higher is better)
 #   1 MiB sequential read, QD8       MB/s      ratio ours/nbdkit   (higher is better)
 #   4 KiB random read, QD1           latency   ratio nbdkit/ours   (higher is better)
-# Each workload runs on both servers back to back, ROUNDS times, alternating which goes first; the
-# figures are the medians. Both devices are filled first, so reads return real data on both.
+# Each workload runs on both servers back to back, ROUNDS times, alternating which goes first. The
+# figures are medians; each ratio is the median of the per-round ratios (ours and nbdkit measured
+# seconds apart), which cancels most of the noise of a shared machine. Both devices are filled first,
+# so reads return real data on both.
 # The last line is machine-readable:
 #   RESULT randread_iops_ratio=X randwrite_iops_ratio=X seqread_mbps_ratio=X qd1_latency_ratio=X
 #
-# Environment: SIZE (default 1G), RUNTIME seconds per fio run (default 10), ROUNDS (default 3),
+# Environment: SIZE (default 1G), RUNTIME seconds per fio run (default 8), ROUNDS (default 5),
 #              NBDKIT_THREADS (nbdkit's --threads; default: nbdkit's own default of 16).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/../.."
 
 SIZE=${SIZE:-1G}
-RUNTIME=${RUNTIME:-10}
-ROUNDS=${ROUNDS:-3}
+RUNTIME=${RUNTIME:-8}
+ROUNDS=${ROUNDS:-5}
 for tool in fio nbdkit nbdinfo python3 dotnet; do
     command -v "$tool" >/dev/null || { echo "nbd-server.sh: $tool is not installed (run ./setup.sh)" >&2; exit 1; }
 done
@@ -67,6 +69,7 @@ for side in ours nbdkit; do
     run_fio "fill-$side" "$uri" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
 done
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 common=(--time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0)
 declare -A WORKLOADS=(
     [randread]="--rw=randread --bs=4k --iodepth=32"
@@ -88,31 +91,27 @@ done
 
 kill -0 "$OURS_PID" 2>/dev/null || { echo "our server died:" >&2; cat "$WORK/ours.err" >&2; exit 1; }
 
-python3 - "$WORK" "$ROUNDS" <<'PY'
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 - "$WORK" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
 import json, statistics, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
+work, rounds, load_before, load_after = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
 def job(name):
     with open(f"{work}/{name}.json") as f:
         return json.load(f)["jobs"][0]
 
-def figure(workload, side):
+def figures(workload, side):
     values = []
     for r in range(1, rounds + 1):
         j = job(f"{workload}-{side}-{r}")
-        if workload == "randread" or workload == "qd1":
-            part = j["read"]
-        elif workload == "randwrite":
-            part = j["write"]
-        else:
-            part = j["read"]
+        part = j["write"] if workload == "randwrite" else j["read"]
         if workload in ("randread", "randwrite"):
             values.append(part["iops"])
         elif workload == "seqread":
             values.append(part["bw_bytes"] / 1e6)
         else:
             values.append(part["lat_ns"]["mean"] / 1000.0)
-    return statistics.median(values), values
+    return values
 
 rows = [
     ("randread", "4 KiB random read, QD32", "IOPS", False),
@@ -120,15 +119,16 @@ rows = [
     ("seqread", "1 MiB sequential read, QD8", "MB/s", False),
     ("qd1", "4 KiB random read, QD1", "mean latency us", True),
 ]
-print(f"{'workload':<28} {'unit':<16} {'ours':>12} {'nbdkit':>12} {'ratio':>7}")
-print(f"{'':<28} {'':<16} {'':>12} {'':>12} {'':>7}  (ratio = ours/nbdkit; for latency nbdkit/ours: higher is better everywhere)")
+print(f"machine load average (1/5/15 min): {load_before} before, {load_after} after; {rounds} rounds")
+print(f"{'workload':<28} {'unit':<16} {'ours':>10} {'nbdkit':>10} {'ratio':>6}   per-round ratios")
+print("  (ratio = ours/nbdkit, but nbdkit/ours for latency: higher is better on every line)")
 ratios = {}
 for key, title, unit, lower_is_better in rows:
-    ours, ours_all = figure(key, "ours")
-    kit, kit_all = figure(key, "nbdkit")
-    ratio = kit / ours if lower_is_better else ours / kit
-    ratios[key] = ratio
-    print(f"{title:<28} {unit:<16} {ours:>12.1f} {kit:>12.1f} {ratio:>7.2f}   ours {', '.join(f'{v:.1f}' for v in ours_all)} | nbdkit {', '.join(f'{v:.1f}' for v in kit_all)}")
+    ours, kit = figures(key, "ours"), figures(key, "nbdkit")
+    per_round = [(k / o) if lower_is_better else (o / k) for o, k in zip(ours, kit)]
+    ratios[key] = statistics.median(per_round)
+    print(f"{title:<28} {unit:<16} {statistics.median(ours):>10.1f} {statistics.median(kit):>10.1f} {ratios[key]:>6.2f}   "
+          + " ".join(f"{r:.2f}" for r in per_round))
 print(f"RESULT randread_iops_ratio={ratios['randread']:.2f} randwrite_iops_ratio={ratios['randwrite']:.2f} "
       f"seqread_mbps_ratio={ratios['seqread']:.2f} qd1_latency_ratio={ratios['qd1']:.2f}")
 PY

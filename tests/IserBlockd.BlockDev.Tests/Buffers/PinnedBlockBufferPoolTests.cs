@@ -87,14 +87,20 @@ public class PinnedBlockBufferPoolTests
     public async Task Steady_state_rent_and_return_allocates_nothing()
     {
         var pool = new PinnedBlockBufferPool();
-        for (var i = 0; i < 100; i++) (await pool.RentAsync(4096 * (1 + i % 4), CancellationToken.None)).Dispose();
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 10_000; i++)
+        for (var i = 0; i < 2000; i++) (await pool.RentAsync(4096 * (1 + i % 4), CancellationToken.None)).Dispose();
+        // The quietest of three windows: the runtime (tiering up these methods) may allocate once.
+        var allocated = long.MaxValue;
+        for (var window = 0; window < 3; window++)
         {
-            var rent = pool.RentAsync(4096 * (1 + i % 4), CancellationToken.None);
-            Assert.True(rent.IsCompletedSuccessfully);
-            (await rent).Dispose();
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 10_000; i++)
+            {
+                var rent = pool.RentAsync(4096 * (1 + i % 4), CancellationToken.None);
+                Assert.True(rent.IsCompletedSuccessfully);
+                (await rent).Dispose();
+            }
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, allocated);
     }
 }

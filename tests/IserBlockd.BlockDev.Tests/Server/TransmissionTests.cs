@@ -308,4 +308,21 @@ public class TransmissionTests(ITestOutputHelper output)
         await server.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(0, server.Server.ConnectionCount);
     }
+
+    [Fact]
+    public async Task A_buffer_provider_that_cannot_serve_a_request_fails_only_that_request()
+    {
+        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions
+        {
+            MaxTransferBytes = 1 << 20,
+            Buffers = new IserBlockd.BlockDev.Buffers.PinnedBlockBufferPool(new() { MaxBufferSize = 64 << 10 }),
+        });
+        await using var server = new InProcessNbdServer(output, null, new NbdExport("", device));
+        using var client = server.Connect();
+        Assert.Equal(BlockError.OutOfMemory, client.WriteSync(0, new byte[128 << 10]).BlockError);
+        Assert.Equal(BlockError.OutOfMemory, client.ReadSync(0, 128 << 10).BlockError);
+        Assert.Equal(0, device.Statistics.Writes);
+        Assert.Equal(0u, client.WriteSync(0, Enumerable.Repeat((byte)4, 4096).ToArray()).Error);
+        Assert.All(client.ReadSync(0, 4096).Data, b => Assert.Equal(4, b));
+    }
 }

@@ -238,8 +238,10 @@ internal sealed class NbdConnection
                     {
                         context.Buffer = await rent.ConfigureAwait(false);
                     }
-                    catch (Exception e) when (e is ArgumentException or OutOfMemoryException)
+                    catch (Exception e)
                     {
+                        // A provider that cannot serve this size (or fails) costs this request, not the connection.
+                        NbdLog.DeviceFailure(_logger, e, _export, request.Command, (long)request.Offset, request.Length);
                         error = BlockError.OutOfMemory;
                         reason = NoBufferAvailable;
                     }
@@ -353,7 +355,7 @@ internal sealed class NbdConnection
         {
             return _device.Buffers.RentAsync(length, CancellationToken.None);
         }
-        catch (Exception e) when (e is ArgumentException or OutOfMemoryException)
+        catch (Exception e)
         {
             return ValueTask.FromException<IMemoryOwner<byte>>(e);
         }
@@ -611,18 +613,17 @@ internal sealed class NbdConnection
                             Release(context);
                             continue;
                         }
-                        var payload = context.Error == 0 && context.Command == NbdCommand.Read && context.Length > 0
-                            ? context.Buffer!.Memory
-                            : default;
-                        var copy = payload.Length <= _copyThreshold;
-                        if (used + ReplyHeaderSize(context) + (copy ? payload.Length : 0) > buffer.Length)
-                            break; // full: send what is gathered, then come back for this one
+                        var appended = AppendReply(context, buffer.AsSpan(used), out var payload);
+                        if (appended == 0) break; // full: send what is gathered, then come back for this one
                         current = context.Next;
-                        used += WriteReplyHeader(context, buffer.AsSpan(used));
-                        if (copy)
+                        if (appended < 0)
                         {
-                            payload.Span.CopyTo(buffer.AsSpan(used));
-                            used += payload.Length;
+                            Release(context);
+                            continue;
+                        }
+                        used += appended;
+                        if (payload.IsEmpty)
+                        {
                             Release(context);
                         }
                         else
@@ -663,6 +664,38 @@ internal sealed class NbdConnection
                 }
             }
             if (_writerStopping) return;
+        }
+    }
+
+    /// <summary>Writes a reply's header (and its payload, when small enough to copy) into
+    /// <paramref name="destination"/>. Returns the bytes written, 0 when they do not fit, or -1 when the
+    /// reply cannot be formed (a bug; the connection is broken rather than the writer dying). A payload
+    /// to send separately, straight from the device buffer, comes back in <paramref name="large"/>.</summary>
+    private int AppendReply(NbdRequestContext context, Span<byte> destination, out ReadOnlyMemory<byte> large)
+    {
+        large = default;
+        try
+        {
+            var payload = context.Error == 0 && context.Command == NbdCommand.Read && context.Length > 0
+                ? context.Buffer!.Memory
+                : default;
+            var copy = payload.Length <= _copyThreshold;
+            if (ReplyHeaderSize(context) + (copy ? payload.Length : 0) > destination.Length) return 0;
+            var written = WriteReplyHeader(context, destination);
+            if (copy)
+            {
+                payload.Span.CopyTo(destination[written..]);
+                return written + payload.Length;
+            }
+            large = payload;
+            return written;
+        }
+        catch (Exception e)
+        {
+            NbdLog.ConnectionFailed(_logger, e, _peer);
+            _closeReason = "internal error: " + e.Message;
+            Break();
+            return -1;
         }
     }
 
