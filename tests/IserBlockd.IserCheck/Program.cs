@@ -19,7 +19,7 @@ using Microsoft.Extensions.Logging;
 // Common: --initiator-name IQN (default iqn.2024-01.test.iserblockd:iser-check), --verbose. Exit 0 only when all checks pass.
 var args2 = new Args(args);
 var verbose = args2.Flag("--verbose");
-using var loggerFactory = new StderrLoggerFactory(verbose ? LogLevel.Debug : LogLevel.Information);
+using var loggerFactory = new StderrLoggerFactory(args2.Flag("--trace") ? LogLevel.Trace : verbose ? LogLevel.Debug : LogLevel.Information);
 var log = loggerFactory.CreateLogger("iser-check");
 var kindText = args2.Option("--transport") ?? "iser";
 if (!IscsiTransportKindNames.TryParse(kindText, out var kind)) return Fail($"--transport {kindText}: expected tcp, iser or auto");
@@ -27,7 +27,10 @@ var initiator = args2.Option("--initiator-name") ?? "iqn.2024-01.test.iserblockd
 var devices = new IserDeviceRegistry();
 var chooser = new TransportChooser(devices: devices, loggerFactory: loggerFactory);
 var command = args2.Positional(0);
-using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(int.Parse(args2.Option("--timeout") ?? "120")));
+// Generous: tgtd registers its whole RDMA pool (1 GiB) when the first connection arrives on a device, which takes
+// seconds under emulation.
+var loginTimeout = TimeSpan.FromSeconds(int.Parse(args2.Option("--login-timeout") ?? "90"));
+using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(int.Parse(args2.Option("--timeout") ?? "180")));
 var ct = timeout.Token;
 try
 {
@@ -56,7 +59,7 @@ catch (Exception e) when (e is IscsiException or RdmaException or IOException or
 async Task<int> DiscoverAsync()
 {
     var portal = IscsiPortal.Parse(args2.Positional(1));
-    var (targets, choice) = await chooser.DiscoverAsync(kind, new DiscoveryOptions { Portal = portal, InitiatorName = initiator }, ct);
+    var (targets, choice) = await chooser.DiscoverAsync(kind, new DiscoveryOptions { Portal = portal, InitiatorName = initiator, LoginTimeout = loginTimeout }, ct);
     Console.WriteLine($"transport: {choice.Name} ({choice.Reason})");
     foreach (var t in targets)
         foreach (var p in t.Portals)
@@ -71,6 +74,7 @@ async Task<int> WithSessionAsync(Func<IscsiSession, ScsiLun, TransportChoice, Ta
         Portals = [IscsiPortal.Parse(args2.Positional(1))],
         TargetName = args2.Positional(2),
         InitiatorName = initiator,
+        LoginTimeout = loginTimeout,
     };
     var (session, choice) = await chooser.LoginAsync(kind, options, ct);
     Console.WriteLine($"transport: {choice.Name} ({choice.Reason})");
@@ -202,7 +206,7 @@ internal sealed class ArrayOwner(byte[] array) : IMemoryOwner<byte>
 
 internal sealed class Args(string[] args)
 {
-    private static readonly string[] Flags = ["--verbose"];
+    private static readonly string[] Flags = ["--verbose", "--trace"];
 
     public bool Flag(string name) => args.Contains(name);
 

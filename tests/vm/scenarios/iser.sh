@@ -1,9 +1,83 @@
 #!/usr/bin/env bash
 # vm-rxe: yes
-# vm-modules: nbd
-# vm-timeout: 120
+# vm-modules: nbd ib_iser sd_mod
+# vm-timeout: 420
+# vm-publish: tests/IserBlockd.IserCheck/IserBlockd.IserCheck.csproj
 #
-# iser: our initiator over iSER on soft-RoCE, then the kernel NBD scenario on the iSER LUN.
-# Placeholder until the iSER transport lands (issue 6): it reports itself skipped, never passed.
+# iser: our initiator over iSER (transport/IserBlockd.Transport/Iser) against tgtd's iSER driver on soft-RoCE, in
+# one guest: discovery and login over iSER; INQUIRY and READ CAPACITY; random data written and read back at 4 KiB,
+# 128 KiB and 1 MiB through registered (zero-copy) and plain (bounce) buffers, and 64 commands in flight; no
+# rdma-core object left after logout; then the kernel's own initiator (open-iscsi, iface iser) logs into the same
+# target and reads what we wrote byte for byte, and we read what it wrote.
 . "$IBD_VM_LIB/scenario.sh"
-skip "iSER transport (issue 6) not implemented yet"
+. "$IBD_VM_LIB/tgt.sh"
+
+IQN=iqn.2024-01.test.iserblockd:iser
+OUR_INI=iqn.2024-01.test.iserblockd:iser-check
+KERNEL_INI=$(kernel_initiator_name)
+MIB=$((1024 * 1024))
+CHECK=$IBD_BIN/iser-check
+[ -x "$CHECK" ] || fail "$CHECK is missing: publish tests/IserBlockd.IserCheck (run-scenarios.sh does)"
+check() { "$CHECK" "$@" --initiator-name "$OUR_INI"; }
+
+step "tgtd: target $IQN over iSER on $TGT_IPADDR, LUN 1 = 128 MiB of 512 B blocks, LUN 2 = 64 MiB of 4096 B blocks"
+rdma link show | grep -q 'rxe0.*ACTIVE' || fail "rxe0 is not ACTIVE: $(rdma link show)"
+truncate -s 128M /run/lun1.img
+truncate -s 64M /run/lun2.img
+tgt_start
+tgt_target iser 1 "$IQN"
+tgt_lun iser 1 1 /run/lun1.img 512
+tgt_lun iser 1 2 /run/lun2.img 4096
+tgt_allow iser 1 "$OUR_INI" "$KERNEL_INI"
+
+step "SendTargets discovery over iSER"
+out=$(check discover "$TGT_IPADDR" --transport iser --verbose)
+info "$out"
+grep -q "^$TGT_IPADDR:3260,1 $IQN\$" <<< "$out" || fail "SendTargets over iSER did not list $IQN at $TGT_IPADDR:3260,1"
+grep -q "^ok: no rdma-core object left" <<< "$out" || fail "rdma-core objects left after the discovery session"
+
+for lun in 1 2; do
+    bs=$([ "$lun" = 1 ] && echo 512 || echo 4096)
+    size=$([ "$lun" = 1 ] && echo $((128 * MIB)) || echo $((64 * MIB)))
+    step "LUN $lun over iSER: login, INQUIRY, READ CAPACITY, verified I/O at 4 KiB, 128 KiB, 1 MiB and 64 in flight"
+    out=$(check io "$TGT_IPADDR" "$IQN" --lun "$lun" --transport iser)
+    info "$out"
+    grep -q "^transport: iser " <<< "$out" || fail "LUN $lun: not logged in over iSER"
+    grep -q "RDMAExtensions=Yes" <<< "$out" || fail "LUN $lun: RDMAExtensions=Yes was not agreed"
+    grep -q "^inquiry: vendor=IET product=VIRTUAL-DISK" <<< "$out" || fail "LUN $lun: no INQUIRY data"
+    grep -q "^capacity: $size bytes, block size $bs, max transfer 524288" <<< "$out" || fail "LUN $lun: wrong READ CAPACITY or transfer limit"
+    for n in 4096 131072 1048576; do
+        grep -q "^ok: $n bytes (registered buffers) written and read back" <<< "$out" || fail "LUN $lun: $n bytes through registered buffers"
+        grep -q "^ok: $n bytes (plain buffers) written and read back" <<< "$out" || fail "LUN $lun: $n bytes through bounce buffers"
+    done
+    grep -q "^ok: 64 concurrent 64 KiB writes then reads, all verified" <<< "$out" || fail "LUN $lun: concurrent I/O"
+    grep -Eq "^iser: registered=[1-9][0-9]* bounce=[1-9]" <<< "$out" || fail "LUN $lun: zero-copy and bounce paths were not both used"
+    grep -q "^ok: no rdma-core object left" <<< "$out" || fail "LUN $lun: rdma-core objects left after logout"
+    ! grep -q FAIL <<< "$out" || fail "LUN $lun: a check failed"
+done
+
+step "the kernel's initiator (open-iscsi, iface iser) reads what we wrote, and we read what it wrote"
+head -c $((4 * MIB)) /dev/urandom > /run/ours.bin
+head -c $((4 * MIB)) /dev/urandom > /run/kernels.bin
+out=$(check put "$TGT_IPADDR" "$IQN" --lun 1 --offset $((96 * MIB)) --file /run/ours.bin --transport iser)
+info "$out"
+cmp <(dd if=/run/lun1.img bs=1M skip=96 count=4 status=none) /run/ours.bin || fail "the backing file does not hold what we wrote over iSER"
+rm -rf /etc/iscsi/nodes /etc/iscsi/send_targets
+spawn iscsid 600 iscsid -f
+wait_for 20 "iscsid's control socket" bash -c 'ss -xl | grep -q ISCSIADM_ABSTRACT_NAMESPACE'
+timeout 60 iscsiadm -m discovery -t sendtargets -p "$TGT_IPADDR" -I iser >/dev/null
+timeout 90 iscsiadm -m node -T "$IQN" -p "$TGT_IPADDR" -I iser --login >/dev/null
+at_exit "timeout 30 iscsiadm -m node -T $IQN -p $TGT_IPADDR -I iser --logout"
+wait_for 30 "the SCSI disk of LUN 1" bash -c '. $IBD_VM_LIB/tgt.sh; iscsi_disk_for_lun 1'
+dev=/dev/$(iscsi_disk_for_lun 1)
+wait_for 10 "$dev" test -b "$dev"
+cmp <(dd if="$dev" bs=1M skip=96 count=4 iflag=direct status=none) /run/ours.bin ||
+    fail "ib_iser reads something else than what we wrote over iSER"
+info "ok: ib_iser reads the 4 MiB we wrote, byte for byte"
+dd if=/run/kernels.bin of="$dev" bs=1M seek=104 oflag=direct status=none
+blockdev --flushbufs "$dev"
+timeout 30 iscsiadm -m node -T "$IQN" -p "$TGT_IPADDR" -I iser --logout >/dev/null
+out=$(check get "$TGT_IPADDR" "$IQN" --lun 1 --offset $((104 * MIB)) --length $((4 * MIB)) --file /run/got.bin --transport iser)
+cmp /run/got.bin /run/kernels.bin || fail "we read something else over iSER than what ib_iser wrote"
+info "ok: we read the 4 MiB ib_iser wrote, byte for byte"
+[ -z "$(kernel_io_errors)" ] || fail "kernel logged I/O errors: $(kernel_io_errors)"

@@ -73,6 +73,7 @@ public sealed partial class IserConnection : IIscsiConnection
     private int _dataLength;
     private bool _dataTaken;
 
+    private readonly object _disposeGate = new();
     private int _disposeStarted;
     private Task? _disposeTask;
     private long _bounceTransfers;
@@ -89,7 +90,7 @@ public sealed partial class IserConnection : IIscsiConnection
         _taskMemory = taskMemory;
         _options = options;
         _logger = logger;
-        _keys = new IserLoginKeys(options.ReceiveDataSegmentLength, options.SendDataSegmentLength, options.UnexpectedPduReserve);
+        _keys = new IserLoginKeys(options.ReceiveDataSegmentLength, options.SendDataSegmentLength, options.UnexpectedPduReserve, options.MaxCommandDataLength);
         _receiveWaiter = new SingleWaiter(_gate);
         _sendWaiter = new SingleWaiter(_gate);
         var receives = options.ReceiveBufferCount;
@@ -235,10 +236,16 @@ public sealed partial class IserConnection : IIscsiConnection
 
     public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0) return new ValueTask(Volatile.Read(ref _disposeTask) ?? Task.CompletedTask);
-        var task = DisposeCoreAsync();
-        Volatile.Write(ref _disposeTask, task);
-        return new ValueTask(task);
+        // Every caller waits for the same teardown (the core disposes from its failure path and again when its loops end).
+        lock (_disposeGate)
+        {
+            if (_disposeTask == null)
+            {
+                Volatile.Write(ref _disposeStarted, 1);
+                _disposeTask = DisposeCoreAsync();
+            }
+            return new ValueTask(_disposeTask);
+        }
     }
 
     private async Task DisposeCoreAsync()

@@ -25,6 +25,12 @@ public sealed record IserConnectionOptions
     /// <summary>Send descriptors (the send queue depth).</summary>
     public int SendQueueDepth { get; init; } = 128;
 
+    /// <summary>
+    /// Largest data transfer of one SCSI command (the LUN splits larger requests). tgt's iSER driver moves at most
+    /// 512 KiB per command and drops the connection otherwise, which is also the kernel ib_iser's default (max_sectors 1024).
+    /// </summary>
+    public int MaxCommandDataLength { get; init; } = 512 * 1024;
+
     /// <summary>Sends queued before they are posted without waiting for a flush (one doorbell per batch).</summary>
     public int PostBatch { get; init; } = 16;
 
@@ -46,6 +52,7 @@ public sealed record IserConnectionOptions
         Range(nameof(SendDataSegmentLength), SendDataSegmentLength, 8192, 16777215);
         Range(nameof(SendQueueDepth), SendQueueDepth, 2, 4096);
         Range(nameof(PostBatch), PostBatch, 1, SendQueueDepth);
+        Range(nameof(MaxCommandDataLength), MaxCommandDataLength, 4096, 1 << 30);
     }
 
     /// <summary>Bytes of one receive buffer: iSER header, BHS, AHS room, data.</summary>

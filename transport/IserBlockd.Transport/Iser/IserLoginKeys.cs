@@ -27,6 +27,7 @@ public sealed class IserLoginKeys : ITransportLoginKeys
     private readonly int _receiveCapacity;
     private readonly int _sendCapacity;
     private readonly int _unexpectedReserve;
+    private readonly int _maxCommandDataLength;
     private bool _discovery;
     private bool _rdmaAgreed;
     private bool _rdmaAnswered;
@@ -35,7 +36,8 @@ public sealed class IserLoginKeys : ITransportLoginKeys
     /// <param name="receiveDataCapacity">Data bytes one posted receive buffer holds (after the iSER header, BHS and AHS room).</param>
     /// <param name="sendDataCapacity">Data bytes one send descriptor holds.</param>
     /// <param name="unexpectedReserve">Receive buffers kept for PDUs the target sends unasked (NOP-In pings, asynchronous messages).</param>
-    public IserLoginKeys(int receiveDataCapacity, int sendDataCapacity, int unexpectedReserve)
+    /// <param name="maxCommandDataLength">Largest data transfer of one command (0: none), passed on as <see cref="NegotiatedParameters.MaxCommandDataLength"/>.</param>
+    public IserLoginKeys(int receiveDataCapacity, int sendDataCapacity, int unexpectedReserve, int maxCommandDataLength = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(receiveDataCapacity, MinSegment);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(receiveDataCapacity, MaxSegment);
@@ -45,6 +47,7 @@ public sealed class IserLoginKeys : ITransportLoginKeys
         _receiveCapacity = receiveDataCapacity;
         _sendCapacity = sendDataCapacity;
         _unexpectedReserve = unexpectedReserve;
+        _maxCommandDataLength = maxCommandDataLength;
         ReceiveDataSegmentLength = receiveDataCapacity;
         SendDataSegmentLength = IscsiKeys.DefaultMaxRecvDataSegmentLength;
     }
@@ -169,6 +172,7 @@ public sealed class IserLoginKeys : ITransportLoginKeys
             MaxSendDataSegmentLength = SendDataSegmentLength,
             HeaderDigest = DigestType.None,
             DataDigest = DigestType.None,
+            MaxCommandDataLength = _maxCommandDataLength,
         };
     }
 

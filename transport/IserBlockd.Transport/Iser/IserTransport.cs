@@ -110,8 +110,10 @@ public sealed class IserTransport : IIscsiTransport
         try
         {
             id = channel.CreateId();
+            _logger.LogTrace("iSER: resolving {Endpoint}", endpoint);
             await id.ResolveAddressAsync(endpoint, null, _options.ResolveTimeout, cancellationToken).ConfigureAwait(false);
             await id.ResolveRouteAsync(_options.ResolveTimeout, cancellationToken).ConfigureAwait(false);
+            _logger.LogTrace("iSER: {Endpoint} resolved to device {Device}", endpoint, id.Device?.DeviceName);
             var context = id.Device ?? throw new RdmaException($"rdma_resolve_route({endpoint}) left the id without a device");
             var device = _devices.GetOrOpen(context.DeviceName);
             var limits = context.QueryLimits();
@@ -129,6 +131,7 @@ public sealed class IserTransport : IIscsiTransport
                 InitiatorDepth: (byte)Math.Clamp(limits.MaxQpInitiatorReadAtomic, 0, 1),
                 RetryCount: 7,
                 RnrRetryCount: 7);
+            _logger.LogTrace("iSER: {Receives} receives posted on QP 0x{Qp:x}; connecting", options.ReceiveBufferCount, qp.Number);
             var accepted = await id.ConnectAsync(parameters, IserCmHeader.Initiator.ToArray(), cancellationToken).ConfigureAwait(false);
             wire.StartWatching();
             _logger.LogDebug("iSER: connected to {Endpoint} from {Local} on {Device} (QP 0x{Qp:x}); target private data: {PrivateData}",
