@@ -3,7 +3,9 @@ using System.Runtime.InteropServices;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Export;
 using IserBlockd.Daemon.Hosting;
+using IserBlockd.Daemon.Identity;
 using IserBlockd.Daemon.Logging;
+using IserBlockd.Transport.Selection;
 using Serilog.Events;
 using Serilog.Extensions.Logging;
 
@@ -25,7 +27,7 @@ internal static class ExportCommand
         var device = new Option<string?>("--device", "-d") { Description = "Attach as a kernel device: /dev/nbdN or auto (root)", HelpName = "DEVICE" };
         var exportName = new Option<string>("--export-name", "-x") { Description = "NBD export name (default: empty, the default export)", HelpName = "NAME", DefaultValueFactory = _ => "" };
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Export read-only" };
-        var initiator = new Option<string?>("--initiator-name", "-I") { Description = "Initiator IQN (default: /etc/iscsi/initiatorname.iscsi)", HelpName = "IQN" };
+        var initiator = new Option<string?>("--initiator-name", "-I") { Description = "Initiator IQN (default: /etc/iscsi/initiatorname.iscsi, else one generated once and kept)", HelpName = "IQN" };
         var transport = new Option<string>("--transport") { Description = "tcp, iser or auto", DefaultValueFactory = _ => "auto", HelpName = "KIND" };
         transport.AcceptOnlyFromAmong("tcp", "iser", "auto");
         var chapUser = new Option<string?>("--chap-user") { Description = "CHAP user name the initiator logs in as", HelpName = "USER" };
@@ -70,8 +72,12 @@ internal static class ExportCommand
             if (result.GetValue(lun) is < 0 or > 16383) errors.Add("--lun: expected 0 to 16383");
             if (!LoggingSettings.TryParseLevel(result.GetValue(logLevel)!, out var level)) errors.Add($"--log-level: expected {LoggingSettings.ExpectedLevel}");
             var chap = Chap(result.GetValue(chapUser), result.GetValue(chapSecret), result.GetValue(targetUser), result.GetValue(targetSecret), errors);
-            var initiatorName = result.GetValue(initiator) ?? InitiatorNameFile.TryRead();
-            if (initiatorName == null) errors.Add("no initiator name: give --initiator-name IQN (or create /etc/iscsi/initiatorname.iscsi)");
+            var initiatorName = result.GetValue(initiator);
+            if (initiatorName == null)
+            {
+                try { initiatorName = new InitiatorIdentity().Resolve().Name; }
+                catch (InvalidOperationException e) { errors.Add($"no initiator name: {e.Message}"); }
+            }
             else if (!IscsiNameSyntax.IsValid(initiatorName)) errors.Add($"--initiator-name: expected {IscsiNameSyntax.Expected}");
             if (result.GetValue(connections) is < 1 or > 64) errors.Add("--connections: expected 1 to 64");
             var settings = DaemonSettings.Defaults;
@@ -85,7 +91,7 @@ internal static class ExportCommand
                 foreach (var e in errors) Console.Error.WriteLine($"iserblockd export: {e}");
                 return ExitCodes.Usage;
             }
-            TransportKindNames.TryParse(result.GetValue(transport)!, out var transportKind);
+            IscsiTransportKindNames.TryParse(result.GetValue(transport)!, out var transportKind);
 
             var options = new ExportOptions
             {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Hosting;
+using IserBlockd.Daemon.Identity;
 
 namespace IserBlockd.Cli;
 
@@ -24,11 +25,14 @@ internal static class RunCommand
                 ConfigErrorReport.Write(e);
                 return ExitCodes.Config;
             }
-            var initiatorName = settings.InitiatorName ?? InitiatorNameFile.TryRead();
-            if (initiatorName == null || !IscsiNameSyntax.IsValid(initiatorName))
+            string initiatorName;
+            try
             {
-                ConfigErrorReport.Write(new ConfigException(path, [new ConfigError("initiatorName",
-                    $"not set, and {InitiatorNameFile.Path} has no valid InitiatorName= line")]));
+                initiatorName = settings.InitiatorName ?? new InitiatorIdentity().Resolve().Name;
+            }
+            catch (InvalidOperationException e)
+            {
+                ConfigErrorReport.Write(new ConfigException(path, [new ConfigError("initiatorName", $"not set, and {e.Message}")]));
                 return ExitCodes.Config;
             }
             return await DaemonHost.RunAsync(settings, path, initiatorName, Console.Error);

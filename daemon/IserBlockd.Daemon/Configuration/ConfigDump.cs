@@ -1,5 +1,6 @@
 using System.Text.Json;
 using IserBlockd.Daemon.Configuration.Document;
+using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Configuration;
 
@@ -31,7 +32,7 @@ public static class ConfigDump
             Name = n.Name,
             Portals = [.. n.Portals.Select(p => (string?)p.ToString())],
             Target = n.Target,
-            Transport = n.Transport.ToConfigString(),
+            Transport = n.Transport.ToName(),
             Chap = n.Chap is { } c
                 ? new ChapDocument { User = c.User, SecretFile = c.SecretFile, TargetUser = c.TargetUser, TargetSecretFile = c.TargetSecretFile }
                 : null,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using IserBlockd.Daemon.Configuration.Document;
 using IserBlockd.Iscsi.Security;
+using IserBlockd.Transport.Selection;
 using Serilog.Events;
 
 namespace IserBlockd.Daemon.Configuration;
@@ -136,8 +137,8 @@ internal sealed class ConfigValidator
         if (doc.Target == null) Error(path + ".target", "required: the target's iSCSI name (iserblockctl discover PORTAL lists them)");
         else if (!IscsiNameSyntax.IsValid(doc.Target)) Error(path + ".target", $"expected {IscsiNameSyntax.Expected}, got \"{doc.Target}\"");
 
-        var transport = TransportKind.Auto;
-        if (doc.Transport != null && !TransportKindNames.TryParse(doc.Transport, out transport))
+        var transport = IscsiTransportKind.Auto;
+        if (doc.Transport != null && (doc.Transport is not ("tcp" or "iser" or "auto") || !IscsiTransportKindNames.TryParse(doc.Transport, out transport)))
             Error(path + ".transport", $"expected \"tcp\", \"iser\" or \"auto\", got \"{doc.Transport}\"");
 
         var chap = doc.Chap == null ? null : Chap(doc.Chap, path + ".chap");

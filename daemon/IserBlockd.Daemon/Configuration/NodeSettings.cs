@@ -1,3 +1,5 @@
+using IserBlockd.Transport.Selection;
+
 namespace IserBlockd.Daemon.Configuration;
 
 /// <summary>One iSCSI target the daemon logs into (a "node" in open-iscsi's words).</summary>
@@ -5,7 +7,7 @@ public sealed record NodeSettings(
     string Name,
     IReadOnlyList<HostPort> Portals,
     string Target,
-    TransportKind Transport,
+    IscsiTransportKind Transport,
     ChapSettings? Chap,
     OperationalOverrides Operational,
     IReadOnlyList<LunMapping> Luns);

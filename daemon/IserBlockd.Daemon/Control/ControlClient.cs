@@ -27,9 +27,15 @@ public static class ControlClient
         }
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Readable.ControlRequest);
-        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-        await stream.WriteAsync("\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        byte[] requestLine = [.. JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Readable.ControlRequest), (byte)'\n'];
+        try
+        {
+            await stream.WriteAsync(requestLine, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // The daemon may have answered and closed before reading (e.g. permission denied): read that answer.
+        }
 
         using var reader = new StreamReader(stream);
         var line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);

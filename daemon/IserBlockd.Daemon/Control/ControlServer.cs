@@ -117,6 +117,7 @@ public sealed partial class ControlServer : IAsyncDisposable
                 LogRefused(peer.ProcessId, peer.UserId);
                 await WriteAsync(stream, ControlResponse.Failure(ControlErrorCodes.AccessDenied,
                     $"permission denied: the iserblockd control socket is for root only (you are uid {peer.UserId})"), cancellationToken).ConfigureAwait(false);
+                await LingerAsync(socket).ConfigureAwait(false);
                 return;
             }
 
@@ -150,6 +151,27 @@ public sealed partial class ControlServer : IAsyncDisposable
         catch (Exception e)
         {
             LogClientFailed(e);
+        }
+    }
+
+    /// <summary>Closes after an answer the client did not wait for: stop sending, then read (and drop) what it
+    /// still sends, so that closing with unread data does not reset the connection before it reads the answer.</summary>
+    private static async Task LingerAsync(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            var sink = new byte[4096];
+            for (var total = 0; total < MaxRequestBytes;)
+            {
+                var n = await socket.ReceiveAsync(sink, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (n == 0) break;
+                total += n;
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
         }
     }
 

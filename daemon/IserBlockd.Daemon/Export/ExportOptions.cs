@@ -1,4 +1,5 @@
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Export;
 
@@ -14,7 +15,7 @@ public sealed record ExportOptions
     public string ExportName { get; init; } = "";
     public bool ReadOnly { get; init; }
     public string? InitiatorName { get; init; }
-    public TransportKind Transport { get; init; } = TransportKind.Auto;
+    public IscsiTransportKind Transport { get; init; } = IscsiTransportKind.Auto;
     public ChapSettings? Chap { get; init; }
     public OperationalOverrides Operational { get; init; } = OperationalOverrides.None;
     /// <summary>Sockets the kernel uses for a /dev/nbdN.</summary>

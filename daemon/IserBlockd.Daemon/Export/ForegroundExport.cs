@@ -47,7 +47,8 @@ public static partial class ForegroundExport
         try
         {
             var lun = await session.OpenLunAsync(options.Lun, stop).ConfigureAwait(false);
-            var device = await ScsiLunBlockDevice.CreateAsync(lun, options.ReadOnly, buffers, stop).ConfigureAwait(false);
+            var (lunBuffers, maxTransfer) = SessionBuffers.For(session.Transport, buffers, ScsiLunBlockDevice.MaxRequestBytes);
+            var device = await ScsiLunBlockDevice.CreateAsync(lun, options.ReadOnly, lunBuffers, stop, maxTransfer).ConfigureAwait(false);
             var kernel = new KernelDeviceOptions(settings.KernelNbdTimeout, BackendIdentifier(options), Math.Max(1, options.Connections));
             mapped = await MappedLun.StartAsync(node.Name, mapping, device, endpoints, kernel, new NbdServerOptions(), loggerFactory, stop).ConfigureAwait(false);
         }

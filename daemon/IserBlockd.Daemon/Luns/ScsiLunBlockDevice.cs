@@ -43,7 +43,10 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
 
     /// <summary>Builds the device from an opened LUN (which has already been probed), asking the LUN for
     /// its cache mode and rotation rate.</summary>
-    public static async Task<ScsiLunBlockDevice> CreateAsync(ScsiLun lun, bool readOnly, IBlockBufferProvider buffers, CancellationToken cancellationToken)
+    /// <param name="maxTransferBytes">The largest NBD request to accept: what <paramref name="buffers"/> can hand out
+    /// (larger than the LUN takes in one command is fine: <see cref="ScsiLun"/> splits).</param>
+    public static async Task<ScsiLunBlockDevice> CreateAsync(ScsiLun lun, bool readOnly, IBlockBufferProvider buffers, CancellationToken cancellationToken,
+        int maxTransferBytes = MaxRequestBytes)
     {
         var caching = await CachingModePage.ReadAsync(lun, cancellationToken).ConfigureAwait(false);
         var rotational = await IsRotationalAsync(lun, cancellationToken).ConfigureAwait(false);
@@ -62,7 +65,8 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         var blockSize = (int)lun.BlockSize;
         var physical = (int)Math.Min(lun.Capacity.PhysicalBlockLength, 64 * 1024);
         var preferred = Math.Max(Math.Max(blockSize, physical), 4096);
-        var geometry = new BlockGeometry((long)lun.SizeBytes, blockSize, preferred, MaxRequestBytes);
+        var maxTransfer = Math.Max(blockSize, maxTransferBytes / blockSize * blockSize);
+        var geometry = new BlockGeometry((long)lun.SizeBytes, blockSize, Math.Min(preferred, maxTransfer), maxTransfer);
         return new ScsiLunBlockDevice(lun, geometry, features, buffers, caching);
     }
 

@@ -5,6 +5,7 @@ using IserBlockd.Daemon.Mappings;
 using IserBlockd.Daemon.Sessions;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Login;
+using IserBlockd.Transport.Selection;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Daemon.Runtime;
@@ -136,7 +137,8 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     private async Task<MappedLun> MapOneAsync(LunMapping mapping, CancellationToken cancellationToken)
     {
         var lun = await Session.OpenLunAsync(mapping.Lun, cancellationToken).ConfigureAwait(false);
-        var device = await ScsiLunBlockDevice.CreateAsync(lun, mapping.ReadOnly, _shared.Buffers, cancellationToken).ConfigureAwait(false);
+        var (buffers, maxTransfer) = SessionBuffers.For(Session.Transport, _shared.Buffers, ScsiLunBlockDevice.MaxRequestBytes);
+        var device = await ScsiLunBlockDevice.CreateAsync(lun, mapping.ReadOnly, buffers, cancellationToken, maxTransfer).ConfigureAwait(false);
         var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, $"iserblockd:{Node.Target}:{mapping.Lun}", Math.Clamp(Environment.ProcessorCount, 1, 4));
         var mapped = await MappedLun.StartAsync(Node.Name, mapping, device, _shared.Endpoints, kernel, _shared.ServerOptions, _loggerFactory, cancellationToken).ConfigureAwait(false);
         lock (_mapped)
@@ -289,7 +291,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             Node = Node.Name,
             Target = Node.Target,
             Portal = session?.Portal.Address ?? Node.Portals[0].ToString(),
-            Transport = Session.TransportName.Length > 0 ? Session.TransportName : Node.Transport.ToConfigString(),
+            Transport = Session.TransportName.Length > 0 ? Session.TransportName : Node.Transport.ToName(),
             State = Session.State.ToDisplayString(),
             Isid = session?.Isid.ToString(),
             Tsih = session?.Tsih,

@@ -2,6 +2,7 @@ using IserBlockd.Daemon.Configuration;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Scsi;
 using IserBlockd.Iscsi.Sessions;
+using IserBlockd.Transport.Selection;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Daemon.Sessions;
@@ -31,6 +32,7 @@ public sealed partial class NodeSession : IAsyncDisposable
     private DateTime? _lostAt;
     private int _reconnects;
     private string _transportName = "";
+    private TransportChoice? _choice;
 
     public NodeSession(NodeSettings node, string initiatorName, DaemonSettings settings, ILoggerFactory loggerFactory)
     {
@@ -55,6 +57,9 @@ public sealed partial class NodeSession : IAsyncDisposable
 
     public string TransportName { get { lock (_lock) return _transportName; } }
 
+    /// <summary>The transport the session logged in over (kept across reinstatements), once logged in.</summary>
+    public TransportChoice? Transport { get { lock (_lock) return _choice; } }
+
     /// <summary>The session, once logged in (it stays the same object across reinstatements).</summary>
     public IscsiSession? Session { get { lock (_lock) return _session; } }
 
@@ -72,11 +77,15 @@ public sealed partial class NodeSession : IAsyncDisposable
         IscsiSession session;
         try
         {
-            var (transport, reason) = TransportSelector.Select(Node.Transport);
-            LogTransport(Node.Name, reason);
             var options = SessionOptionsBuilder.Build(Node, _initiatorName, _settings) with { Isid = _isid };
-            session = await IscsiSession.LoginAsync(transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            lock (_lock) _transportName = transport.Name;
+            var (loggedIn, choice) = await new TransportChooser(loggerFactory: _loggerFactory)
+                .LoginAsync(Node.Transport, options, cancellationToken).ConfigureAwait(false);
+            session = loggedIn;
+            lock (_lock)
+            {
+                _transportName = choice.Name;
+                _choice = choice;
+            }
         }
         catch (Exception e)
         {
@@ -277,9 +286,6 @@ public sealed partial class NodeSession : IAsyncDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await LogoutAsync(timeout.Token).ConfigureAwait(false);
     }
-
-    [LoggerMessage(LogLevel.Information, "{Node}: {Reason}")]
-    private partial void LogTransport(string node, string reason);
 
     [LoggerMessage(LogLevel.Information, "Logged in to {Target} at {Portal} (ISID {Isid}, TSIH {Tsih}, {Transport})")]
     private partial void LogLoggedIn(string target, string portal, string isid, ushort tsih, string transport);

@@ -1,5 +1,6 @@
 using System.Text;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Transport.Selection;
 using IserBlockd.Iscsi.Security;
 using Serilog.Events;
 
@@ -45,7 +46,7 @@ public sealed class ConfigLoaderTests : IDisposable
 
         var node = Assert.Single(settings.Nodes);
         Assert.Equal(new HostPort("192.0.2.10", 3260), Assert.Single(node.Portals));
-        Assert.Equal(TransportKind.Auto, node.Transport);
+        Assert.Equal(IscsiTransportKind.Auto, node.Transport);
         Assert.Null(node.Chap);
         Assert.Equal(OperationalOverrides.None, node.Operational);
         var lun = Assert.Single(node.Luns);
@@ -103,7 +104,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var san1 = settings.FindNode("san1")!;
         Assert.Equal([new("10.0.0.1", 3261), new("fd00::1", 3262), new("fd00::2", 3260), new("storage.example.com", 3260)], san1.Portals);
         Assert.Equal("[fd00::1]:3262", san1.Portals[1].ToString());
-        Assert.Equal(TransportKind.Tcp, san1.Transport);
+        Assert.Equal(IscsiTransportKind.Tcp, san1.Transport);
         var chap = san1.Chap!;
         Assert.Equal("host1", chap.User);
         Assert.Equal(ChapSecret.FromString("initiator-secret-1"), chap.Secret); // the newline is not part of it
@@ -128,7 +129,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal("data", san1.Luns[1].ExportName);
 
         var san2 = settings.FindNode("san2")!;
-        Assert.Equal(TransportKind.Iser, san2.Transport);
+        Assert.Equal(IscsiTransportKind.Iser, san2.Transport);
         Assert.Equal(new HostPort("::1", 10809), san2.Luns[0].Listen);
         Assert.Equal("san2-0", san2.Luns[0].ExportName);
     }
