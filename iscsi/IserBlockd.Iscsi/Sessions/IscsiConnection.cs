@@ -27,6 +27,7 @@ internal sealed class IscsiConnection
     private readonly object _failGate = new();
     private uint _expStatSN;
     private Exception? _failure;
+    private Exception? _announcedEnd;
     private bool _logoutCompleted;
 
     public IscsiConnection(IscsiSession session, IIscsiConnection transport, NegotiatedParameters parameters, uint expStatSN, ILogger logger)
@@ -80,7 +81,8 @@ internal sealed class IscsiConnection
         lock (_failGate)
         {
             if (_failure != null) return;
-            _failure = reason;
+            // A target that announced why it ends the connection (logout request) then closes it: report the why.
+            _failure = _announcedEnd ?? reason;
         }
         _stop.Cancel();
         _writerSignal.Set();
@@ -529,6 +531,7 @@ internal sealed class IscsiConnection
             }
             case AsyncEvent.LogoutRequested:
                 _logger.LogWarning("target requests logout within {Seconds} s", m.Parameter3);
+                lock (_failGate) _announcedEnd ??= new IscsiConnectionLostException("the target requested a logout");
                 _session.OnLogoutRequested(this);
                 break;
             case AsyncEvent.ConnectionDropping:

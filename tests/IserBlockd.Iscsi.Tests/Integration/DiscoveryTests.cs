@@ -1,5 +1,6 @@
 using IserBlockd.Iscsi.Discovery;
 using IserBlockd.Iscsi.Negotiation;
+using IserBlockd.Iscsi.Sessions;
 using IserBlockd.TestSupport.Tgtd;
 using IserBlockd.Transport.Tcp;
 using Xunit.Abstractions;
@@ -43,7 +44,7 @@ public sealed class DiscoveryTests(ITestOutputHelper output)
         foreach (var name in names) await (await tgtd.CreateTargetAsync(name)).BindAsync();
         // We accept only 512-byte segments, so tgtd must split its ~3 KiB answer (F=0, TTT set) and we must ask for more.
         var logs = new TestLoggerFactory(output);
-        await using var session = await Sessions.IscsiSession.LoginAsync(new TcpIscsiTransport(), new Sessions.IscsiSessionOptions
+        await using var session = await IscsiSession.LoginAsync(new TcpIscsiTransport(), new IscsiSessionOptions
         {
             Portals = [IscsiPortal.Parse(tgtd.Portal)],
             InitiatorName = TgtdTestBed.InitiatorName,
@@ -72,7 +73,7 @@ public sealed class DiscoveryTests(ITestOutputHelper output)
         Assert.Equal($"[::1]:{tgtd.Port},1", portal.ToString());
 
         // And a normal session over IPv6 works too.
-        await using var session = await Sessions.IscsiSession.LoginAsync(new TcpIscsiTransport(), new Sessions.IscsiSessionOptions
+        await using var session = await IscsiSession.LoginAsync(new TcpIscsiTransport(), new IscsiSessionOptions
         {
             Portals = [portal],
             TargetName = t.Name,
@@ -90,7 +91,7 @@ public sealed class DiscoveryTests(ITestOutputHelper output)
         await t.AddLunAsync(1, 1 << 20);
         await t.AddLunAsync(2, 2 << 20, 4096);
         await t.BindAsync();
-        await using var session = await Sessions.IscsiSession.LoginAsync(new TcpIscsiTransport(), new Sessions.IscsiSessionOptions
+        await using var session = await IscsiSession.LoginAsync(new TcpIscsiTransport(), new IscsiSessionOptions
         {
             Portals = [IscsiPortal.Parse(tgtd.Portal)],
             TargetName = t.Name,

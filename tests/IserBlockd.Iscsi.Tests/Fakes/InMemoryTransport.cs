@@ -1,0 +1,141 @@
+using System.Net;
+using System.Threading.Channels;
+using IserBlockd.Iscsi.Pdu;
+using IserBlockd.Iscsi.Transport;
+
+namespace IserBlockd.Iscsi.Tests.Fakes;
+
+/// <summary>A PDU as it crosses the in-memory transport: header (BHS + AHS) and data segment, both copied.</summary>
+public sealed record RawPdu(byte[] Header, byte[] Data)
+{
+    public IscsiOpcode Opcode => BasicHeaderSegment.GetOpcode(Header);
+    public uint Itt => BasicHeaderSegment.GetInitiatorTaskTag(Header);
+
+    public static RawPdu Of(Action<Span<byte>> writeHeader, byte[]? data = null)
+    {
+        var header = new byte[BasicHeaderSegment.Length];
+        writeHeader(header);
+        return new RawPdu(header, data ?? []);
+    }
+}
+
+/// <summary>
+/// The core's transport port implemented in memory: each connection is a pair of channels of whole PDUs to a
+/// <see cref="FakeTarget"/>. Tests feed the core arbitrary PDUs (bad opcodes, unknown tags, oversized segments)
+/// without any socket. Capabilities and transport login keys are settable, to exercise what iSER will need.
+/// </summary>
+public sealed class InMemoryTransport : IIscsiTransport
+{
+    private readonly Dictionary<string, FakeTarget> _portals = new();
+
+    public string Name => "memory";
+
+    public IscsiTransportCapabilities Capabilities { get; set; }
+
+    public Func<ITransportLoginKeys?>? LoginKeys { get; set; }
+
+    public List<InMemoryConnection> Connections { get; } = [];
+
+    public void Listen(IscsiPortal portal, FakeTarget target) => _portals[portal.Address] = target;
+
+    public ValueTask<IIscsiConnection> ConnectAsync(IscsiPortal portal, CancellationToken cancellationToken)
+    {
+        if (!_portals.TryGetValue(portal.Address, out var target))
+            throw new IscsiTransportException($"cannot connect to {portal.Address}: connection refused");
+        var connection = new InMemoryConnection(Capabilities, LoginKeys?.Invoke());
+        lock (Connections) Connections.Add(connection);
+        target.Accept(connection.TargetSide, portal);
+        return ValueTask.FromResult<IIscsiConnection>(connection);
+    }
+}
+
+/// <summary>The target's end of an in-memory connection.</summary>
+public sealed class TargetSide(Channel<RawPdu> fromInitiator, Channel<RawPdu> toInitiator)
+{
+    public ChannelReader<RawPdu> Incoming => fromInitiator.Reader;
+
+    public ValueTask SendAsync(RawPdu pdu) => toInitiator.Writer.WriteAsync(pdu);
+
+    public bool TrySend(RawPdu pdu) => toInitiator.Writer.TryWrite(pdu);
+
+    /// <summary>Closes the connection as a target would (the initiator sees "closed by the target").</summary>
+    public void Close() => toInitiator.Writer.TryComplete();
+}
+
+public sealed class InMemoryConnection : IIscsiConnection
+{
+    private readonly Channel<RawPdu> _toTarget = Channel.CreateUnbounded<RawPdu>();
+    private readonly Channel<RawPdu> _toInitiator = Channel.CreateUnbounded<RawPdu>();
+    private RawPdu? _current;
+
+    internal InMemoryConnection(IscsiTransportCapabilities capabilities, ITransportLoginKeys? loginKeys)
+    {
+        Capabilities = capabilities;
+        LoginKeys = loginKeys;
+        TargetSide = new TargetSide(_toTarget, _toInitiator);
+    }
+
+    public TargetSide TargetSide { get; }
+    public IscsiTransportCapabilities Capabilities { get; }
+    public ITransportLoginKeys? LoginKeys { get; }
+    public EndPoint? LocalEndPoint => null;
+    public EndPoint? RemoteEndPoint => null;
+    public FullFeaturePhaseContext? FullFeature { get; private set; }
+    public List<ScsiTaskData> TaskData { get; } = [];
+    public List<uint> Released { get; } = [];
+    public bool Disposed { get; private set; }
+
+    public ValueTask StartFullFeaturePhaseAsync(FullFeaturePhaseContext context, CancellationToken cancellationToken)
+    {
+        FullFeature = context;
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask SendAsync(OutboundPdu pdu, CancellationToken cancellationToken)
+    {
+        if (!pdu.Task.IsEmpty) lock (TaskData) TaskData.Add(pdu.Task);
+        if (!_toTarget.Writer.TryWrite(new RawPdu(pdu.Header.ToArray(), pdu.Data.ToArray())))
+            throw new IscsiTransportException("connection closed");
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _current = await _toInitiator.Reader.ReadAsync(cancellationToken);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new IscsiTransportException("connection closed by the target");
+        }
+        if (_current.Header.Length < BasicHeaderSegment.Length)
+            throw new IscsiProtocolException($"connection closed in the middle of a PDU: truncated PDU header ({_current.Header.Length} of {BasicHeaderSegment.Length} bytes)");
+        return new InboundPdu(_current.Header);
+    }
+
+    public ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var data = _current!.Data;
+        if (data.Length != BasicHeaderSegment.GetDataSegmentLength(_current.Header))
+            throw new IscsiProtocolException($"connection closed in the middle of a PDU: truncated data segment ({data.Length} of {BasicHeaderSegment.GetDataSegmentLength(_current.Header)} bytes)");
+        if (destination.IsEmpty) return ValueTask.FromResult<ReadOnlyMemory<byte>>(data);
+        data.CopyTo(destination);
+        return ValueTask.FromResult<ReadOnlyMemory<byte>>(destination);
+    }
+
+    public void ReleaseTask(uint initiatorTaskTag)
+    {
+        lock (Released) Released.Add(initiatorTaskTag);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Disposed = true;
+        _toTarget.Writer.TryComplete();
+        _toInitiator.Writer.TryComplete();
+        return ValueTask.CompletedTask;
+    }
+}
