@@ -15,30 +15,59 @@ public sealed partial class IserConnection
     /// The header (and, through <see cref="ReceiveDataAsync"/>, the data segment) stay in the receive buffer: valid
     /// until the next call.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
+    public ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
     {
         ReleaseCurrentReceive();
+        int index, length;
+        lock (_gate)
+        {
+            if (!TryTakeArrived(out index, out length))
+            {
+                if (_failure != null) throw Failure();
+                index = -1;
+            }
+        }
+        return index >= 0 ? new ValueTask<InboundPdu>(ParseOrFail(index, length)) : WaitForPduAsync(cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<InboundPdu> WaitForPduAsync(CancellationToken cancellationToken)
+    {
         int index, length;
         while (true)
         {
             lock (_gate)
             {
-                // What arrived before a failure is still delivered (a Logout Response before the disconnect, say).
-                if (_arrivedCount > 0 && EnterRegion())
-                {
-                    index = _arrivedIndex[_arrivedHead];
-                    length = _arrivedLength[_arrivedHead];
-                    _arrivedHead = (_arrivedHead + 1) % _arrivedIndex.Length;
-                    _arrivedCount--;
-                    _current = index;
-                    break;
-                }
+                if (TryTakeArrived(out index, out length)) break;
                 if (_failure != null) throw Failure();
                 _receiveWaiter.Arm();
             }
             await _receiveWaiter.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+        return ParseOrFail(index, length);
+    }
+
+    /// <summary>
+    /// Takes the oldest arrived PDU (caller holds _gate). What arrived before a failure is still delivered (a Logout
+    /// Response before the disconnect, say).
+    /// </summary>
+    private bool TryTakeArrived(out int index, out int length)
+    {
+        if (_arrivedCount > 0 && EnterRegion())
+        {
+            index = _arrivedIndex[_arrivedHead];
+            length = _arrivedLength[_arrivedHead];
+            _arrivedHead = (_arrivedHead + 1) % _arrivedIndex.Length;
+            _arrivedCount--;
+            _current = index;
+            return true;
+        }
+        index = length = -1;
+        return false;
+    }
+
+    private InboundPdu ParseOrFail(int index, int length)
+    {
         try
         {
             return Parse(index, length);
@@ -116,8 +145,11 @@ public sealed partial class IserConnection
                 lock (_gate)
                 {
                     _postedReceives++;
-                    _receiveCredits++;
-                    _sendWaiter.TryWake();
+                    if (_receiveKind[index] != ArrivalKind.Unsolicited)
+                    {
+                        _receiveCredits++;
+                        _sendWaiter.TryWake();
+                    }
                 }
             }
             else
@@ -152,8 +184,9 @@ public sealed partial class IserConnection
             _arrivedIndex[tail] = index;
             _arrivedLength[tail] = length;
             _arrivedCount++;
-            // An answer uses the buffer its request reserved; an unsolicited PDU uses one of the reserve.
-            if (kind == ArrivalKind.Unsolicited) _receiveCredits--;
+            // An answer fills the buffer its request reserved; an unsolicited PDU one of the reserve. Credits change
+            // only when an answer's buffer is posted again (the reserve refills itself).
+            _receiveKind[index] = kind;
             if (kind == ArrivalKind.ControlAnswer && _controlOutstanding > 0)
             {
                 _controlOutstanding--;
@@ -164,7 +197,7 @@ public sealed partial class IserConnection
         }
     }
 
-    private enum ArrivalKind : byte
+    internal enum ArrivalKind : byte
     {
         /// <summary>Answers a request we sent (SCSI Response, Login/Text/Logout/TMF response, NOP-In echo).</summary>
         Answer,

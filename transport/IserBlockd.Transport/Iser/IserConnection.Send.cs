@@ -17,8 +17,7 @@ public sealed partial class IserConnection
     /// of its task buffer in the iSER header. Waits while no send descriptor is free, while its answer would find no
     /// posted receive buffer, or while the target's MaxOutstandingUnexpectedPDUs is reached.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask SendAsync(OutboundPdu pdu, CancellationToken cancellationToken)
+    public ValueTask SendAsync(OutboundPdu pdu, CancellationToken cancellationToken)
     {
         var header = pdu.Header;
         var data = pdu.Data;
@@ -27,22 +26,55 @@ public sealed partial class IserConnection
         var sendCapacity = _region.SendSize - IserHeader.Length - header.Length;
         if (data.Length > sendCapacity || data.Length > Math.Max(_keys.SendDataSegmentLength, Iscsi.Negotiation.IscsiKeys.DefaultMaxRecvDataSegmentLength))
             throw new InvalidOperationException($"a {data.Length}-byte data segment exceeds what the target receives in one iSER Send ({_keys.SendDataSegmentLength} bytes)");
-        var bhs = header.Span;
-        var opcode = BasicHeaderSegment.GetOpcode(bhs);
-        var itt = BasicHeaderSegment.GetInitiatorTaskTag(bhs);
         lock (_gate)
         {
             if (_failure != null) throw Failure();
         }
-
+        var opcode = BasicHeaderSegment.GetOpcode(header.Span);
         var iser = IserHeader.Control;
-        if (opcode == IscsiOpcode.ScsiCommand && !pdu.Task.IsEmpty)
-            iser = TryUseRegistered(pdu.Task, out var direct) ? direct : await PrepareTaskBufferAsync(pdu.Task, cancellationToken).ConfigureAwait(false);
+        if (opcode == IscsiOpcode.ScsiCommand && !pdu.Task.IsEmpty && !TryUseRegistered(pdu.Task, out iser))
+            return SendThroughBounceAsync(pdu, cancellationToken);
+        return SendPrepared(pdu, iser, cancellationToken);
+    }
 
-        var index = await AcquireSendAsync(ExpectsAnswer(opcode, itt), CountsAsControl(opcode, itt), cancellationToken).ConfigureAwait(false);
+    /// <summary>Takes a descriptor and queues the PDU; synchronous unless a credit or descriptor must be waited for.</summary>
+    private ValueTask SendPrepared(in OutboundPdu pdu, in IserHeader iser, CancellationToken cancellationToken)
+    {
+        var bhs = pdu.Header.Span;
+        var opcode = BasicHeaderSegment.GetOpcode(bhs);
+        var itt = BasicHeaderSegment.GetInitiatorTaskTag(bhs);
+        var expectsAnswer = ExpectsAnswer(opcode, itt);
+        var control = CountsAsControl(opcode, itt);
+        int index;
+        lock (_gate)
+        {
+            if (!TryAcquireSend(expectsAnswer, control, out index)) index = -1;
+        }
+        if (index < 0) return SendAfterWaitAsync(pdu, iser, expectsAnswer, control, cancellationToken);
+        Queue(index, iser, pdu);
+        return default;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendThroughBounceAsync(OutboundPdu pdu, CancellationToken cancellationToken)
+    {
+        var iser = await PrepareTaskBufferAsync(pdu.Task, cancellationToken).ConfigureAwait(false);
+        await SendPrepared(pdu, iser, cancellationToken).ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendAfterWaitAsync(OutboundPdu pdu, IserHeader iser, bool expectsAnswer, bool control, CancellationToken cancellationToken)
+    {
+        var index = await AcquireSendAsync(expectsAnswer, control, cancellationToken).ConfigureAwait(false);
+        Queue(index, iser, pdu);
+    }
+
+    /// <summary>Fills the descriptor (its memory is held since the acquisition) and queues it for the next post.</summary>
+    private void Queue(int index, in IserHeader iser, in OutboundPdu pdu)
+    {
         try
         {
-            Fill(index, iser, header.Span, data.Span);
+            Fill(index, iser, pdu.Header.Span, pdu.Data.Span);
         }
         finally
         {
@@ -57,6 +89,22 @@ public sealed partial class IserConnection
         if (post) PostPending();
     }
 
+    /// <summary>One try at a descriptor and the credits a PDU needs (caller holds _gate).</summary>
+    private bool TryAcquireSend(bool expectsAnswer, bool control, out int index)
+    {
+        if (_failure != null) throw Failure();
+        if (_freeSendCount > 0 && (!expectsAnswer || _receiveCredits > 0)
+            && (!control || _controlLimit == 0 || _controlOutstanding < _controlLimit) && EnterRegion())
+        {
+            index = _freeSends[--_freeSendCount];
+            if (expectsAnswer) _receiveCredits--;
+            if (control) _controlOutstanding++;
+            return true;
+        }
+        index = -1;
+        return false;
+    }
+
     /// <summary>Posts every queued send as one chain (one doorbell).</summary>
     public ValueTask FlushAsync(CancellationToken cancellationToken)
     {
@@ -64,7 +112,7 @@ public sealed partial class IserConnection
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Takes a send descriptor and the credits the PDU needs; holds the descriptor memory for <see cref="Fill"/>.</summary>
+    /// <summary>Waits for a send descriptor and the credits the PDU needs; holds the descriptor memory for <see cref="Fill"/>.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> AcquireSendAsync(bool expectsAnswer, bool control, CancellationToken cancellationToken)
     {
@@ -73,15 +121,7 @@ public sealed partial class IserConnection
             bool flush;
             lock (_gate)
             {
-                if (_failure != null) throw Failure();
-                if (_freeSendCount > 0 && (!expectsAnswer || _receiveCredits > 0)
-                    && (!control || _controlLimit == 0 || _controlOutstanding < _controlLimit) && EnterRegion())
-                {
-                    var index = _freeSends[--_freeSendCount];
-                    if (expectsAnswer) _receiveCredits--;
-                    if (control) _controlOutstanding++;
-                    return index;
-                }
+                if (TryAcquireSend(expectsAnswer, control, out var index)) return index;
                 flush = _pendingSendCount > 0;
                 if (!flush) _sendWaiter.Arm();
             }

@@ -49,6 +49,7 @@ public sealed partial class IserConnection : IIscsiConnection
     // Under _gate.
     private readonly int[] _arrivedIndex;
     private readonly int[] _arrivedLength;
+    private readonly ArrivalKind[] _receiveKind;
     private int _arrivedHead;
     private int _arrivedCount;
     private readonly int[] _freeSends;
@@ -99,6 +100,7 @@ public sealed partial class IserConnection : IIscsiConnection
         _regionMemory = _region.Memory;
         _arrivedIndex = new int[receives];
         _arrivedLength = new int[receives];
+        _receiveKind = new ArrivalKind[receives];
         _freeSends = new int[sends];
         _pendingSends = new int[sends];
         _taskBuffers = new Dictionary<uint, TaskBuffer>(options.QueueDepth);
@@ -170,7 +172,7 @@ public sealed partial class IserConnection : IIscsiConnection
         get { lock (_gate) return _postedReceives; }
     }
 
-    /// <summary>Posted receive buffers not yet spoken for by an answer we wait for.</summary>
+    /// <summary>Posted receive buffers beyond the unexpected reserve not yet spoken for by an answer we wait for.</summary>
     internal int ReceiveCredits
     {
         get { lock (_gate) return _receiveCredits; }

@@ -63,7 +63,7 @@ public sealed class IserDevice : IIserTaskMemory, IDisposable
     public int MaxBounceLength => BounceBuffers.MaxBufferSize;
 
     public bool TryGetRegistered(ReadOnlyMemory<byte> memory, out RdmaSegment segment) =>
-        RegisteredBuffer.TryGetSegment(memory, out segment) && _keys.Contains(segment.LocalKey);
+        RegisteredBuffer.TryGetSegment(memory, out segment) && _keys.Contains(segment);
 
     public async ValueTask<RegisteredBuffer> RentBounceAsync(int length, CancellationToken cancellationToken) =>
         (RegisteredBuffer)await BounceBuffers.RentAsync(length, cancellationToken).ConfigureAwait(false);
@@ -131,28 +131,34 @@ public sealed record IserDeviceOptions
     };
 }
 
-/// <summary>The local keys of the memory registered through a <see cref="TrackingRegistrar"/> (lock-free reads).</summary>
+/// <summary>
+/// The memory registered through a <see cref="TrackingRegistrar"/>: key and address range of each region (lock-free
+/// reads). A buffer is ours only if its key and its whole range match one region: keys alone may repeat across devices.
+/// </summary>
 internal sealed class KeyRegistry
 {
-    private volatile uint[] _keys = [];
+    private volatile Region[] _regions = [];
     private readonly object _gate = new();
 
-    public bool Contains(uint localKey)
+    public bool Contains(in RdmaSegment segment)
     {
-        foreach (var key in _keys)
-            if (key == localKey) return true;
+        foreach (var r in _regions)
+            if (r.LocalKey == segment.LocalKey && segment.Address >= r.Start && segment.Address + segment.Length <= r.Start + r.Length)
+                return true;
         return false;
     }
 
-    public void Add(uint localKey)
+    public void Add(uint localKey, ulong start, ulong length)
     {
-        lock (_gate) _keys = [.. _keys, localKey];
+        lock (_gate) _regions = [.. _regions, new Region(localKey, start, length)];
     }
 
-    public void Remove(uint localKey)
+    public void Remove(uint localKey, ulong start)
     {
-        lock (_gate) _keys = _keys.Where(k => k != localKey).ToArray();
+        lock (_gate) _regions = _regions.Where(r => r.LocalKey != localKey || r.Start != start).ToArray();
     }
+
+    private readonly record struct Region(uint LocalKey, ulong Start, ulong Length);
 }
 
 /// <summary>Registers through another registrar and remembers the keys, so that buffers can be traced to this protection domain.</summary>
@@ -161,11 +167,11 @@ internal sealed class TrackingRegistrar(IMemoryRegistrar inner, KeyRegistry keys
     public IMemoryRegistration Register(IntPtr address, nuint length)
     {
         var registration = inner.Register(address, length);
-        keys.Add(registration.LocalKey);
-        return new Tracked(registration, keys);
+        keys.Add(registration.LocalKey, (ulong)address, length);
+        return new Tracked(registration, keys, (ulong)address);
     }
 
-    private sealed class Tracked(IMemoryRegistration inner, KeyRegistry keys) : IMemoryRegistration
+    private sealed class Tracked(IMemoryRegistration inner, KeyRegistry keys, ulong start) : IMemoryRegistration
     {
         public uint LocalKey => inner.LocalKey;
 
@@ -173,7 +179,7 @@ internal sealed class TrackingRegistrar(IMemoryRegistrar inner, KeyRegistry keys
 
         public void Dispose()
         {
-            keys.Remove(inner.LocalKey);
+            keys.Remove(inner.LocalKey, start);
             inner.Dispose();
         }
     }
