@@ -14,6 +14,12 @@ public static class CtlCommandLine
         {
             DiscoverCommand.Create(context),
             InquiryCommand.Create(context),
+            ListCommand.Create(context),
+            StatusCommand.Create(context),
+            LoginCommand.Create(context),
+            LogoutCommand.Create(context),
+            MapCommand.Create(context),
+            UnmapCommand.Create(context),
         };
         return root;
     }

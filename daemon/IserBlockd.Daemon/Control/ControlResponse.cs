@@ -24,7 +24,7 @@ public sealed class ControlError
 }
 
 /// <summary>Error classes on the control socket, and the exit code iserblockctl returns for each
-/// (iscsiadm's numbers where it has one, so scripts written for it read the same).</summary>
+/// (iscsiadm's numbers from open-iscsi's iscsi_err.h, so scripts written for it read the same).</summary>
 public static class ControlErrorCodes
 {
     public const string BadRequest = "bad-request";
@@ -41,14 +41,13 @@ public static class ControlErrorCodes
     public static int ExitCode(string code) => code switch
     {
         LoginFailed => 5,           // ISCSI_ERR_LOGIN
-        LogoutFailed => 7,          // ISCSI_ERR_LOGOUT
-        AccessDenied => 10,         // ISCSI_ERR_ACCESS
+        BadRequest => 7,            // ISCSI_ERR_INVAL
+        LogoutFailed => 10,         // ISCSI_ERR_LOGOUT
+        AccessDenied => 13,         // ISCSI_ERR_ACCESS
         AlreadyDone => 15,          // ISCSI_ERR_SESS_EXISTS
         NotRunning => 20,           // ISCSI_ERR_ISCSID_NOTCONN
         NotFound => 21,             // ISCSI_ERR_NO_OBJS_FOUND
-        BadRequest => 22,           // ISCSI_ERR_INVAL
         AuthenticationFailed => 24, // ISCSI_ERR_LOGIN_AUTH_FAILED
-        MapFailed => 1,
-        _ => 1,
+        _ => 1,                     // ISCSI_ERR
     };
 }

@@ -292,7 +292,8 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             Target = Node.Target,
             Portal = session?.Portal.Address ?? Node.Portals[0].ToString(),
             Transport = Session.TransportName.Length > 0 ? Session.TransportName : Node.Transport.ToName(),
-            State = Session.State.ToDisplayString(),
+            // Between the attempts of a login that keeps failing, the session is logged out but the node is not.
+            State = Session.State == NodeState.LoggedOut && Retrying ? NodeState.LoggingIn.ToDisplayString() : Session.State.ToDisplayString(),
             Isid = session?.Isid.ToString(),
             Tsih = session?.Tsih,
             LastError = Session.LastError,
@@ -328,7 +329,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                     {
                         Lun = wanted.Lun,
                         State = _mapErrors.TryGetValue(wanted.Lun, out var error) ? "error: " + error
-                            : Session.State == NodeState.LoggedOut ? "down" : "starting",
+                            : Session.State == NodeState.LoggedOut ? (Retrying ? "waiting for login" : "down") : "starting",
                         Device = wanted.Device?.ToString(),
                         ReadOnly = wanted.ReadOnly,
                     });
@@ -337,6 +338,9 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         }
         return info;
     }
+
+    /// <summary>The login loop is running (logging in, or waiting to try again).</summary>
+    private bool Retrying { get { lock (_mapped) return _loginLoop != null && !_loginTask.IsCompleted; } }
 
     public int MappedCount { get { lock (_mapped) return _mapped.Count; } }
 

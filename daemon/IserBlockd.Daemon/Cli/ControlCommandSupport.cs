@@ -1,0 +1,70 @@
+using System.CommandLine;
+using System.Globalization;
+using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Control;
+
+namespace IserBlockd.Daemon.Cli;
+
+/// <summary>
+/// What the commands that talk to the running daemon share: <c>--control-socket</c>, sending one request, and
+/// turning a refusal into iscsiadm's exit code with one line on standard error.
+/// </summary>
+public sealed class ControlCommandSupport
+{
+    public Option<string> Socket { get; } = new("--control-socket")
+    {
+        Description = $"The daemon's control socket (default {DaemonSettings.DefaultControlSocket})",
+        HelpName = "PATH",
+        DefaultValueFactory = _ => DaemonSettings.DefaultControlSocket,
+    };
+
+    public OutputOptions Output { get; } = new();
+
+    public void AddTo(Command command)
+    {
+        command.Add(Socket);
+        Output.AddTo(command);
+    }
+
+    /// <summary>Sends <paramref name="request"/> and hands a successful answer to <paramref name="render"/>;
+    /// a refusal becomes <see cref="CliFailure"/> (exit code and message).</summary>
+    public async Task<int> SendAsync(ParseResult result, TextWriter stdout, ControlRequest request,
+        Func<ControlResponse, TextWriter, bool, Task> render, CancellationToken cancellationToken)
+    {
+        var response = await ControlClient.SendAsync(result.GetValue(Socket)!, request, cancellationToken).ConfigureAwait(false);
+        if (!response.Ok)
+        {
+            var error = response.Error ?? new ControlError { Code = ControlErrorCodes.Internal, Message = "the daemon gave no reason" };
+            throw new CliFailure(ControlErrorCodes.ExitCode(error.Code), error.Message);
+        }
+        await render(response, stdout, Output.IsJson(result)).ConfigureAwait(false);
+        return CtlExitCodes.Ok;
+    }
+
+    /// <summary>For commands that change something: the daemon's sentence, or <c>{"ok":true,"message":...}</c>.</summary>
+    public static async Task RenderMessage(ControlResponse response, TextWriter stdout, bool json)
+    {
+        if (json)
+            await stdout.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(response, ControlOutputJsonContext.Readable.ControlResponse)).ConfigureAwait(false);
+        else if (response.Message != null)
+            await stdout.WriteLineAsync(response.Message).ConfigureAwait(false);
+    }
+
+    public static Argument<string> NodeArgument() => new("NODE") { Description = "Node name from the daemon's configuration" };
+
+    public static Argument<int> LunArgument() => new("LUN") { Description = "LUN number" };
+
+    /// <summary>Bytes as people read them: 512 B, 64 MiB, 1.5 GiB.</summary>
+    public static string Bytes(long bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        double value = bytes;
+        var unit = 0;
+        while (value >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+        return unit == 0 ? $"{bytes} B" : value.ToString(value >= 100 || value % 1 == 0 ? "0" : "0.#", CultureInfo.InvariantCulture) + " " + units[unit];
+    }
+}
