@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # vm-rxe: yes
 # vm-modules: nbd ib_iser sd_mod
-# vm-timeout: 420
-# vm-publish: tests/IserBlockd.IserCheck/IserBlockd.IserCheck.csproj
+# vm-timeout: 600
+# vm-publish: tests/IserBlockd.IserCheck/IserBlockd.IserCheck.csproj daemon/iserblockd/iserblockd.csproj
 #
 # iser: our initiator over iSER (transport/IserBlockd.Transport/Iser) against tgtd's iSER driver on soft-RoCE, in
 # one guest: discovery and login over iSER; INQUIRY and READ CAPACITY; random data written and read back at 4 KiB,
 # 128 KiB and 1 MiB through registered (zero-copy) and plain (bounce) buffers, and 64 commands in flight; no
-# rdma-core object left after logout; then the kernel's own initiator (open-iscsi, iface iser) logs into the same
-# target and reads what we wrote byte for byte, and we read what it wrote.
+# rdma-core object left after logout; the kernel's own initiator (open-iscsi, iface iser) logs into the same target
+# and reads what we wrote byte for byte, and we read what it wrote. Then `iserblockd export --transport iser`: fio
+# verify through an NBD socket, a kernel /dev/nbdX formatted, mounted, written, remounted and checked, and tgtd
+# killed and restarted in the middle of both workloads without an error or a lost byte.
 . "$IBD_VM_LIB/scenario.sh"
 . "$IBD_VM_LIB/tgt.sh"
 
@@ -20,15 +22,21 @@ CHECK=$IBD_BIN/iser-check
 [ -x "$CHECK" ] || fail "$CHECK is missing: publish tests/IserBlockd.IserCheck (run-scenarios.sh does)"
 check() { "$CHECK" "$@" --initiator-name "$OUR_INI"; }
 
+# serve_target: tgtd with the target (again, after a crash: same backing files)
+serve_target() {
+    tgt_start
+    TGTD=$SPAWNED
+    tgt_target iser 1 "$IQN"
+    tgt_lun iser 1 1 /run/lun1.img 512
+    tgt_lun iser 1 2 /run/lun2.img 4096
+    tgt_allow iser 1 "$OUR_INI" "$KERNEL_INI"
+}
+
 step "tgtd: target $IQN over iSER on $TGT_IPADDR, LUN 1 = 128 MiB of 512 B blocks, LUN 2 = 64 MiB of 4096 B blocks"
 rdma link show | grep -q 'rxe0.*ACTIVE' || fail "rxe0 is not ACTIVE: $(rdma link show)"
 truncate -s 128M /run/lun1.img
 truncate -s 64M /run/lun2.img
-tgt_start
-tgt_target iser 1 "$IQN"
-tgt_lun iser 1 1 /run/lun1.img 512
-tgt_lun iser 1 2 /run/lun2.img 4096
-tgt_allow iser 1 "$OUR_INI" "$KERNEL_INI"
+serve_target
 
 step "SendTargets discovery over iSER"
 out=$(check discover "$TGT_IPADDR" --transport iser --verbose)
@@ -80,4 +88,86 @@ timeout 30 iscsiadm -m node -T "$IQN" -p "$TGT_IPADDR" -I iser --logout >/dev/nu
 out=$(check get "$TGT_IPADDR" "$IQN" --lun 1 --offset $((104 * MIB)) --length $((4 * MIB)) --file /run/got.bin --transport iser)
 cmp /run/got.bin /run/kernels.bin || fail "we read something else over iSER than what ib_iser wrote"
 info "ok: we read the 4 MiB ib_iser wrote, byte for byte"
+
+# export NAME LUN ARGS...: iserblockd export over iSER in the background; $READY is what its ready line names
+export_lun() {
+    local name=$1 lun=$2; shift 2
+    spawn "$name" 900 iserblockd export --portal "$TGT_IPADDR" --target "$IQN" --lun "$lun" --transport iser \
+        --initiator-name "$OUR_INI" --log-level info --replacement-timeout 120 "$@"
+    EXPORTS+=("$SPAWNED")
+    wait_for 90 "$name to print its ready line" grep -q '^ready: ' "$VM_RUNDIR/$name.log"
+    READY=$(sed -n 's/^ready: //p' "$VM_RUNDIR/$name.log")
+    grep -q "over iser" "$VM_RUNDIR/$name.log" || fail "$name did not log in over iSER: $(cat "$VM_RUNDIR/$name.log")"
+    info "$name ready: $READY"
+}
+EXPORTS=()
+fio_verify() {
+    local name=$1; shift
+    fio --name="$name" --ioengine=nbd --verify=crc32c --verify_fatal=1 --do_verify=1 "$@" > "$VM_RUNDIR/$name.log" 2>&1 ||
+        { tail -20 "$VM_RUNDIR/$name.log"; fail "fio $name failed"; }
+    grep -q "err= 0" "$VM_RUNDIR/$name.log" || fail "fio $name reported errors: $(grep err= "$VM_RUNDIR/$name.log")"
+    ! grep -q "verify: bad" "$VM_RUNDIR/$name.log" || fail "fio $name found bad data"
+}
+
+step "iserblockd export --transport iser, NBD socket on LUN 2: nbdinfo, fio verify of 4 KiB to 1 MiB blocks at QD16"
+export_lun export-socket 2 --socket /run/iser.sock
+SOCK_URI=$READY
+assert_eq "$(nbdinfo --size "$SOCK_URI")" $((64 * MIB)) "NBD size of LUN 2"
+fio_verify fio-verify --uri="$SOCK_URI" --rw=randwrite --bssplit=4k/40:64k/30:1m/30 --iodepth=16 --size=32M
+info "ok: fio wrote and verified 32 MiB through iSER"
+
+step "iserblockd export --transport iser --device auto on LUN 1: mkfs.ext4, mount, files with known checksums, remount, verify"
+export_lun export-device 1 --device auto
+DEV=$READY
+wait_for 10 "$DEV" test -b "$DEV"
+assert_eq "$(blockdev --getsize64 "$DEV")" $((128 * MIB)) "size of $DEV"
+assert_eq "$(blockdev --getss "$DEV")" 512 "logical block size of $DEV"
+timeout 180 mkfs.ext4 -q -F -b 4096 "$DEV"
+mkdir -p /mnt/iser
+mount "$DEV" /mnt/iser
+at_exit "umount -l /mnt/iser"
+for f in a b c; do head -c $((3 * MIB + 4096 * ${#f} + 17)) /dev/urandom > "/run/$f.src"; cp "/run/$f.src" "/mnt/iser/$f"; done
+umount /mnt/iser
+mount "$DEV" /mnt/iser
+for f in a b c; do cmp "/run/$f.src" "/mnt/iser/$f" || fail "file $f differs after remount"; done
+info "ok: three files survive unmount and remount byte for byte"
+
+step "tgtd killed (SIGKILL) and restarted in the middle of fio on the socket and a file write on the mounted device"
+head -c $((24 * MIB)) /dev/urandom > /run/big.src
+fio --name=outage --ioengine=nbd --uri="$SOCK_URI" --rw=randwrite --bs=16k --iodepth=8 --size=24M --rate=3m \
+    --verify=crc32c --verify_fatal=1 --do_verify=1 > "$VM_RUNDIR/fio-outage.log" 2>&1 &
+FIO=$!
+dd if=/run/big.src of=/mnt/iser/big bs=256k oflag=direct status=none &
+DD=$!
+sleep 3
+kill -0 "$FIO" || fail "fio finished before the target was killed: $(cat "$VM_RUNDIR/fio-outage.log")"
+kill -9 "$(spawned_process "$TGTD")"
+info "tgtd killed"
+sleep 5
+kill -0 "$FIO" || fail "fio ended while the target was down: $(tail -20 "$VM_RUNDIR/fio-outage.log")"
+serve_target
+info "tgtd restarted on the same backing files"
+rc=0; wait "$FIO" || rc=$?
+[ "$rc" = 0 ] || { tail -20 "$VM_RUNDIR/fio-outage.log"; fail "fio failed across the outage (exit $rc)"; }
+grep -q "err= 0" "$VM_RUNDIR/fio-outage.log" || fail "fio reported errors across the outage"
+! grep -q "verify: bad" "$VM_RUNDIR/fio-outage.log" || fail "fio found bad data after the outage"
+rc=0; wait "$DD" || rc=$?
+assert_eq "$rc" 0 "exit code of dd writing through the kernel device across the outage"
+for name in export-socket export-device; do
+    grep -q "reinstated" "$VM_RUNDIR/$name.log" || fail "$name did not reinstate its session: $(tail -5 "$VM_RUNDIR/$name.log")"
+done
+umount /mnt/iser
+mount "$DEV" /mnt/iser
+cmp /run/big.src /mnt/iser/big || fail "the file written across the outage differs after remount"
+for f in a b c; do cmp "/run/$f.src" "/mnt/iser/$f" || fail "file $f differs after the outage"; done
+umount /mnt/iser
+info "ok: no error, no lost byte across the outage"
+
+step "orderly stop: SIGTERM flushes, detaches and logs out"
+for pid in "${EXPORTS[@]}"; do
+    kill -TERM "$pid"
+    rc=0; wait "$pid" || rc=$?
+    assert_eq "$rc" 0 "exit code of an export after SIGTERM"
+done
+wait_for 20 "tgtd to show no session" bash -c '! tgtadm --lld iser --mode conn --op show --tid 1 | grep -q Initiator'
 [ -z "$(kernel_io_errors)" ] || fail "kernel logged I/O errors: $(kernel_io_errors)"
