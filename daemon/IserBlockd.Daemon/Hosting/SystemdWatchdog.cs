@@ -10,18 +10,32 @@ namespace IserBlockd.Daemon.Hosting;
 /// WATCHDOG_USEC), so that a hung daemon is restarted. The pings come from the thread pool, which is
 /// what every request and every session of the daemon runs on.
 /// </summary>
-public sealed partial class SystemdWatchdog(ISystemdNotifier notifier, ILogger<SystemdWatchdog> logger) : BackgroundService
+public sealed partial class SystemdWatchdog : BackgroundService
 {
     private static readonly ServiceState Ping = new("WATCHDOG=1");
 
-    /// <summary>The watchdog interval systemd set for this process, or null when there is none.</summary>
-    public static TimeSpan? Interval()
+    private readonly ISystemdNotifier _notifier;
+    private readonly ILogger _logger;
+    private readonly TimeSpan? _interval;
+
+    public SystemdWatchdog(ISystemdNotifier notifier, ILogger<SystemdWatchdog> logger)
+        : this(notifier, logger, Interval(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID")))
     {
-        var usec = Environment.GetEnvironmentVariable("WATCHDOG_USEC");
+    }
+
+    internal SystemdWatchdog(ISystemdNotifier notifier, ILogger<SystemdWatchdog> logger, TimeSpan? interval)
+    {
+        _notifier = notifier;
+        _logger = logger;
+        _interval = interval;
+    }
+
+    /// <summary>The watchdog interval systemd set (WatchdogSec= in the unit, passed as WATCHDOG_USEC), or null when
+    /// there is none or it is meant for another process (WATCHDOG_PID).</summary>
+    public static TimeSpan? Interval(string? usec, string? pid)
+    {
         if (usec == null || !ulong.TryParse(usec, NumberStyles.None, CultureInfo.InvariantCulture, out var micro) || micro == 0)
             return null;
-        // WATCHDOG_PID, when present, says which process the watchdog is for.
-        var pid = Environment.GetEnvironmentVariable("WATCHDOG_PID");
         if (pid != null && pid != Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
             return null;
         return TimeSpan.FromMicroseconds(micro);
@@ -29,16 +43,16 @@ public sealed partial class SystemdWatchdog(ISystemdNotifier notifier, ILogger<S
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!notifier.IsEnabled || Interval() is not { } interval)
+        if (!_notifier.IsEnabled || _interval is not { } interval)
             return;
         var period = interval / 2;
         LogEnabled(interval.TotalSeconds);
         using var timer = new PeriodicTimer(period);
-        notifier.Notify(Ping);
+        _notifier.Notify(Ping);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
-                notifier.Notify(Ping);
+                _notifier.Notify(Ping);
         }
         catch (OperationCanceledException)
         {
