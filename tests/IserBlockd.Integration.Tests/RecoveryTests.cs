@@ -59,4 +59,68 @@ public sealed class RecoveryTests
         Assert.DoesNotContain("Pattern verification failed", again);
         Assert.Equal(0, await export.StopAsync());
     }
+
+    [Fact]
+    public async Task A_silent_target_is_detected_by_nop_out_and_the_session_reinstated_when_it_answers_again()
+    {
+        await using var target = await TestTarget.StartAsync((1, Size, 512));
+        using var dir = new TempDirectory("recovery");
+        var socket = dir.File("nbd.sock");
+        File.WriteAllText(dir.File("iserblockd.json"), $$"""
+            { "initiatorName": "{{TestTarget.InitiatorName}}", "controlSocket": "{{dir.File("run/control")}}",
+              "nopInterval": 1, "nopTimeout": 1, "loginTimeout": 2, "replacementTimeout": 60,
+              "reconnect": { "minDelay": 0.5, "maxDelay": 2 },
+              "nodes": [ { "name": "a", "portals": ["{{target.Portal}}"], "target": "{{target.Iqn}}",
+                           "luns": [ { "lun": 1, "nbd": { "socket": "{{socket}}", "exportName": "" } } ] } ] }
+            """);
+        using var notify = new NotifySocket(dir.File("notify"));
+        await using var daemon = ExternalProcess.Start(Executables.Iserblockd, ["run", "--config", dir.File("iserblockd.json")],
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path });
+        await notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
+        var uri = $"nbd+unix:///?socket={socket}";
+        await Tools.RunAsync("qemu-io", "-f", "raw", "-c", "write -P 0x6b 2097152 131072", uri);
+
+        // SIGSTOP: the target's TCP connections stay up (the kernel keeps them) but nothing answers any more.
+        var tgtd = TgtdProcessId(target.Portal);
+        await Tools.RunAsync("kill", "-STOP", tgtd);
+        try
+        {
+            await using var reader = ExternalProcess.Start("qemu-io", ["-f", "raw", "-c", "read -P 0x6b 2097152 131072", uri]);
+            await daemon.WaitForLineAsync(l => l.Contains("did not answer a NOP-Out", StringComparison.Ordinal), TimeSpan.FromSeconds(20));
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.False(reader.HasExited, $"the read ended while the target was silent:\n{reader.StandardOutput}{reader.StandardError}");
+
+            await Tools.RunAsync("kill", "-CONT", tgtd);
+            Assert.Equal(0, await reader.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.DoesNotContain("Pattern verification failed", reader.StandardOutput);
+            Assert.DoesNotContain("error", reader.StandardOutput + reader.StandardError, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            await ExternalProcess.RunAsync("kill", ["-CONT", tgtd]);
+        }
+        await daemon.WaitForLineAsync(l => l.Contains("reinstated", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        daemon.Signal(15);
+        Assert.Equal(0, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Empty(await target.SessionsAsync());
+    }
+
+    /// <summary>The tgtd (not its watcher shell) listening on <paramref name="portal"/>.</summary>
+    private static string TgtdProcessId(string portal)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            var pid = Path.GetFileName(dir);
+            if (!pid.All(char.IsAsciiDigit)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() != "tgtd") continue;
+                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Contains($"portal={portal}", StringComparison.Ordinal)) return pid;
+            }
+            catch (IOException)
+            {
+            }
+        }
+        throw new InvalidOperationException($"no tgtd process for {portal}");
+    }
 }
