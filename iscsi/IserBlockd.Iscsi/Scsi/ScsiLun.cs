@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IserBlockd.Iscsi.Sessions;
 using Microsoft.Extensions.Logging;
@@ -79,6 +78,7 @@ public sealed class ScsiLun
         if (!unit.Inquiry.IsConnected)
             throw new IscsiException($"LUN {lun} of {session.Options.TargetName} is not connected (peripheral qualifier {unit.Inquiry.PeripheralQualifier})");
         await unit.ReadCapacityAsync(cancellationToken).ConfigureAwait(false);
+        await unit.ChooseCommandSizeAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             unit.SupportedVpdPages = VpdPage.ParseSupportedPages(await unit.InquiryVpdAsync(VpdPage.SupportedPages, cancellationToken).ConfigureAwait(false));
@@ -103,36 +103,29 @@ public sealed class ScsiLun
 
     // ---------------------------------------------------------------- block I/O
 
-    /// <summary>Reads whole blocks starting at <paramref name="lba"/> into <paramref name="buffer"/> (a multiple of the block size).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadAsync(ulong lba, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Reads whole blocks starting at <paramref name="lba"/> into <paramref name="buffer"/> (a multiple of the block size).
+    /// Up to <see cref="MaxTransferBytes"/> this is one command that completes through its pooled task: no allocation.
+    /// </summary>
+    public ValueTask ReadAsync(ulong lba, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         CheckRange(lba, buffer.Length);
-        var max = MaxTransferBytes;
-        while (buffer.Length > 0)
-        {
-            var chunk = Math.Min(buffer.Length, max);
-            await TransferAsync(write: false, lba, buffer[..chunk], fua: false, cancellationToken).ConfigureAwait(false);
-            buffer = buffer[chunk..];
-            lba += (ulong)(chunk / (int)BlockSize);
-        }
+        if (buffer.Length == 0) return ValueTask.CompletedTask;
+        return buffer.Length <= MaxTransferBytes
+            ? Transfer(write: false, lba, buffer, fua: false, cancellationToken)
+            : TransferInChunksAsync(write: false, lba, buffer, fua: false, cancellationToken);
     }
 
     /// <summary>Writes whole blocks; with <paramref name="fua"/> the target completes only once the data is durable.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(ulong lba, ReadOnlyMemory<byte> buffer, bool fua = false, CancellationToken cancellationToken = default)
+    public ValueTask WriteAsync(ulong lba, ReadOnlyMemory<byte> buffer, bool fua = false, CancellationToken cancellationToken = default)
     {
         CheckRange(lba, buffer.Length);
+        if (buffer.Length == 0) return ValueTask.CompletedTask;
         // Used in place: the transport (and an iSER registration) sees the caller's memory.
         var memory = MemoryMarshal.AsMemory(buffer);
-        var max = MaxTransferBytes;
-        while (memory.Length > 0)
-        {
-            var chunk = Math.Min(memory.Length, max);
-            await TransferAsync(write: true, lba, memory[..chunk], fua, cancellationToken).ConfigureAwait(false);
-            memory = memory[chunk..];
-            lba += (ulong)(chunk / (int)BlockSize);
-        }
+        return memory.Length <= MaxTransferBytes
+            ? Transfer(write: true, lba, memory, fua, cancellationToken)
+            : TransferInChunksAsync(write: true, lba, memory, fua, cancellationToken);
     }
 
     /// <summary>Reads at a byte offset (aligned to the block size).</summary>
@@ -150,39 +143,28 @@ public sealed class ScsiLun
         return (ulong)offset / BlockSize;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TransferAsync(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
+    private async ValueTask TransferInChunksAsync(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
     {
-        var blocks = (uint)(buffer.Length / (int)BlockSize);
-        for (var attempt = 0; ; attempt++)
+        var max = MaxTransferBytes;
+        while (buffer.Length > 0)
         {
-            var result = await IssueTransfer(write, lba, blocks, buffer, fua, cancellationToken).ConfigureAwait(false);
-            if (result.IsGood)
-            {
-                if (result.Underflow && result.ResidualCount > 0)
-                    throw new ScsiCommandException($"{(write ? "WRITE" : "READ")} of {blocks} blocks at {lba} moved only {result.BytesTransferred} bytes", result.Status, null);
-                return;
-            }
-            if (_use16 && result.Sense is { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x20 } && lba + blocks <= uint.MaxValue && blocks <= ushort.MaxValue)
-            {
-                _logger.LogInformation("LUN {Lun} rejects {Command}(16); using the 10-byte commands", Lun, write ? "WRITE" : "READ");
-                _use16 = false;
-                continue;
-            }
-            if (await ShouldRetryAsync(result, attempt, cancellationToken).ConfigureAwait(false)) continue;
-            throw new ScsiCommandException($"{(write ? "WRITE" : "READ")}({(_use16 ? 16 : 10)}) of {blocks} blocks at {lba}", result.Status, result.Sense, result.Response);
+            var chunk = Math.Min(buffer.Length, max);
+            await Transfer(write, lba, buffer[..chunk], fua, cancellationToken).ConfigureAwait(false);
+            buffer = buffer[chunk..];
+            lba += (ulong)(chunk / (int)BlockSize);
         }
     }
 
-    private ValueTask<ScsiCommandResult> IssueTransfer(bool write, ulong lba, uint blocks, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
+    private ValueTask Transfer(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
     {
+        var blocks = (uint)(buffer.Length / (int)BlockSize);
         Span<byte> cdb = stackalloc byte[16];
         int length;
         if (_use16 || lba + blocks > uint.MaxValue || blocks > ushort.MaxValue)
             length = write ? CdbBuilder.Write16(cdb, lba, blocks, fua) : CdbBuilder.Read16(cdb, lba, blocks, fua);
         else
             length = write ? CdbBuilder.Write10(cdb, (uint)lba, (ushort)blocks, fua) : CdbBuilder.Read10(cdb, (uint)lba, (ushort)blocks, fua);
-        return Session.ExecuteAsync(Lun, cdb[..length], write ? ScsiDataDirection.Write : ScsiDataDirection.Read, buffer, cancellationToken);
+        return Session.ExecuteBlockIoAsync(Lun, cdb[..length], write ? ScsiDataDirection.Write : ScsiDataDirection.Read, buffer, cancellationToken);
     }
 
     private int CheckRange(ulong lba, int length)
@@ -197,12 +179,11 @@ public sealed class ScsiLun
     }
 
     /// <summary>SYNCHRONIZE CACHE of the whole LU: every write completed before is durable when this completes.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask SynchronizeCacheAsync(CancellationToken cancellationToken = default)
+    public ValueTask SynchronizeCacheAsync(CancellationToken cancellationToken = default)
     {
-        var cdb = new byte[16];
+        Span<byte> cdb = stackalloc byte[16];
         var length = _use16 ? CdbBuilder.SynchronizeCache16(cdb) : CdbBuilder.SynchronizeCache10(cdb);
-        await ExecuteWithRetryAsync(cdb.AsMemory(0, length), ScsiDataDirection.None, Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        return Session.ExecuteBlockIoAsync(Lun, cdb[..length], ScsiDataDirection.None, Memory<byte>.Empty, cancellationToken);
     }
 
     /// <summary>UNMAP (deallocate) <paramref name="blocks"/> blocks at <paramref name="lba"/>, split by the Block Limits page.</summary>
@@ -305,6 +286,26 @@ public sealed class ScsiLun
         if (Capacity.LogicalBlockLength is 0 or > 65536 || (Capacity.LogicalBlockLength & (Capacity.LogicalBlockLength - 1)) != 0)
             throw new IscsiException($"LUN {Lun} reports a logical block length of {Capacity.LogicalBlockLength}");
         return Capacity;
+    }
+
+    /// <summary>
+    /// READ/WRITE(16) unless the LU rejects them: a READ(16) of zero blocks (legal, moves nothing) tells, so that the
+    /// I/O path never has to fall back.
+    /// </summary>
+    private async Task ChooseCommandSizeAsync(CancellationToken cancellationToken)
+    {
+        if (!_use16) return;
+        var cdb = new byte[16];
+        CdbBuilder.Read16(cdb, 0, 0);
+        try
+        {
+            await ExecuteWithRetryAsync(cdb, ScsiDataDirection.None, Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ScsiCommandException e) when (e.Sense is { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x20 or 0x24 } && BlockCount <= uint.MaxValue)
+        {
+            _logger.LogInformation("LUN {Lun} rejects READ(16) ({Reason}); using the 10-byte commands", Lun, e.Sense);
+            _use16 = false;
+        }
     }
 
     /// <summary>Any CDB on this LUN, with the retry policy; throws <see cref="ScsiCommandException"/> unless GOOD.</summary>

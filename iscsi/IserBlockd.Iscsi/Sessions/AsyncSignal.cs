@@ -6,9 +6,10 @@ namespace IserBlockd.Iscsi.Sessions;
 /// An auto-reset event for a single waiter (the connection's writer loop), allocation-free: producers call
 /// <see cref="Set"/>, the writer awaits <see cref="WaitAsync"/>.
 /// </summary>
-internal sealed class AsyncSignal : IValueTaskSource
+internal sealed class AsyncSignal : IValueTaskSource, IThreadPoolWorkItem
 {
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    // The waiter resumes on the thread pool through this object, so a wake-up allocates nothing.
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
     private readonly object _gate = new();
     private bool _signaled;
     private bool _waiting;
@@ -39,8 +40,10 @@ internal sealed class AsyncSignal : IValueTaskSource
             }
             _waiting = false;
         }
-        _core.SetResult(true);
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
+
+    void IThreadPoolWorkItem.Execute() => _core.SetResult(true);
 
     void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);

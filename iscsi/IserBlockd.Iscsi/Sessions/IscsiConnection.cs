@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
@@ -166,6 +167,7 @@ internal sealed class IscsiConnection
         _ => throw new InvalidOperationException($"unknown send work {work.Kind}"),
     };
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteCommandAsync(SendWork work, CancellationToken token)
     {
         var p = _parameters;
@@ -201,12 +203,14 @@ internal sealed class IscsiConnection
             await WriteDataOutSequenceAsync(work.Itt, work.Lun, BasicHeaderSegment.ReservedTag, work.Buffer, immediate, unsolicited - immediate, token).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataOutAsync(SendWork work, CancellationToken token)
     {
         await WriteDataOutSequenceAsync(work.Itt, work.Lun, work.TargetTransferTag, work.Buffer, work.Offset, work.Length, token).ConfigureAwait(false);
         _session.OnR2TServed(work.Itt);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataOutSequenceAsync(uint itt, ulong lun, uint ttt, Memory<byte> buffer, int offset, int length, CancellationToken token)
     {
         var end = offset + length;
@@ -356,9 +360,11 @@ internal sealed class IscsiConnection
         if (SerialNumber.GreaterThanOrEqual(statSN, expected)) Volatile.Write(ref _expStatSN, statSN + 1);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(InboundPdu pdu, CancellationToken token)
         => pdu.DataSegmentLength == 0 ? ReadOnlyMemory<byte>.Empty : await _transport.ReceiveDataAsync(default, token).ConfigureAwait(false);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnDataInAsync(InboundPdu pdu, CancellationToken token)
     {
         var d = DataInPdu.Read(pdu.Header.Span);
@@ -397,6 +403,7 @@ internal sealed class IscsiConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnScsiResponseAsync(InboundPdu pdu, CancellationToken token)
     {
         var r = ScsiResponsePdu.Read(pdu.Header.Span);
@@ -449,6 +456,7 @@ internal sealed class IscsiConnection
         _session.UpdateWindow(r.ExpCmdSN, r.MaxCmdSN);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnNopInAsync(InboundPdu pdu, CancellationToken token)
     {
         var n = NopInPdu.Read(pdu.Header.Span);
@@ -470,6 +478,7 @@ internal sealed class IscsiConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnControlResponseAsync(InboundPdu pdu, CancellationToken token)
     {
         var data = await ReceiveDataAsync(pdu, token).ConfigureAwait(false);
@@ -488,6 +497,7 @@ internal sealed class IscsiConnection
             throw new IscsiProtocolException($"{pdu.Opcode} for unknown ITT 0x{itt:x8}");
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnRejectAsync(InboundPdu pdu, CancellationToken token)
     {
         var reject = RejectPdu.Read(pdu.Header.Span);
@@ -509,6 +519,7 @@ internal sealed class IscsiConnection
             _session.FailControl(itt, error);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnAsyncMessageAsync(InboundPdu pdu, CancellationToken token)
     {
         var m = AsyncMessagePdu.Read(pdu.Header.Span);

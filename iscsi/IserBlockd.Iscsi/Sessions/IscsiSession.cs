@@ -110,10 +110,40 @@ public sealed class IscsiSession : IAsyncDisposable
     public ValueTask<ScsiCommandResult> ExecuteAsync(ulong lun, ReadOnlySpan<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer,
         CancellationToken cancellationToken = default, TaskAttribute attribute = TaskAttribute.Simple)
     {
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<ScsiCommandResult>(cancellationToken);
+        var task = Submit(lun, cdb, direction, buffer, cancellationToken, attribute, ScsiTaskMode.Result, out var refusal);
+        return task == null ? ValueTask.FromException<ScsiCommandResult>(refusal!) : Started(task, cancellationToken, task.AsValueTask());
+    }
+
+    /// <summary>
+    /// Block I/O: like <see cref="ExecuteAsync"/>, but UNIT ATTENTION, BUSY, TASK SET FULL and ABORTED COMMAND are
+    /// retried here, and any other outcome than GOOD with all data moved throws <see cref="ScsiCommandException"/>.
+    /// Completes through the pooled task itself, so a steady stream of I/O allocates nothing.
+    /// </summary>
+    internal ValueTask ExecuteBlockIoAsync(ulong lun, ReadOnlySpan<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        var task = Submit(lun, cdb, direction, buffer, cancellationToken, TaskAttribute.Simple, ScsiTaskMode.BlockIo, out var refusal);
+        return task == null ? ValueTask.FromException(refusal!) : Started(task, cancellationToken, task.AsBlockIoValueTask());
+    }
+
+    private T Started<T>(ScsiTask task, CancellationToken cancellationToken, T valueTask)
+    {
+        if (cancellationToken.IsCancellationRequested) OnTaskCanceled(task);
+        else
+        {
+            IscsiConnection? connection;
+            lock (Lock) connection = _state == IscsiSessionState.LoggedIn ? _connection : null;
+            connection?.SignalWriter();
+        }
+        return valueTask;
+    }
+
+    private ScsiTask? Submit(ulong lun, ReadOnlySpan<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer,
+        CancellationToken cancellationToken, TaskAttribute attribute, ScsiTaskMode mode, out Exception? refusal)
+    {
         if (cdb.Length is 0 or > 260) throw new ArgumentException($"CDB length {cdb.Length} is not 1..260", nameof(cdb));
         if (direction == ScsiDataDirection.None && buffer.Length > 0) throw new ArgumentException("a command without data direction cannot have a buffer", nameof(buffer));
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<ScsiCommandResult>(cancellationToken);
-
         var task = _pool.Rent();
         task.Session = this;
         task.Lun = lun;
@@ -121,34 +151,33 @@ public sealed class IscsiSession : IAsyncDisposable
         task.Direction = direction;
         task.Buffer = buffer;
         task.Attribute = attribute;
+        task.Mode = mode;
+        task.Retries = 0;
+        task.Delayed = false;
         task.AbortRequested = false;
         task.ResetProgress();
         // Registered while the task is still Free (the callback ignores it then), so that a registration can never
         // outlive this use of the pooled object: completion disposes it before the result is published.
         task.Cancellation = cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(CancelCallback, task) : default;
-        IscsiConnection? connection;
         lock (Lock)
         {
-            var refusal = RefusalLocked();
+            refusal = RefusalLocked();
             if (refusal == null && !_tasks.TryAdd(task))
                 refusal = new InvalidOperationException($"more than {_tasks.Capacity} commands outstanding");
-            if (refusal != null)
+            if (refusal == null)
             {
-                task.Cancellation.Dispose();
-                task.Buffer = default;
-                task.State = ScsiTaskState.Free;
-                _pool.Return(task);
-                return ValueTask.FromException<ScsiCommandResult>(refusal);
+                task.State = ScsiTaskState.Queued;
+                task.Sequence = _nextSequence++;
+                _commandQueue.Enqueue(task);
+                return task;
             }
-            task.State = ScsiTaskState.Queued;
-            task.Sequence = _nextSequence++;
-            _commandQueue.Enqueue(task);
-            connection = _state == IscsiSessionState.LoggedIn ? _connection : null;
         }
-        var result = task.AsValueTask();
-        if (cancellationToken.IsCancellationRequested) OnTaskCanceled(task);
-        else connection?.SignalWriter();
-        return result;
+        task.Cancellation.Dispose();
+        task.Buffer = default;
+        task.State = ScsiTaskState.Free;
+        task.Mode = ScsiTaskMode.Result;
+        _pool.Return(task);
+        return null;
     }
 
     private Exception? RefusalLocked() => _state switch
@@ -207,10 +236,77 @@ public sealed class IscsiSession : IAsyncDisposable
 
     internal void CompleteTask(ScsiTask task, in ScsiCommandResult result)
     {
+        Exception? error = null;
+        if (task.Mode == ScsiTaskMode.BlockIo)
+        {
+            if (!result.IsGood)
+            {
+                if (TryRetry(task, result)) return;
+                error = new ScsiCommandException(task.CommandName, result.Status, result.Sense, result.Response);
+            }
+            else if (result.Underflow && result.ResidualCount > 0)
+                error = new ScsiCommandException($"{task.CommandName} (a short transfer: {result.BytesTransferred} of {result.TransferLength} bytes)", result.Status, null);
+        }
         if (!Retire(task, out var connection, out var holdsBuffer)) return;
         task.Cancellation.Dispose();
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
-        task.SetResult(result);
+        if (error != null) task.SetException(error);
+        else task.SetResult(result);
+    }
+
+    private const int UnitAttentionRetries = 10;
+    private const int TransientRetries = 50;
+    private static readonly TimeSpan TransientRetryDelay = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// Block I/O retry inside the session, as a SCSI midlayer does: UNIT ATTENTION is reported once per event (tgtd
+    /// answers the first command of every session with 29/00) and the command is simply sent again; BUSY, TASK SET
+    /// FULL, ABORTED COMMAND and "becoming ready" are sent again after a short pause. The ITT is kept (the target
+    /// finished with it); the command gets a new CmdSN.
+    /// </summary>
+    private bool TryRetry(ScsiTask task, in ScsiCommandResult result)
+    {
+        if (result.Response != IscsiServiceResponse.CommandCompleted) return false;
+        var unitAttention = result.IsUnitAttention;
+        var transient = !unitAttention && (result.Status is ScsiStatus.Busy or ScsiStatus.TaskSetFull
+            || result.Sense is { Key: SenseKey.AbortedCommand }
+            || result.Sense is { Key: SenseKey.NotReady, AdditionalSenseCode: 0x04, AdditionalSenseCodeQualifier: 0x01 });
+        if (!unitAttention && !transient) return false;
+        IscsiConnection? connection;
+        bool holdsBuffer;
+        lock (Lock)
+        {
+            if (task.State != ScsiTaskState.Sent || task.AbortRequested) return false;
+            if (task.Retries >= (unitAttention ? UnitAttentionRetries : TransientRetries)) return false;
+            task.Retries++;
+            connection = task.Connection;
+            holdsBuffer = task.TransportHoldsBuffer;
+            task.State = ScsiTaskState.Queued;
+            task.ResetProgress();
+            if (unitAttention) _commandQueue.Enqueue(task);
+            else task.Delayed = true;
+        }
+        if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
+        _logger.LogDebug("LUN {Lun}: retrying {Command} after {Status} {Sense}", task.Lun, task.CommandName,
+            ScsiCommandException.Describe(result.Status), result.Sense);
+        if (unitAttention) connection?.SignalWriter();
+        else _ = RequeueLaterAsync(task, task.Itt);
+        return true;
+    }
+
+    private async Task RequeueLaterAsync(ScsiTask task, uint itt)
+    {
+        await Task.Delay(TransientRetryDelay).ConfigureAwait(false);
+        IscsiConnection? connection;
+        lock (Lock)
+        {
+            // Still ours and still waiting (not cancelled, not re-queued by a reinstatement meanwhile)?
+            if (task.Itt != itt || task.State != ScsiTaskState.Queued || !task.Delayed) return;
+            task.Delayed = false;
+            _commandQueue.Enqueue(task);
+            connection = _state == IscsiSessionState.LoggedIn ? _connection : null;
+        }
+        connection?.SignalWriter();
     }
 
     internal void FailTask(uint itt, Exception error)
@@ -531,7 +627,11 @@ public sealed class IscsiSession : IAsyncDisposable
             var pending = _tasks.Snapshot().Where(t => t.State == ScsiTaskState.Queued).OrderBy(t => t.Sequence).ToList();
             requeued = pending.Count;
             _commandQueue.Clear();
-            foreach (var t in pending) _commandQueue.Enqueue(t);
+            foreach (var t in pending)
+            {
+                t.Delayed = false;
+                _commandQueue.Enqueue(t);
+            }
             _connectionRun = RunConnectionAsync(connection);
         }
         _logger.LogInformation("logged in to {Target} at {Portal} over {Transport} (ISID {Isid}, TSIH {Tsih}): {Parameters}",

@@ -18,9 +18,25 @@ internal enum ScsiTaskState : byte
 /// One SCSI command in flight. Pooled: the awaiting caller's GetResult returns it to the pool, so steady-state
 /// I/O allocates nothing. The fields belong to the session lock except where the receive loop owns a Sent task.
 /// </summary>
-internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>
+/// <summary>How a task reports its end.</summary>
+internal enum ScsiTaskMode : byte
 {
-    private ManualResetValueTaskSourceCore<ScsiCommandResult> _core = new() { RunContinuationsAsynchronously = true };
+    /// <summary>The caller gets the <see cref="ScsiCommandResult"/>, whatever the status.</summary>
+    Result,
+    /// <summary>
+    /// Block I/O: UNIT ATTENTION and transient statuses are retried inside the session, anything else but GOOD ends
+    /// in a <see cref="Scsi.ScsiCommandException"/>; the caller awaits a plain ValueTask (no state machine per I/O).
+    /// </summary>
+    BlockIo,
+}
+
+internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTaskSource, IThreadPoolWorkItem
+{
+    // Continuations run on the thread pool, never on the receive loop, but through this object as the work item:
+    // RunContinuationsAsynchronously would allocate a work item per completion.
+    private ManualResetValueTaskSourceCore<ScsiCommandResult> _core = new() { RunContinuationsAsynchronously = false };
+    private ScsiCommandResult _result;
+    private Exception? _error;
     private readonly ScsiTaskPool _pool;
 
     public ScsiTask(ScsiTaskPool pool) => _pool = pool;
@@ -43,6 +59,10 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>
     public IscsiConnection? Connection;
     public bool AbortRequested;
     public CancellationTokenRegistration Cancellation;
+    public ScsiTaskMode Mode;
+    public int Retries;
+    /// <summary>Waiting out a BUSY before going back into the command queue.</summary>
+    public bool Delayed;
 
     // Progress on the current connection.
     public int DataInBytes;
@@ -74,9 +94,30 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>
 
     public ValueTask<ScsiCommandResult> AsValueTask() => new(this, _core.Version);
 
-    public void SetResult(in ScsiCommandResult result) => _core.SetResult(result);
+    public ValueTask AsBlockIoValueTask() => new(this, _core.Version);
 
-    public void SetException(Exception error) => _core.SetException(error);
+    public void SetResult(in ScsiCommandResult result)
+    {
+        _result = result;
+        _error = null;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    public void SetException(Exception error)
+    {
+        _error = error;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    void IThreadPoolWorkItem.Execute()
+    {
+        if (_error is { } error)
+        {
+            _error = null;
+            _core.SetException(error);
+        }
+        else _core.SetResult(_result);
+    }
 
     public ScsiCommandResult GetResult(short token)
     {
@@ -90,9 +131,14 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>
             Buffer = default;
             Connection = null;
             State = ScsiTaskState.Free;
+            Mode = ScsiTaskMode.Result;
+            Retries = 0;
+            Delayed = false;
             _pool.Return(this);
         }
     }
+
+    void IValueTaskSource.GetResult(short token) => GetResult(token);
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 

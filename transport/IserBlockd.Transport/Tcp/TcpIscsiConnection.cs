@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.IO.Hashing;
 using System.Net;
 using System.Net.Sockets;
@@ -69,6 +70,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     private int Buffered => _receiveEnd - _receiveStart;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
     {
         if (_pendingData > 0) await ReceiveDataAsync(default, cancellationToken).ConfigureAwait(false);
@@ -91,6 +93,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         return new InboundPdu(_header.AsMemory(0, headerLength));
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
         var length = _pendingData;
@@ -149,6 +152,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     }
 
     /// <summary>Makes at least <paramref name="count"/> bytes available in the receive buffer.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FillAsync(int count, bool atPduBoundary, CancellationToken cancellationToken, int segmentLength = 0)
     {
         if (Buffered >= count) return;
@@ -174,6 +178,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     private static IscsiProtocolException Truncated(string what) => new($"connection closed in the middle of a PDU: truncated {what}");
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
         try
@@ -196,6 +201,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     // ---------------------------------------------------------------- send
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask SendAsync(OutboundPdu pdu, CancellationToken cancellationToken)
     {
         var header = pdu.Header;
@@ -236,6 +242,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     public ValueTask FlushAsync(CancellationToken cancellationToken) => FlushBufferAsync(cancellationToken);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushBufferAsync(CancellationToken cancellationToken)
     {
         if (_sendLength == 0) return;
@@ -244,6 +251,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         await WriteAsync(_send.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         try
