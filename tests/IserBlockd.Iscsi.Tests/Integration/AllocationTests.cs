@@ -6,6 +6,7 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// Steady-state block I/O allocates (almost) nothing per command: pooled task objects, pooled async state machines,
 /// reused PDU buffers. Measured over the whole process while 32 workers read and write 4 KiB blocks from tgtd.
 /// </summary>
+[Collection(AllocationMeasurement.Name)]
 public sealed class AllocationTests(ITestOutputHelper output)
 {
     [Fact]
@@ -46,4 +47,11 @@ public sealed class AllocationTests(ITestOutputHelper output)
         Assert.True(perCommand < 24, $"{perCommand:F1} bytes allocated per command");
 #endif
     }
+}
+
+/// <summary>Allocation is measured for the whole process: nothing else may run meanwhile.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AllocationMeasurement
+{
+    public const string Name = "allocation measurement";
 }
