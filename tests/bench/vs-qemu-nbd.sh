@@ -85,15 +85,23 @@ for uri in "$OURS_URI" "$QEMU_URI"; do
     nbdinfo --size "$uri" >/dev/null || { echo "the export at $uri did not start" >&2; cat "$WORK"/*.err >&2; exit 1; }
 done
 
+# CPU time (clock ticks, user + system) a process has used so far
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run_fio NAME URI [PID] ARGS... -> $WORK/NAME.json, and $WORK/NAME.cpu with the ticks PID used meanwhile
 run_fio() {
-    local name=$1 uri=$2
-    shift 2
+    local name=$1 uri=$2 pid=${3:-}
+    shift 3
+    local before=0
+    [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
         --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
+    [ -n "$pid" ] && echo $(( $(cpu_ticks "$pid") - before )) > "$WORK/$name.cpu"
+    return 0
 }
 
 echo "filling the LUN ..." >&2
-run_fio fill "$OURS_URI" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a --numjobs=1
+run_fio fill "$OURS_URI" "" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a --numjobs=1
 
 common=(--time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0)
 declare -A WORKLOADS=(
@@ -106,10 +114,11 @@ for round in $(seq "$ROUNDS"); do
     for workload in randread randwrite seqread qd1; do
         order="ours qemu"; [ $((round % 2)) = 0 ] && order="qemu ours"
         for side in $order; do
-            uri=$OURS_URI; [ $side = qemu ] && uri=$QEMU_URI
+            uri=$OURS_URI pid=$OURS_PID
+            [ $side = qemu ] && uri=$QEMU_URI pid=$QEMU_PID
             echo "round $round: $workload on $side ..." >&2
             # shellcheck disable=SC2086
-            run_fio "$workload-$side-$round" "$uri" "${common[@]}" ${WORKLOADS[$workload]}
+            run_fio "$workload-$side-$round" "$uri" "$pid" "${common[@]}" ${WORKLOADS[$workload]}
         done
     done
 done
@@ -117,9 +126,20 @@ done
 kill -0 "$OURS_PID" 2>/dev/null || { echo "iserblockd died:" >&2; cat "$WORK/ours.err" >&2; exit 1; }
 kill -0 "$QEMU_PID" 2>/dev/null || { echo "qemu-nbd died:" >&2; cat "$WORK/qemu.err" >&2; exit 1; }
 
-python3 - "$WORK" "$ROUNDS" "$SIZE" "$JOBS" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$SIZE" "$JOBS" "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys
-work, rounds, size, jobs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, rounds, size, jobs, hz = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+
+def cpu_per_io(workload, side):
+    values = []
+    for r in range(1, rounds + 1):
+        with open(f"{work}/{workload}-{side}-{r}.json") as f:
+            j = json.load(f)["jobs"][0]
+        ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+        with open(f"{work}/{workload}-{side}-{r}.cpu") as f:
+            ticks = int(f.read())
+        values.append(ticks * 1e6 / hz / max(ios, 1))
+    return statistics.median(values)
 
 def figure(workload, side):
     values = []
@@ -151,6 +171,12 @@ for key, title, unit, lower_is_better in rows:
     ratio = qemu / ours if lower_is_better else ours / qemu
     ratios[key] = ratio
     print(f"{title:<28} {unit:<16} {ours:>12.1f} {qemu:>12.1f} {ratio:>7.2f}   ours {', '.join(f'{v:.1f}' for v in ours_all)} | qemu-nbd {', '.join(f'{v:.1f}' for v in qemu_all)}")
+print()
+print("CPU time of the NBD server per I/O (us, medians, the 2 s ramp included on both sides; lower is better):")
+print("what decides throughput when the target, the client and the server share a few cores")
+print(f"{'workload':<28} {'iserblockd':>12} {'qemu-nbd':>12}")
+for key, title, _, _ in rows:
+    print(f"{title:<28} {cpu_per_io(key, 'ours'):>12.1f} {cpu_per_io(key, 'qemu'):>12.1f}")
 print(f"RESULT randread_iops_ratio={ratios['randread']:.2f} randwrite_iops_ratio={ratios['randwrite']:.2f} "
       f"seqread_mbps_ratio={ratios['seqread']:.2f} qd1_latency_ratio={ratios['qd1']:.2f}")
 PY
