@@ -57,6 +57,8 @@ public sealed class LoginExchange
 
         var step = await ExchangeAsync(LoginStage.SecurityNegotiation, transit: !useChap, LoginStage.OperationalNegotiation, first, cancellationToken).ConfigureAwait(false);
         if (step.Redirect is { } early) return early;
+        // Declarations of the first response (TargetPortalGroupTag, TargetAlias) count for the session too.
+        negotiator.ProcessTargetKeys(step.Keys.Where(k => k.Key is TargetPortalGroupTag or TargetAlias));
 
         var stage = LoginStage.SecurityNegotiation;
         if (useChap)

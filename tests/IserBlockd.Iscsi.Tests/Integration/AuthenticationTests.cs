@@ -18,6 +18,7 @@ public sealed class AuthenticationTests(ITestOutputHelper output)
         await using var session = await bed.LoginAsync();
         var lun = await session.OpenLunAsync(1);
         Assert.Equal(64UL << 20, lun.SizeBytes);
+        Assert.Equal(1, session.Parameters.TargetPortalGroupTag);
         var sessions = await bed.Target.ListSessionsAsync();
         Assert.Equal(TgtdTestBed.InitiatorName, Assert.Single(sessions).InitiatorName);
     }
