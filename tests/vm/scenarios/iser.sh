@@ -32,9 +32,9 @@ serve_target() {
     tgt_allow iser 1 "$OUR_INI" "$KERNEL_INI"
 }
 
-step "tgtd: target $IQN over iSER on $TGT_IPADDR, LUN 1 = 128 MiB of 512 B blocks, LUN 2 = 64 MiB of 4096 B blocks"
+step "tgtd: target $IQN over iSER on $TGT_IPADDR, LUN 1 = 64 MiB of 512 B blocks, LUN 2 = 64 MiB of 4096 B blocks"
 rdma link show | grep -q 'rxe0.*ACTIVE' || fail "rxe0 is not ACTIVE: $(rdma link show)"
-truncate -s 128M /run/lun1.img
+truncate -s 64M /run/lun1.img
 truncate -s 64M /run/lun2.img
 serve_target
 
@@ -46,7 +46,7 @@ grep -q "^ok: no rdma-core object left" <<< "$out" || fail "rdma-core objects le
 
 for lun in 1 2; do
     bs=$([ "$lun" = 1 ] && echo 512 || echo 4096)
-    size=$([ "$lun" = 1 ] && echo $((128 * MIB)) || echo $((64 * MIB)))
+    size=$((64 * MIB))
     step "LUN $lun over iSER: login, INQUIRY, READ CAPACITY, verified I/O at 4 KiB, 128 KiB, 1 MiB and 64 in flight"
     out=$(check io "$TGT_IPADDR" "$IQN" --lun "$lun" --transport iser)
     info "$out"
@@ -67,9 +67,9 @@ done
 step "the kernel's initiator (open-iscsi, iface iser) reads what we wrote, and we read what it wrote"
 head -c $((4 * MIB)) /dev/urandom > /run/ours.bin
 head -c $((4 * MIB)) /dev/urandom > /run/kernels.bin
-out=$(check put "$TGT_IPADDR" "$IQN" --lun 1 --offset $((96 * MIB)) --file /run/ours.bin --transport iser)
+out=$(check put "$TGT_IPADDR" "$IQN" --lun 1 --offset $((40 * MIB)) --file /run/ours.bin --transport iser)
 info "$out"
-cmp <(dd if=/run/lun1.img bs=1M skip=96 count=4 status=none) /run/ours.bin || fail "the backing file does not hold what we wrote over iSER"
+cmp <(dd if=/run/lun1.img bs=1M skip=40 count=4 status=none) /run/ours.bin || fail "the backing file does not hold what we wrote over iSER"
 rm -rf /etc/iscsi/nodes /etc/iscsi/send_targets
 spawn iscsid 600 iscsid -f
 wait_for 20 "iscsid's control socket" bash -c 'ss -xl | grep -q ISCSIADM_ABSTRACT_NAMESPACE'
@@ -79,13 +79,13 @@ at_exit "timeout 30 iscsiadm -m node -T $IQN -p $TGT_IPADDR -I iser --logout"
 wait_for 30 "the SCSI disk of LUN 1" bash -c '. $IBD_VM_LIB/tgt.sh; iscsi_disk_for_lun 1'
 dev=/dev/$(iscsi_disk_for_lun 1)
 wait_for 10 "$dev" test -b "$dev"
-cmp <(dd if="$dev" bs=1M skip=96 count=4 iflag=direct status=none) /run/ours.bin ||
+cmp <(dd if="$dev" bs=1M skip=40 count=4 iflag=direct status=none) /run/ours.bin ||
     fail "ib_iser reads something else than what we wrote over iSER"
 info "ok: ib_iser reads the 4 MiB we wrote, byte for byte"
-dd if=/run/kernels.bin of="$dev" bs=1M seek=104 oflag=direct status=none
+dd if=/run/kernels.bin of="$dev" bs=1M seek=48 oflag=direct status=none
 blockdev --flushbufs "$dev"
 timeout 30 iscsiadm -m node -T "$IQN" -p "$TGT_IPADDR" -I iser --logout >/dev/null
-out=$(check get "$TGT_IPADDR" "$IQN" --lun 1 --offset $((104 * MIB)) --length $((4 * MIB)) --file /run/got.bin --transport iser)
+out=$(check get "$TGT_IPADDR" "$IQN" --lun 1 --offset $((48 * MIB)) --length $((4 * MIB)) --file /run/got.bin --transport iser)
 cmp /run/got.bin /run/kernels.bin || fail "we read something else over iSER than what ib_iser wrote"
 info "ok: we read the 4 MiB ib_iser wrote, byte for byte"
 
@@ -113,37 +113,37 @@ step "iserblockd export --transport iser, NBD socket on LUN 2: nbdinfo, fio veri
 export_lun export-socket 2 --socket /run/iser.sock
 SOCK_URI=$READY
 assert_eq "$(nbdinfo --size "$SOCK_URI")" $((64 * MIB)) "NBD size of LUN 2"
-fio_verify fio-verify --uri="$SOCK_URI" --rw=randwrite --bssplit=4k/40:64k/30:1m/30 --iodepth=16 --size=32M
-info "ok: fio wrote and verified 32 MiB through iSER"
+fio_verify fio-verify --uri="$SOCK_URI" --rw=randwrite --bssplit=4k/40:64k/30:1m/30 --iodepth=16 --size=16M
+info "ok: fio wrote and verified 16 MiB through iSER"
 
 step "iserblockd export --transport iser --device auto on LUN 1: mkfs.ext4, mount, files with known checksums, remount, verify"
 export_lun export-device 1 --device auto
 DEV=$READY
 wait_for 10 "$DEV" test -b "$DEV"
-assert_eq "$(blockdev --getsize64 "$DEV")" $((128 * MIB)) "size of $DEV"
+assert_eq "$(blockdev --getsize64 "$DEV")" $((64 * MIB)) "size of $DEV"
 assert_eq "$(blockdev --getss "$DEV")" 512 "logical block size of $DEV"
 timeout 180 mkfs.ext4 -q -F -b 4096 "$DEV"
 mkdir -p /mnt/iser
 mount "$DEV" /mnt/iser
 at_exit "umount -l /mnt/iser"
-for f in a b c; do head -c $((3 * MIB + 4096 * ${#f} + 17)) /dev/urandom > "/run/$f.src"; cp "/run/$f.src" "/mnt/iser/$f"; done
+for f in a b c; do head -c $((2 * MIB + 4096 * ${#f} + 17)) /dev/urandom > "/run/$f.src"; cp "/run/$f.src" "/mnt/iser/$f"; done
 umount /mnt/iser
 mount "$DEV" /mnt/iser
 for f in a b c; do cmp "/run/$f.src" "/mnt/iser/$f" || fail "file $f differs after remount"; done
 info "ok: three files survive unmount and remount byte for byte"
 
 step "tgtd killed (SIGKILL) and restarted in the middle of fio on the socket and a file write on the mounted device"
-head -c $((24 * MIB)) /dev/urandom > /run/big.src
-fio --name=outage --ioengine=nbd --uri="$SOCK_URI" --rw=randwrite --bs=16k --iodepth=8 --size=24M --rate=3m \
+head -c $((8 * MIB)) /dev/urandom > /run/big.src
+fio --name=outage --ioengine=nbd --uri="$SOCK_URI" --rw=randwrite --bs=16k --iodepth=8 --size=12M --rate=2m \
     --verify=crc32c --verify_fatal=1 --do_verify=1 > "$VM_RUNDIR/fio-outage.log" 2>&1 &
 FIO=$!
 dd if=/run/big.src of=/mnt/iser/big bs=256k oflag=direct status=none &
 DD=$!
-sleep 3
+sleep 2
 kill -0 "$FIO" || fail "fio finished before the target was killed: $(cat "$VM_RUNDIR/fio-outage.log")"
 kill -9 "$(spawned_process "$TGTD")"
 info "tgtd killed"
-sleep 5
+sleep 3
 kill -0 "$FIO" || fail "fio ended while the target was down: $(tail -20 "$VM_RUNDIR/fio-outage.log")"
 serve_target
 info "tgtd restarted on the same backing files"

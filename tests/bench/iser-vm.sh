@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# vm-rxe: yes
+# vm-modules: nbd ib_iser sd_mod
+# vm-timeout: 2400
+# vm-memory: 3072
+#
+# tests/bench/iser-vm.sh — a benchmark, not a test. Run it on the host; it boots the VM test bed (tests/vm) and runs
+# itself inside, where soft-RoCE and the kernel's ib_iser exist. One tgtd, one LUN file on the guest's tmpfs, served
+# twice by the same tgtd (an iSER target and a TCP target on the same backing file), and in the same run:
+#   iser     iserblockd export --transport iser   -> fio nbd engine on a Unix socket
+#   tcp      iserblockd export --transport tcp    -> fio nbd engine on a Unix socket   (same NBD path, TCP below)
+#   kernel   open-iscsi + ib_iser (iface iser)    -> fio libaio, O_DIRECT, on /dev/sdX
+# with these workloads, each side back to back, ROUNDS times, alternating the order; medians:
+#   4 KiB random read, QD32     IOPS           4 KiB random write, QD32   IOPS
+#   1 MiB sequential read, QD8  MB/s           4 KiB random read, QD1     mean latency (ratio inverted)
+# The guest runs under TCG emulation, so absolute figures mean little; the ratios are the result. Last line:
+#   RESULT iser_vs_tcp_randread_iops_ratio=X iser_vs_tcp_randwrite_iops_ratio=X iser_vs_tcp_seqread_mbps_ratio=X
+#          iser_vs_tcp_qd1_latency_ratio=X iser_vs_kernel_randread_iops_ratio=X ... iser_vs_kernel_qd1_latency_ratio=X
+# (one line). Every ratio is higher-is-better for iser.
+#
+# Environment: SIZE of the LUN (default 256M), RUNTIME seconds per fio run (default 8), ROUNDS (default 2),
+#              IBD_SKIP_PUBLISH=1 to use the iserblockd already in artifacts/bin.
+set -euo pipefail
+
+if [ -z "${IBD_VM_LIB:-}" ]; then
+    # ---- host side: publish, boot, run this script in the guest ----
+    cd "$(dirname "$(realpath "$0")")/../.."
+    . tests/vm/lib/common.sh
+    if [ "${IBD_SKIP_PUBLISH:-}" != 1 ]; then
+        echo "publishing iserblockd (NativeAOT, Release) into $IBD_BIN ..." >&2
+        DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 \
+            dotnet publish daemon/iserblockd/iserblockd.csproj -c Release -r linux-x64 -o "$IBD_BIN" -v q -nologo >&2
+    fi
+    exec tests/vm/run-vm.sh -n bench-iser -e "SIZE=${SIZE:-256M}" -e "RUNTIME=${RUNTIME:-8}" -e "ROUNDS=${ROUNDS:-2}" "$(realpath "$0")"
+fi
+
+# ---- guest side ----
+. "$IBD_VM_LIB/scenario.sh"
+. "$IBD_VM_LIB/tgt.sh"
+SIZE=${SIZE:-256M}
+RUNTIME=${RUNTIME:-8}
+ROUNDS=${ROUNDS:-2}
+ISER_IQN=iqn.2024-01.test.iserblockd:bench-iser
+TCP_IQN=iqn.2024-01.test.iserblockd:bench-tcp
+OUR_INI=iqn.2024-01.test.iserblockd:bench
+KERNEL_INI=$(kernel_initiator_name)
+OUT=$VM_RUNDIR/fio
+mkdir -p "$OUT"
+
+step "tgtd: $ISER_IQN (iSER) and $TCP_IQN (TCP) on one ${SIZE} LUN file in tmpfs"
+truncate -s "$SIZE" /run/bench.img
+tgt_start
+tgt_target iser 1 "$ISER_IQN"
+tgt_lun iser 1 1 /run/bench.img 512
+tgt_allow iser 1 "$OUR_INI" "$KERNEL_INI"
+tgt_target iscsi 2 "$TCP_IQN"
+tgt_lun iscsi 2 1 /run/bench.img 512
+tgt_allow iscsi 2 "$OUR_INI"
+
+step "the kernel's initiator over iSER (this also lets tgtd register its RDMA pool before our login timer runs)"
+rm -rf /etc/iscsi/nodes /etc/iscsi/send_targets
+spawn iscsid 3000 iscsid -f
+wait_for 20 "iscsid's control socket" bash -c 'ss -xl | grep -q ISCSIADM_ABSTRACT_NAMESPACE'
+timeout 120 iscsiadm -m discovery -t sendtargets -p "$TGT_IPADDR" -I iser >/dev/null
+timeout 120 iscsiadm -m node -T "$ISER_IQN" -p "$TGT_IPADDR" -I iser --login >/dev/null
+at_exit "timeout 30 iscsiadm -m node -T $ISER_IQN -p $TGT_IPADDR -I iser --logout"
+wait_for 30 "the SCSI disk of the iSER LUN" bash -c '. $IBD_VM_LIB/tgt.sh; iscsi_disk_for_lun 1'
+SDX=/dev/$(iscsi_disk_for_lun 1)
+wait_for 10 "$SDX" test -b "$SDX"
+info "kernel: $SDX (max_sectors_kb $(cat /sys/block/${SDX#/dev/}/queue/max_sectors_kb))"
+
+step "our exports: iSER and TCP"
+export_lun() {
+    local name=$1 iqn=$2 transport=$3
+    spawn "$name" 3000 iserblockd export --portal "$TGT_IPADDR" --target "$iqn" --lun 1 --transport "$transport" \
+        --initiator-name "$OUR_INI" --socket "/run/$name.sock" --log-level warning
+    EXPORT_PIDS+=("$SPAWNED")
+    wait_for 120 "$name to be ready" grep -q '^ready: ' "$VM_RUNDIR/$name.log"
+}
+EXPORT_PIDS=()
+export_lun iser "$ISER_IQN" iser
+export_lun tcp "$TCP_IQN" tcp
+ISER_URI="nbd+unix:///?socket=/run/iser.sock"
+TCP_URI="nbd+unix:///?socket=/run/tcp.sock"
+
+run_fio() {
+    local name=$1 side=$2; shift 2
+    case $side in
+        iser) fio --name="$name" --ioengine=nbd --uri="$ISER_URI" "$@" ;;
+        tcp) fio --name="$name" --ioengine=nbd --uri="$TCP_URI" "$@" ;;
+        kernel) fio --name="$name" --ioengine=libaio --direct=1 --filename="$SDX" "$@" ;;
+    esac
+}
+
+step "filling the LUN (through the TCP export) so that reads return real data"
+run_fio fill tcp --size="$SIZE" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a --output-format=json --output="$OUT/fill.json" >/dev/null
+
+common=(--size="$SIZE" --time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0 --group_reporting --output-format=json)
+declare -A WORKLOADS=(
+    [randread]="--rw=randread --bs=4k --iodepth=32"
+    [randwrite]="--rw=randwrite --bs=4k --iodepth=32"
+    [seqread]="--rw=read --bs=1M --iodepth=8"
+    [qd1]="--rw=randread --bs=4k --iodepth=1"
+)
+orders=("iser tcp kernel" "kernel tcp iser" "tcp kernel iser")
+for round in $(seq "$ROUNDS"); do
+    for workload in randread randwrite seqread qd1; do
+        for side in ${orders[$(( (round - 1) % 3 ))]}; do
+            step "round $round: $workload on $side"
+            # shellcheck disable=SC2086
+            run_fio "$workload-$side-$round" "$side" "${common[@]}" --output="$OUT/$workload-$side-$round.json" ${WORKLOADS[$workload]} >/dev/null
+        done
+    done
+done
+for pid in "${EXPORT_PIDS[@]}"; do kill -0 "$pid" || fail "an export died during the benchmark: $(tail -5 "$VM_RUNDIR"/iser.log "$VM_RUNDIR"/tcp.log)"; done
+
+python3 - "$OUT" "$ROUNDS" "$SIZE" <<'PY'
+import json, statistics, sys
+out, rounds, size = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+def figure(workload, side):
+    values = []
+    for r in range(1, rounds + 1):
+        with open(f"{out}/{workload}-{side}-{r}.json") as f:
+            j = json.load(f)["jobs"][0]
+        part = j["write"] if workload == "randwrite" else j["read"]
+        if workload in ("randread", "randwrite"):
+            values.append(part["iops"])
+        elif workload == "seqread":
+            values.append(part["bw_bytes"] / 1e6)
+        else:
+            values.append(part["lat_ns"]["mean"] / 1000.0)
+    return statistics.median(values), values
+
+rows = [
+    ("randread", "4 KiB random read, QD32", "IOPS", False),
+    ("randwrite", "4 KiB random write, QD32", "IOPS", False),
+    ("seqread", "1 MiB sequential read, QD8", "MB/s", False),
+    ("qd1", "4 KiB random read, QD1", "mean lat. us", True),
+]
+print(f"tgtd LUN of {size} on tmpfs in a TCG guest, soft-RoCE; {rounds} round(s), medians")
+print("iser = iserblockd --transport iser (NBD socket, fio nbd engine); tcp = iserblockd --transport tcp (same);")
+print("kernel = open-iscsi + ib_iser, fio libaio O_DIRECT on /dev/sdX. Ratios are iser/other (latency: other/iser): higher is better")
+print(f"{'workload':<28} {'unit':<13} {'iser':>9} {'tcp':>9} {'kernel':>9} {'iser/tcp':>9} {'iser/kern':>9}")
+result = []
+ratios = {}
+for key, title, unit, lower_is_better in rows:
+    figures = {side: figure(key, side) for side in ("iser", "tcp", "kernel")}
+    iser = figures["iser"][0]
+    def ratio(other):
+        return (other / iser) if lower_is_better else (iser / other)
+    ratios[key] = (ratio(figures["tcp"][0]), ratio(figures["kernel"][0]))
+    print(f"{title:<28} {unit:<13} {iser:>9.1f} {figures['tcp'][0]:>9.1f} {figures['kernel'][0]:>9.1f} "
+          f"{ratios[key][0]:>9.2f} {ratios[key][1]:>9.2f}   "
+          + " | ".join(f"{side} " + ", ".join(f"{v:.1f}" for v in figures[side][1]) for side in figures))
+names = {"randread": "randread_iops", "randwrite": "randwrite_iops", "seqread": "seqread_mbps", "qd1": "qd1_latency"}
+line = " ".join(f"iser_vs_tcp_{names[k]}_ratio={ratios[k][0]:.2f}" for k in names) + " " + \
+       " ".join(f"iser_vs_kernel_{names[k]}_ratio={ratios[k][1]:.2f}" for k in names)
+print(f"RESULT {line}")
+PY
