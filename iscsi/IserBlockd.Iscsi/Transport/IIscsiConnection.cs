@@ -11,6 +11,10 @@ namespace IserBlockd.Iscsi.Transport;
 /// the destination, e.g. the task's buffer at the PDU's offset; TCP then reads the data segment straight from the
 /// socket into it. Only one receiver and one sender at a time; sends and receives may overlap.
 /// </para>
+/// <para>
+/// <see cref="IAsyncDisposable.DisposeAsync"/> may be called more than once, from another thread, while a receive
+/// or send is pending: it must make them fail promptly (the core closes a failed connection this way).
+/// </para>
 /// </summary>
 public interface IIscsiConnection : IAsyncDisposable
 {
