@@ -18,6 +18,9 @@ namespace IserBlockd.BlockDev;
 /// <item>Failures are reported by throwing <see cref="BlockDeviceException"/> with the errno
 /// the client should see. Any other exception is treated as EIO.</item>
 /// <item>Many calls may be in flight at once, from several connections.</item>
+/// <item>Calls (and <see cref="IBlockBufferProvider.RentAsync"/>) come from the NBD server's I/O threads,
+/// which serve many connections: they must not block. Return a pending task and complete it later
+/// (from any thread) rather than waiting inside the call.</item>
 /// </list>
 /// </remarks>
 public interface IBlockDevice

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Transport.Epoll;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -198,10 +199,28 @@ public sealed class NbdServer : IAsyncDisposable
 
     private Task Track(Task connection)
     {
-        _connections.TryAdd(connection, 0);
-        _ = connection.ContinueWith(static (t, s) => ((NbdServer)s!)._connections.TryRemove(t, out _), this,
+        var tracked = CompleteOffTheLoopAsync(connection);
+        _connections.TryAdd(tracked, 0);
+        _ = tracked.ContinueWith(static (t, s) => ((NbdServer)s!)._connections.TryRemove(t, out _), this,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return connection;
+        return tracked;
+    }
+
+    /// <summary>
+    /// A connection ends on one of the I/O loop threads, which run NBD code inline and must never block.
+    /// The task callers get completes on the thread pool instead, so whatever they continue with
+    /// (cleanup, blocking waits) cannot stall every other connection on that loop.
+    /// </summary>
+    private static async Task CompleteOffTheLoopAsync(Task connection)
+    {
+        try
+        {
+            await connection.ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+        }
     }
 
     private NbdListener StartListener(Socket socket, string description, string? unixPath)
@@ -222,11 +241,31 @@ public sealed class NbdServer : IAsyncDisposable
             client.Dispose();
             return;
         }
-        _ = ServeAsync(CreateTransport(client), CancellationToken.None);
+        try
+        {
+            _ = ServeAsync(CreateTransport(client), CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            NbdLog.ConnectionFailed(_logger, e, "(accepting)");
+        }
     }
 
-    private SocketTransport CreateTransport(Socket socket) =>
-        new(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes);
+    /// <summary>Wraps a socket we now own; on failure it is closed.</summary>
+    private INbdTransport CreateTransport(Socket socket)
+    {
+        try
+        {
+            return Options.SocketEngine == NbdSocketEngine.Epoll
+                ? EpollSocketTransport.Create(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes)
+                : new SocketTransport(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>A socket file nobody listens on (left by a process that died); sockets have no length,
     /// so a file with contents is never taken for one.</summary>

@@ -4,8 +4,10 @@ namespace IserBlockd.BlockDev.Nbd.Transport;
 
 /// <summary>
 /// <see cref="INbdTransport"/> over a connected stream <see cref="Socket"/> (TCP, Unix, or one end of a
-/// socketpair handed to the kernel). The socket's ValueTask operations are pooled, so steady-state
-/// receives and sends allocate nothing.
+/// socketpair handed to the kernel) through the runtime's own asynchronous socket engine. The socket's
+/// ValueTask operations are pooled, so steady-state receives and sends allocate nothing; but unless the
+/// process sets <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, every completion hops to the
+/// thread pool. <see cref="Epoll.EpollSocketTransport"/> avoids that and is the server's default.
 /// </summary>
 public sealed class SocketTransport : INbdTransport
 {
@@ -18,8 +20,7 @@ public sealed class SocketTransport : INbdTransport
         if (socket.SocketType != SocketType.Stream)
             throw new ArgumentException("NBD needs a stream socket.", nameof(socket));
         _socket = socket;
-        if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
-            socket.NoDelay = true; // replies are complete messages; Nagle would only add latency
+        Configure(socket, null, null);
         RemoteDescription = DescribePeer(socket);
     }
 
@@ -28,6 +29,13 @@ public sealed class SocketTransport : INbdTransport
     /// 1 MiB reads, 5-10x fewer context switches and ~30% less CPU per request than the 208 KiB default.</summary>
     public SocketTransport(Socket socket, int? sendBufferBytes, int? receiveBufferBytes) : this(socket)
     {
+        Configure(socket, sendBufferBytes, receiveBufferBytes);
+    }
+
+    internal static void Configure(Socket socket, int? sendBufferBytes, int? receiveBufferBytes)
+    {
+        if (socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+            socket.NoDelay = true; // replies are complete messages; Nagle would only add latency
         try
         {
             if (sendBufferBytes is { } send && socket.SendBufferSize < send) socket.SendBufferSize = send;
@@ -78,7 +86,7 @@ public sealed class SocketTransport : INbdTransport
         return ValueTask.CompletedTask;
     }
 
-    private static string DescribePeer(Socket socket)
+    internal static string DescribePeer(Socket socket)
     {
         try
         {
