@@ -72,7 +72,17 @@ internal sealed unsafe class EpollEventLoop
             for (var i = 0; i < count; i++)
             {
                 var (ready, id) = EpollNative.ReadEvent(events + i * EpollNative.EventSize);
-                if (_registrations.TryGetValue(id, out var transport)) transport.OnReady(ready);
+                if (!_registrations.TryGetValue(id, out var transport)) continue;
+                try
+                {
+                    transport.OnReady(ready);
+                }
+                catch (Exception)
+                {
+                    // Code continuing inline threw past its own handlers: that connection is beyond
+                    // saving, but the loop (and every other connection on it) must go on.
+                    transport.Abort();
+                }
             }
         }
     }
