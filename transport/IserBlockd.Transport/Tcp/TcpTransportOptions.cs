@@ -11,7 +11,7 @@ public sealed record TcpTransportOptions
     public bool KeepAlive { get; init; } = true;
 
     /// <summary>Our own receive buffer for headers and small data segments; larger segments bypass it.</summary>
-    public int ReceiveBufferSize { get; init; } = 16 * 1024;
+    public int ReceiveBufferSize { get; init; } = 64 * 1024;
 
     /// <summary>Send coalescing buffer; data segments above <see cref="CopyThreshold"/> are written straight from the caller's memory.</summary>
     public int SendBufferSize { get; init; } = 64 * 1024;
