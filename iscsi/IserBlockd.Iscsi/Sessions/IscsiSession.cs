@@ -749,6 +749,18 @@ public sealed class IscsiSession : IAsyncDisposable
     }
 
     /// <summary>
+    /// Declares the current connection dead (e.g. a NOP-Out ping or a command timed out on a silent network) and closes
+    /// it: <see cref="ConnectionLost"/> follows, and the commands on it are retained or failed as after any loss.
+    /// Does nothing when there is no connection.
+    /// </summary>
+    public void AbortConnection(string reason)
+    {
+        IscsiConnection? connection;
+        lock (Lock) connection = _state == IscsiSessionState.LoggedIn ? _connection : null;
+        connection?.Fail(new IscsiConnectionLostException(reason));
+    }
+
+    /// <summary>
     /// Gives up on commands retained after a connection loss (the replacement timeout expired): they fail with
     /// <paramref name="reason"/>, and new commands fail at once until <see cref="ReinstateAsync"/> succeeds.
     /// </summary>

@@ -302,6 +302,25 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_silent_target_is_declared_dead_by_the_owner()
+    {
+        var bed = new FakeTargetBed(output);
+        await using var session = await bed.LoginAsync(bed.Options() with { RetainCommandsOnConnectionLoss = true });
+        var lost = new TaskCompletionSource<IscsiConnectionLostEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        session.ConnectionLost += (_, e) => lost.TrySetResult(e);
+        bed.Target.Intercept = (_, pdu) => true; // swallows everything from now on
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => session.PingAsync(timeout.Token));
+        session.AbortConnection("no answer to a NOP-Out within 200 ms");
+        var e = await lost.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("no answer to a NOP-Out within 200 ms", e.Reason.Message);
+        Assert.Equal(IscsiSessionState.ConnectionLost, session.State);
+        bed.Target.Intercept = null;
+        await session.ReinstateAsync();
+        Assert.True(await session.PingAsync() < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task Retained_commands_fail_when_the_owner_gives_up()
     {
         var bed = new FakeTargetBed(output);
