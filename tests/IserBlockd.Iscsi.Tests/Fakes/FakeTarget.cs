@@ -33,7 +33,7 @@ public sealed class FakeTarget
     /// <summary>Values the target answers (or declares) in operational negotiation, overriding its rule-following answer.</summary>
     public Dictionary<string, string> Answers { get; } = new();
 
-    /// <summary>Keys the target offers on its own in the last operational response.</summary>
+    /// <summary>Keys the target offers on its own in its first operational response, which then does not transit.</summary>
     public List<KeyValuePair<string, string>> TargetOffers { get; } = [];
 
     /// <summary>Target preferences for rule-following answers.</summary>
@@ -81,6 +81,7 @@ public sealed class FakeConnection(FakeTarget target, TargetSide side)
     private byte _chapId;
     private byte[] _chapChallenge = [];
     private int _chapAlgorithm;
+    private bool _offered;
 
     public TargetSide Side => side;
     public bool FullFeature { get; private set; }
@@ -184,10 +185,16 @@ public sealed class FakeConnection(FakeTarget target, TargetSide side)
                 response.NextStage = request.NextStage;
             }
         }
-        else
+        else if (target.TargetOffers.Count > 0 && !_offered)
         {
+            // Offer our own keys and stay in the stage: the initiator owes us answers first.
+            _offered = true;
             Operational(keys, answer);
             answer.AddRange(target.TargetOffers);
+        }
+        else
+        {
+            if (!_offered) Operational(keys, answer);
             response.Transit = request.Transit;
             response.NextStage = request.NextStage;
         }
