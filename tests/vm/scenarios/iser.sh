@@ -44,6 +44,23 @@ info "$out"
 grep -q "^$TGT_IPADDR:3260,1 $IQN\$" <<< "$out" || fail "SendTargets over iSER did not list $IQN at $TGT_IPADDR:3260,1"
 grep -q "^ok: no rdma-core object left" <<< "$out" || fail "rdma-core objects left after the discovery session"
 
+# iserblockctl, the command line people use: published NativeAOT if another scenario did, else the Release build
+# ./test.sh made (run by the host's dotnet in the guest), else this check is reported as not run.
+if [ -x "$IBD_BIN/iserblockctl" ]; then CTL=("$IBD_BIN/iserblockctl")
+elif [ -f "$IBD_REPO/daemon/iserblockctl/bin/Release/net10.0/iserblockctl.dll" ]; then
+    CTL=(env HOME=/tmp DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 dotnet "$IBD_REPO/daemon/iserblockctl/bin/Release/net10.0/iserblockctl.dll")
+else CTL=(); fi
+if [ ${#CTL[@]} -gt 0 ]; then
+    step "iserblockctl inquiry --transport iser (INQUIRY and READ CAPACITY through the command line)"
+    out=$("${CTL[@]}" inquiry --portal "$TGT_IPADDR" --target "$IQN" --lun 2 --transport iser --initiator-name "$OUR_INI")
+    info "$out"
+    grep -q "^Portal: *$TGT_IPADDR:3260 (iser)" <<< "$out" || fail "iserblockctl inquiry did not log in over iSER"
+    grep -q "^Capacity: *$((64 * MIB)) bytes" <<< "$out" || fail "iserblockctl inquiry: wrong capacity"
+    grep -q "^Logical block size: *4096" <<< "$out" || fail "iserblockctl inquiry: wrong block size"
+else
+    info "not run: iserblockctl is neither published in $IBD_BIN nor built in Release (./test.sh builds it)"
+fi
+
 for lun in 1 2; do
     bs=$([ "$lun" = 1 ] && echo 512 || echo 4096)
     size=$((64 * MIB))
