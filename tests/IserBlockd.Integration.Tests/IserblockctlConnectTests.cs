@@ -1,17 +1,16 @@
 using System.Text.Json;
-using IserBlockd.Iscsi.Tests.Integration;
 using IserBlockd.TestSupport;
 using IserBlockd.TestSupport.Tgtd;
 using Xunit.Abstractions;
 
-namespace IserBlockd.Iscsi.Tests.Cli;
+namespace IserBlockd.Integration.Tests;
 
 #pragma warning disable CA1416 // Linux-only tests (tgtd, file modes)
 
 /// <summary>The real iserblockctl executable against tgtd: output formats and exit codes.</summary>
-public sealed class IserblockctlTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class IserblockctlConnectTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string Initiator = TgtdTestBed.InitiatorName;
+    private const string Initiator = "iqn.2026-11.io.iserblockd.test:initiator";
     private TgtdServer _tgtd = null!;
     private TgtdTarget _disk = null!;
     private TgtdTarget _secure = null!;
@@ -38,7 +37,7 @@ public sealed class IserblockctlTests(ITestOutputHelper output) : IAsyncLifetime
 
     private async Task<ProcessResult> Run(params string[] args)
     {
-        var result = await Iserblockctl.RunAsync(args);
+        var result = await ExternalProcess.RunAsync(Executables.Iserblockctl, args, TimeSpan.FromSeconds(60));
         output.WriteLine($"$ iserblockctl {string.Join(' ', args)}\n[exit {result.ExitCode}]\n{result.StandardOutput}{result.StandardError}");
         return result;
     }

@@ -1,7 +1,7 @@
 using IserBlockd.Daemon.Identity;
 using IserBlockd.TestSupport;
 
-namespace IserBlockd.Iscsi.Tests.Cli;
+namespace IserBlockd.Daemon.Tests.Identity;
 
 public sealed class InitiatorIdentityTests : IDisposable
 {
