@@ -35,12 +35,17 @@ internal sealed unsafe class EpollEventLoop
         return loops[(int)((uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length)];
     }
 
+    /// <summary>Edge-triggered interest in input (always) and, while a send waits, in output. Output
+    /// interest is not kept: every reply the peer reads would otherwise wake the loop for nothing.</summary>
+    public static uint Interest(bool output) =>
+        EpollNative.EPOLLIN | EpollNative.EPOLLRDHUP | EpollNative.EPOLLET | (output ? EpollNative.EPOLLOUT : 0);
+
     public ulong Register(int fd, EpollSocketTransport transport)
     {
         var id = (ulong)Interlocked.Increment(ref _nextId);
         _registrations[id] = transport;
         var ev = stackalloc byte[16];
-        EpollNative.WriteEvent(ev, EpollNative.EPOLLIN | EpollNative.EPOLLOUT | EpollNative.EPOLLRDHUP | EpollNative.EPOLLET, id);
+        EpollNative.WriteEvent(ev, Interest(output: false), id);
         if (EpollNative.epoll_ctl(_epoll, EpollNative.EPOLL_CTL_ADD, fd, ev) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -48,6 +53,15 @@ internal sealed unsafe class EpollEventLoop
             throw new IOException($"epoll_ctl(ADD) failed: {Marshal.GetPInvokeErrorMessage(errno)}");
         }
         return id;
+    }
+
+    /// <summary>Changes the interest set; when it adds output and the socket is writable already, epoll
+    /// reports that at once, so no readiness is lost between a failed send and this call.</summary>
+    public bool Modify(ulong id, int fd, bool output)
+    {
+        var ev = stackalloc byte[16];
+        EpollNative.WriteEvent(ev, Interest(output), id);
+        return EpollNative.epoll_ctl(_epoll, EpollNative.EPOLL_CTL_MOD, fd, ev) == 0;
     }
 
     /// <summary>Stops delivering events for the socket; call before closing it.</summary>

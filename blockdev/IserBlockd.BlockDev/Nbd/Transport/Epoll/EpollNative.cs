@@ -8,6 +8,7 @@ internal static unsafe partial class EpollNative
     public const int EPOLL_CLOEXEC = 0x80000;
     public const int EPOLL_CTL_ADD = 1;
     public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLL_CTL_MOD = 3;
     public const uint EPOLLIN = 0x001;
     public const uint EPOLLOUT = 0x004;
     public const uint EPOLLERR = 0x008;

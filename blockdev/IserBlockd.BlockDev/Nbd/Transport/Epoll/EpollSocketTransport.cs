@@ -37,6 +37,7 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
     private bool _sendPending;
     private bool _readable;
     private bool _writable;
+    private bool _outputArmed;
     private bool _receiveShut;
     private bool _aborted;
     private int _disposed;
@@ -108,6 +109,7 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
                 }
                 _sendBuffer = buffer;
                 _sendPending = true;
+                if (!_outputArmed) ArmOutput(true);
             }
             return new ValueTask<int>(_send, _send.Version);
         }
@@ -173,7 +175,9 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
         {
             if (!_sendPending)
             {
+                // Nothing waits to send: remember the readiness and stop listening for more of it.
                 _writable = true;
+                if (_outputArmed) ArmOutput(false);
                 return;
             }
             _sendPending = false;
@@ -208,6 +212,25 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
             return;
         }
         _send.SetException(new IOException("The connection was aborted."));
+    }
+
+    /// <summary>Adds or removes output interest; under <see cref="_gate"/>, so interest always matches
+    /// whether a send is waiting.</summary>
+    private void ArmOutput(bool output)
+    {
+        var referenced = false;
+        try
+        {
+            _handle.DangerousAddRef(ref referenced);
+            if (_loop.Modify(_registration, _fd, output)) _outputArmed = output;
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (referenced) _handle.DangerousRelease();
+        }
     }
 
     /// <summary>recv(2) without blocking; bytes received (0 at end of stream) or -1 with errno.</summary>
