@@ -14,8 +14,7 @@ public class ListenerTests
     {
         using var dir = new TempDirectory();
         var path = dir.File("nbd.sock");
-        // A socket file left behind, as by a crashed server (.NET would remove its own on dispose).
-        (await ExternalProcess.RunAsync("python3", ["-c", $"import socket; socket.socket(socket.AF_UNIX).bind('{path}')"])).EnsureSuccess();
+        StaleUnixSocket.Create(path);
         Assert.True(File.Exists(path));
 
         await using var first = new NbdServer();
