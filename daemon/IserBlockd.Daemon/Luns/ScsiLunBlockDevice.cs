@@ -22,7 +22,6 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
 
     private readonly ScsiLun _lun;
     private readonly bool _writeZeroesMayUnmap;
-    private byte[]? _zeroBlock;
 
     private ScsiLunBlockDevice(ScsiLun lun, BlockGeometry geometry, BlockDeviceFeatures features, IBlockBufferProvider buffers, CachingModePage caching)
     {
@@ -155,6 +154,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken)
     {
         Statistics.Begin();
@@ -176,6 +176,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken)
     {
         Statistics.Begin();
@@ -183,7 +184,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         {
             var (lba, blocks) = Blocks(offset, length);
             if (mayUnmap && _writeZeroesMayUnmap) await _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
-            else await WriteSameZeroesAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
+            else await _lun.WriteZeroesAsync(lba, blocks, unmap: false, cancellationToken).ConfigureAwait(false);
             if (fua && Features.HasFlag(BlockDeviceFeatures.Flush))
                 await _lun.SynchronizeCacheAsync(cancellationToken).ConfigureAwait(false);
             Statistics.Written(length);
@@ -196,22 +197,6 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         finally
         {
             Statistics.End();
-        }
-    }
-
-    /// <summary>WRITE SAME(16) of a zero block without UNMAP: the blocks stay allocated (NBD_CMD_FLAG_NO_HOLE).</summary>
-    private async Task WriteSameZeroesAsync(ulong lba, ulong blocks, CancellationToken cancellationToken)
-    {
-        var zero = _zeroBlock ??= new byte[_lun.BlockSize];
-        var limit = _lun.BlockLimits?.MaximumWriteSameLength is > 0 and var m ? Math.Min(m, uint.MaxValue) : 65536UL;
-        var cdb = new byte[16];
-        while (blocks > 0)
-        {
-            var chunk = (uint)Math.Min(blocks, limit);
-            CdbBuilder.WriteSame16(cdb, lba, chunk, unmap: false);
-            await _lun.ExecuteWithRetryAsync(cdb, ScsiDataDirection.Write, zero, cancellationToken).ConfigureAwait(false);
-            lba += chunk;
-            blocks -= chunk;
         }
     }
 

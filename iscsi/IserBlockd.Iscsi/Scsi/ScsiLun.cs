@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using IserBlockd.Iscsi.Sessions;
 using Microsoft.Extensions.Logging;
@@ -10,8 +12,16 @@ namespace IserBlockd.Iscsi.Scsi;
 /// Provisioning VPD pages), with block I/O that issues READ/WRITE(16) (falling back to (10) where the LU lacks
 /// them), SYNCHRONIZE CACHE, UNMAP and WRITE SAME(16) with UNMAP. UNIT ATTENTION is retried, as every SCSI
 /// midlayer does (tgtd answers the first command of a session with 29/00); other failures throw
-/// <see cref="ScsiCommandException"/>. Read and write complete without allocating.
+/// <see cref="ScsiCommandException"/>. Block I/O (read, write, synchronize cache, unmap, write same) completes without
+/// allocating.
 /// </summary>
+/// <remarks>
+/// The block I/O calls complete on the session's receive loop when they succeed: the code that awaits them runs there
+/// until its next await. It must not block (no synchronous waits, no blocking I/O, in particular never a synchronous
+/// wait for another command, which only that loop can complete); count, hand the result on, issue the next command.
+/// Failures, and the probing and <see cref="ExecuteWithRetryAsync(ReadOnlyMemory{byte}, ScsiDataDirection, Memory{byte}, CancellationToken)"/>
+/// calls, complete on the thread pool.
+/// </remarks>
 public sealed class ScsiLun
 {
     private const int UnitAttentionRetries = 10;
@@ -143,16 +153,61 @@ public sealed class ScsiLun
         return (ulong)offset / BlockSize;
     }
 
+    /// <summary>How many pieces of one split request are in flight at once.</summary>
+    private const int MaxPiecesInFlight = 16;
+
+    /// <summary>
+    /// A request larger than one command may carry (iSER moves at most 512 KiB per command) goes out as several
+    /// commands at once, as the kernel does, each on its slice of the same buffer. It fails when any piece fails, but
+    /// only once every piece has ended: until then the target may still be moving data in or out of the buffer.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransferInChunksAsync(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
     {
         var max = MaxTransferBytes;
-        while (buffer.Length > 0)
+        var blocksPerPiece = (ulong)(max / (int)BlockSize);
+        var count = (buffer.Length + max - 1) / max;
+        var window = Math.Min(count, MaxPiecesInFlight);
+        var inFlight = ArrayPool<ValueTask>.Shared.Rent(window);
+        Exception? failure = null;
+        int started = 0, finished = 0;
+        try
         {
-            var chunk = Math.Min(buffer.Length, max);
-            await Transfer(write, lba, buffer[..chunk], fua, cancellationToken).ConfigureAwait(false);
-            buffer = buffer[chunk..];
-            lba += (ulong)(chunk / (int)BlockSize);
+            while (finished < count)
+            {
+                while (started < count && started - finished < window)
+                {
+                    var offset = started * max;
+                    try
+                    {
+                        inFlight[started % window] = Transfer(write, lba + (ulong)started * blocksPerPiece,
+                            buffer.Slice(offset, Math.Min(max, buffer.Length - offset)), fua, cancellationToken);
+                    }
+                    catch (Exception e)
+                    {
+                        failure ??= e;
+                    }
+                    started++;
+                    if (failure != null) count = started; // start no more pieces; wait for those on the wire
+                }
+                try
+                {
+                    await inFlight[finished % window].ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    failure ??= e;
+                    count = started;
+                }
+                inFlight[finished % window] = default;
+                finished++;
+            }
         }
+        finally
+        {
+            ArrayPool<ValueTask>.Shared.Return(inFlight, clearArray: true);
+        }
+        if (failure != null) ExceptionDispatchInfo.Throw(failure);
     }
 
     private ValueTask Transfer(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
@@ -187,22 +242,21 @@ public sealed class ScsiLun
     }
 
     /// <summary>UNMAP (deallocate) <paramref name="blocks"/> blocks at <paramref name="lba"/>, split by the Block Limits page.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask UnmapAsync(ulong lba, ulong blocks, CancellationToken cancellationToken = default)
     {
         if (!SupportsUnmap) throw new NotSupportedException($"LUN {Lun} does not support UNMAP (not thin provisioned or LBPU clear)");
         CheckRange(lba, 0);
         if (blocks > BlockCount - lba) throw new ArgumentOutOfRangeException(nameof(blocks));
         var maxBlocks = BlockLimits?.MaximumUnmapLbaCount is > 0 and var m ? m : uint.MaxValue;
+        // The parameter list is the command's data-out buffer: it must live until the command ends, so not on the stack.
         var list = ArrayPool<byte>.Shared.Rent(UnmapParameterList.Size(1));
-        var cdb = new byte[10];
         try
         {
             while (blocks > 0)
             {
                 var chunk = (uint)Math.Min(blocks, maxBlocks);
-                var size = UnmapParameterList.Write(list, [(lba, chunk)]);
-                CdbBuilder.Unmap(cdb, (ushort)size);
-                await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Write, list.AsMemory(0, size), cancellationToken).ConfigureAwait(false);
+                await Unmap(list, lba, chunk, cancellationToken).ConfigureAwait(false);
                 lba += chunk;
                 blocks -= chunk;
             }
@@ -213,22 +267,45 @@ public sealed class ScsiLun
         }
     }
 
+    private ValueTask Unmap(byte[] list, ulong lba, uint blocks, CancellationToken cancellationToken)
+    {
+        var size = UnmapParameterList.Write(list, [(lba, blocks)]);
+        Span<byte> cdb = stackalloc byte[10];
+        var length = CdbBuilder.Unmap(cdb, (ushort)size);
+        return Session.ExecuteBlockIoAsync(Lun, cdb[..length], ScsiDataDirection.Write, list.AsMemory(0, size), cancellationToken);
+    }
+
     /// <summary>WRITE SAME(16) with UNMAP: zeroes the range and lets a thin target deallocate it.</summary>
-    public async ValueTask WriteSameUnmapAsync(ulong lba, ulong blocks, CancellationToken cancellationToken = default)
+    public ValueTask WriteSameUnmapAsync(ulong lba, ulong blocks, CancellationToken cancellationToken = default)
     {
         if (!SupportsWriteSameUnmap) throw new NotSupportedException($"LUN {Lun} does not support WRITE SAME(16) with UNMAP");
+        return WriteZeroesAsync(lba, blocks, unmap: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// WRITE SAME(16) of a zero block over the range, split by the Block Limits page: with <paramref name="unmap"/> a
+    /// thin target may deallocate the blocks (they read back as zeros either way), without it they stay allocated.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteZeroesAsync(ulong lba, ulong blocks, bool unmap, CancellationToken cancellationToken = default)
+    {
         if (lba > BlockCount || blocks > BlockCount - lba) throw new ArgumentOutOfRangeException(nameof(blocks));
         var zero = _zeroBlock ??= new byte[BlockSize];
         var maxBlocks = BlockLimits?.MaximumWriteSameLength is > 0 and var m ? Math.Min(m, uint.MaxValue) : 65536UL;
-        var cdb = new byte[16];
         while (blocks > 0)
         {
             var chunk = (uint)Math.Min(blocks, maxBlocks);
-            CdbBuilder.WriteSame16(cdb, lba, chunk, unmap: true);
-            await ExecuteWithRetryAsync(cdb, ScsiDataDirection.Write, zero, cancellationToken).ConfigureAwait(false);
+            await WriteSame(zero, lba, chunk, unmap, cancellationToken).ConfigureAwait(false);
             lba += chunk;
             blocks -= chunk;
         }
+    }
+
+    private ValueTask WriteSame(byte[] block, ulong lba, uint blocks, bool unmap, CancellationToken cancellationToken)
+    {
+        Span<byte> cdb = stackalloc byte[16];
+        var length = CdbBuilder.WriteSame16(cdb, lba, blocks, unmap);
+        return Session.ExecuteBlockIoAsync(Lun, cdb[..length], ScsiDataDirection.Write, block, cancellationToken);
     }
 
     // ---------------------------------------------------------------- probing

@@ -6,9 +6,16 @@ namespace IserBlockd.Iscsi.Sessions;
 /// An auto-reset event for a single waiter (the connection's writer loop), allocation-free: producers call
 /// <see cref="Set"/>, the writer awaits <see cref="WaitAsync"/>.
 /// </summary>
-internal sealed class AsyncSignal : IValueTaskSource, IThreadPoolWorkItem
+/// <remarks>
+/// A <see cref="Set"/> that finds the writer waiting runs it inline, on the producer's thread, until it has sent
+/// everything queued or a send has to wait: a command goes to the wire from the thread that issued it (an NBD loop,
+/// or the receive loop completing the previous command), as the kernel's initiators do, with no wake-up of another
+/// thread in between. That is safe because the writer never blocks (a transport that must wait returns a pending
+/// task, and the writer continues wherever that completes) and because producers call <see cref="Set"/> outside the
+/// session lock. A <see cref="Set"/> from the writer itself, or while it runs elsewhere, only leaves the signal set.
+/// </remarks>
+internal sealed class AsyncSignal : IValueTaskSource
 {
-    // The waiter resumes on the thread pool through this object, so a wake-up allocates nothing.
     private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
     private readonly object _gate = new();
     private bool _signaled;
@@ -40,10 +47,8 @@ internal sealed class AsyncSignal : IValueTaskSource, IThreadPoolWorkItem
             }
             _waiting = false;
         }
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        _core.SetResult(true);
     }
-
-    void IThreadPoolWorkItem.Execute() => _core.SetResult(true);
 
     void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);

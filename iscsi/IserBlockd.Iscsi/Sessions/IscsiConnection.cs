@@ -50,12 +50,11 @@ internal sealed class IscsiConnection
     /// <summary>Wakes the writer: commands are queued or the window opened.</summary>
     public void SignalWriter() => _writerSignal.Set();
 
-    /// <summary>Queues a PDU that needs no CmdSN ordering (Data-Out, NOP-Out reply) or a control request. Caller holds the session lock.</summary>
-    public void EnqueueControl(in SendWork work)
-    {
-        _controlQueue.Enqueue(work);
-        _writerSignal.Set();
-    }
+    /// <summary>
+    /// Queues a PDU that needs no CmdSN ordering (Data-Out, NOP-Out reply) or a control request. Caller holds the
+    /// session lock, and calls <see cref="SignalWriter"/> once it has let go of it (the writer may run inline there).
+    /// </summary>
+    public void EnqueueControl(in SendWork work) => _controlQueue.Enqueue(work);
 
     /// <summary>Runs both loops until the connection ends. Returns the failure, or null after an orderly logout.</summary>
     public async Task<Exception?> RunAsync()
@@ -453,6 +452,7 @@ internal sealed class IscsiConnection
             Interlocked.Increment(ref _session.Counters.R2Ts);
             EnqueueControl(SendWork.ForR2T(task, r.TargetTransferTag, (int)r.BufferOffset, (int)r.DesiredDataTransferLength));
         }
+        SignalWriter();
         _session.UpdateWindow(r.ExpCmdSN, r.MaxCmdSN);
     }
 
@@ -475,6 +475,7 @@ internal sealed class IscsiConnection
             _logger.LogTrace("target ping (TTT 0x{Ttt:x8}), answering", n.TargetTransferTag);
             lock (_session.Lock)
                 EnqueueControl(SendWork.ForNopOutReply(n.Lun, n.TargetTransferTag, data.Length > 0 ? data.ToArray() : null));
+            SignalWriter();
         }
     }
 

@@ -244,14 +244,17 @@ public sealed class IscsiSession : IAsyncDisposable
                 if (TryRetry(task, result)) return;
                 error = new ScsiCommandException(task.CommandName, result.Status, result.Sense, result.Response);
             }
-            else if (result.Underflow && result.ResidualCount > 0)
+            // Only a READ or WRITE that moved less than asked is a lost block; tgtd reports the parameter list of
+            // UNMAP and the block of WRITE SAME as not taken (residual = its length) while doing the work.
+            else if (result.Underflow && result.ResidualCount > 0 && task.Cdb[0] is not (ScsiOpcode.Unmap or ScsiOpcode.WriteSame16))
                 error = new ScsiCommandException($"{task.CommandName} (a short transfer: {result.BytesTransferred} of {result.TransferLength} bytes)", result.Status, null);
         }
         if (!Retire(task, out var connection, out var holdsBuffer)) return;
         task.Cancellation.Dispose();
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
         if (error != null) task.SetException(error);
-        else task.SetResult(result);
+        else if (!task.SetResult(result, out var continuationError))
+            _logger.LogError(continuationError, "a block I/O continuation threw on the receive loop; the connection carries on");
     }
 
     private const int UnitAttentionRetries = 10;
@@ -402,6 +405,7 @@ public sealed class IscsiSession : IAsyncDisposable
             _controls[request.Itt] = request;
             connection.EnqueueControl(SendWork.ForControl(request));
         }
+        connection.SignalWriter();
         return request.Completion.Task;
     }
 

@@ -32,8 +32,8 @@ internal enum ScsiTaskMode : byte
 
 internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTaskSource, IThreadPoolWorkItem
 {
-    // Continuations run on the thread pool, never on the receive loop, but through this object as the work item:
-    // RunContinuationsAsynchronously would allocate a work item per completion.
+    // Block I/O results continue inline on the receive loop (see SetResult); everything else goes to the thread pool
+    // through this object as the work item (RunContinuationsAsynchronously would allocate one per completion).
     private ManualResetValueTaskSourceCore<ScsiCommandResult> _core = new() { RunContinuationsAsynchronously = false };
     private ScsiCommandResult _result;
     private Exception? _error;
@@ -96,11 +96,35 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
 
     public ValueTask AsBlockIoValueTask() => new(this, _core.Version);
 
-    public void SetResult(in ScsiCommandResult result)
+    /// <summary>
+    /// Publishes the result. A block I/O task (<see cref="ScsiTaskMode.BlockIo"/>) continues right here, on the
+    /// receive loop: its awaiter is the LUN's block I/O path, which counts, queues the NBD reply and may issue the next
+    /// command, none of which blocks (<see cref="Scsi.ScsiLun"/> documents that contract for its callers). Saving the
+    /// hop to another thread is most of the cost of a small I/O. Results of <see cref="IscsiSession.ExecuteAsync"/>
+    /// and every failure continue on the thread pool: their awaiters are arbitrary code.
+    /// </summary>
+    /// <returns>false when the continuation ran inline and threw (it escaped its own handlers; the caller logs it).</returns>
+    public bool SetResult(in ScsiCommandResult result, out Exception? continuationError)
     {
-        _result = result;
+        continuationError = null;
         _error = null;
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        if (Mode != ScsiTaskMode.BlockIo)
+        {
+            _result = result;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            return true;
+        }
+        try
+        {
+            // The awaiter's GetResult returns this object to the pool before SetResult returns: touch nothing after.
+            _core.SetResult(result);
+            return true;
+        }
+        catch (Exception e)
+        {
+            continuationError = e;
+            return false;
+        }
     }
 
     public void SetException(Exception error)
