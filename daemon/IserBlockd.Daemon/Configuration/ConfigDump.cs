@@ -19,6 +19,13 @@ public static class ConfigDump
         NopTimeout = s.NopTimeout.TotalSeconds,
         LoginTimeout = s.LoginTimeout.TotalSeconds,
         KernelNbdTimeout = s.KernelNbdTimeout.TotalSeconds,
+        KernelNbdConnections = s.KernelNbdConnections,
+        KernelNbdMethod = ConfigValidator.AttachMethodName(s.KernelNbdMethod),
+        Iser = new IserDocument
+        {
+            DataBuffers = [.. s.IserBuffers.DataBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],
+            BounceBuffers = [.. s.IserBuffers.BounceBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],
+        },
         Reconnect = new ReconnectDocument { MinDelay = s.Reconnect.MinDelay.TotalSeconds, MaxDelay = s.Reconnect.MaxDelay.TotalSeconds },
         Logging = new LoggingDocument
         {

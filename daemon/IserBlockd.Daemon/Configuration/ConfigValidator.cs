@@ -1,6 +1,9 @@
 using System.Globalization;
+using IserBlockd.BlockDev.Kernel;
 using IserBlockd.Daemon.Configuration.Document;
 using IserBlockd.Iscsi.Security;
+using IserBlockd.Rdma;
+using IserBlockd.Transport.Iser;
 using IserBlockd.Transport.Selection;
 using Serilog.Events;
 
@@ -16,6 +19,10 @@ internal sealed class ConfigValidator
     private const int MaxDataLength = 16_777_215; // 2^24 - 1, RFC 7143 section 13
     private const double MaxSeconds = 86_400;
     private const int MaxUnixSocketPath = 107; // sun_path is 108 bytes with the terminating NUL
+    private const int MinPoolBufferSize = 4096;            // one page: registered buffers are page-aligned
+    private const int MaxPoolBufferSize = 16 << 20;
+    private const int MinLargestDataBuffer = 64 * 1024;    // the largest data buffer is the largest NBD request on iSER
+    private const int MaxPoolBufferCount = 65536;
 
     private readonly List<ConfigError> _errors;
 
@@ -44,6 +51,18 @@ internal sealed class ConfigValidator
         var kernelTimeout = Seconds(doc.KernelNbdTimeout, "kernelNbdTimeout", replacement + DaemonSettings.KernelTimeoutMargin, min: 1);
         if (doc.KernelNbdTimeout != null && kernelTimeout <= replacement)
             Error("kernelNbdTimeout", $"must be greater than replacementTimeout ({replacement.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s) so that the kernel never fails a request the daemon is still holding; leave it out to use replacementTimeout + {DaemonSettings.KernelTimeoutMargin.TotalSeconds} s");
+
+        var kernelConnections = DaemonSettings.DefaultKernelNbdConnections;
+        if (doc.KernelNbdConnections is { } connections)
+        {
+            if (connections is < 1 or > DaemonSettings.MaxKernelNbdConnections)
+                Error("kernelNbdConnections", $"expected 1 to {DaemonSettings.MaxKernelNbdConnections}, got {connections}");
+            else kernelConnections = connections;
+        }
+        var kernelMethod = KernelAttachMethod.Auto;
+        if (doc.KernelNbdMethod != null && !TryParseAttachMethod(doc.KernelNbdMethod, out kernelMethod))
+            Error("kernelNbdMethod", $"expected \"auto\", \"netlink\" or \"ioctl\", got \"{doc.KernelNbdMethod}\"");
+        var iser = Iser(doc.Iser);
 
         var reconnect = ReconnectPolicy.Default;
         if (doc.Reconnect is { } r)
@@ -84,7 +103,78 @@ internal sealed class ConfigValidator
         }
 
         return new DaemonSettings(initiatorName, replacement, nopInterval, nopTimeout, loginTimeout, kernelTimeout,
-            reconnect, logging, controlSocket, nodes);
+            reconnect, logging, controlSocket, nodes)
+        {
+            KernelNbdConnections = kernelConnections,
+            KernelNbdMethod = kernelMethod,
+            IserBuffers = iser,
+        };
+    }
+
+    public static bool TryParseAttachMethod(string text, out KernelAttachMethod method)
+    {
+        switch (text)
+        {
+            case "auto": method = KernelAttachMethod.Auto; return true;
+            case "netlink": method = KernelAttachMethod.Netlink; return true;
+            case "ioctl": method = KernelAttachMethod.Ioctl; return true;
+            default: method = KernelAttachMethod.Auto; return false;
+        }
+    }
+
+    public static string AttachMethodName(KernelAttachMethod method) => method switch
+    {
+        KernelAttachMethod.Netlink => "netlink",
+        KernelAttachMethod.Ioctl => "ioctl",
+        _ => "auto",
+    };
+
+    private IserDeviceOptions Iser(IserDocument? doc)
+    {
+        var defaults = new IserDeviceOptions();
+        if (doc == null) return defaults;
+        var data = BufferClasses(doc.DataBuffers, "iser.dataBuffers", defaults.DataBuffers);
+        var bounce = BufferClasses(doc.BounceBuffers, "iser.bounceBuffers", defaults.BounceBuffers);
+        if (doc.DataBuffers is { Count: > 0 } && data.SizeClasses.Count > 0 && data.SizeClasses.Max(c => c.BufferSize) < MinLargestDataBuffer)
+            Error("iser.dataBuffers", $"the largest data buffer is the largest NBD request an iSER LUN accepts; give one size class of at least {MinLargestDataBuffer} bytes");
+        return new IserDeviceOptions { DataBuffers = data, BounceBuffers = bounce };
+    }
+
+    /// <summary>Size classes of a registered pool; on any error the defaults come back (the errors stop startup anyway).</summary>
+    private RegisteredBufferPoolOptions BufferClasses(List<BufferClassDocument?>? list, string path, RegisteredBufferPoolOptions defaults)
+    {
+        if (list == null) return defaults;
+        if (list.Count == 0)
+        {
+            Error(path, "needs at least one size class such as { \"size\": 1048576, \"count\": 32 }");
+            return defaults;
+        }
+        var before = _errors.Count;
+        var classes = new List<BufferSizeClass>();
+        var sizes = new Dictionary<int, int>();
+        for (var i = 0; i < list.Count; i++)
+        {
+            var itemPath = $"{path}[{i}]";
+            if (list[i] is not { } item)
+            {
+                Error(itemPath, "expected an object such as { \"size\": 1048576, \"count\": 32 }, got null");
+                continue;
+            }
+            if (item.Size is not { } size)
+                Error(itemPath + ".size", "required: the buffer size in bytes (a power of two from 4096 to 16777216)");
+            else if (size is < MinPoolBufferSize or > MaxPoolBufferSize || (size & (size - 1)) != 0)
+                Error(itemPath + ".size", $"expected a power of two from {MinPoolBufferSize} to {MaxPoolBufferSize} bytes, got {size}");
+            else if (!sizes.TryAdd(size, i))
+                Error(itemPath + ".size", $"{size} bytes is already the size of {path}[{sizes[size]}]");
+            if (item.Count is not { } count)
+                Error(itemPath + ".count", "required: how many buffers of this size to register");
+            else if (count is < 1 or > MaxPoolBufferCount)
+                Error(itemPath + ".count", $"expected 1 to {MaxPoolBufferCount}, got {count}");
+            if (item.Size is { } s && item.Count is { } n && (long)s * n > int.MaxValue)
+                Error(itemPath, $"{s} bytes × {n} is more than 2 GiB; one size class is one registration of at most 2 GiB");
+            if (item.Size is { } okSize && item.Count is { } okCount) classes.Add(new BufferSizeClass(okSize, okCount));
+        }
+        return _errors.Count == before ? new RegisteredBufferPoolOptions { SizeClasses = classes, Alignment = defaults.Alignment } : defaults;
     }
 
     private LoggingSettings Logging(LoggingDocument? doc)

@@ -1,3 +1,6 @@
+using IserBlockd.BlockDev.Kernel;
+using IserBlockd.Transport.Iser;
+
 namespace IserBlockd.Daemon.Configuration;
 
 /// <summary>The validated configuration, with every default applied and CHAP secrets loaded.</summary>
@@ -29,6 +32,20 @@ public sealed record DaemonSettings(
         null, DefaultReplacementTimeout, DefaultNopInterval, DefaultNopTimeout, DefaultLoginTimeout,
         DefaultReplacementTimeout + KernelTimeoutMargin, ReconnectPolicy.Default, LoggingSettings.Default,
         DefaultControlSocket, []);
+
+    /// <summary>Sockets the kernel spreads the requests of each /dev/nbdN over (as nbd-client -connections).</summary>
+    public int KernelNbdConnections { get; init; } = DefaultKernelNbdConnections;
+
+    /// <summary>How /dev/nbdN devices are attached: netlink where the kernel has it, or the legacy ioctls (as nbd-client -nonetlink).</summary>
+    public KernelAttachMethod KernelNbdMethod { get; init; } = KernelAttachMethod.Auto;
+
+    /// <summary>Registered (pinned) memory per RDMA device for iSER sessions: the zero-copy data buffers and the bounce buffers.</summary>
+    public IserDeviceOptions IserBuffers { get; init; } = new();
+
+    /// <summary>One socket per CPU, up to 4: more sockets than CPUs only add contention in the daemon.</summary>
+    public static int DefaultKernelNbdConnections => Math.Clamp(Environment.ProcessorCount, 1, 4);
+
+    public const int MaxKernelNbdConnections = 16;
 
     public NodeSettings? FindNode(string name) => Nodes.FirstOrDefault(n => n.Name == name);
 }

@@ -22,10 +22,14 @@ public static class KernelDevices
             Index = selection.Index is { } i ? (uint)i : null,
             Connections = connections,
             IoTimeout = options.IoTimeout,
-            DeadConnectionTimeout = options.IoTimeout,
+            DeadConnectionTimeout = options.DeadConnectionTimeout ?? options.IoTimeout,
             BackendIdentifier = options.BackendIdentifier,
+            Method = options.Method,
+            ReplaceDeadConnections = options.ReplaceDeadConnections,
         };
 
+        // A device left configured by the previous daemon is taken back even when ioctls were asked for: only
+        // netlink can (the ioctl path has no RECONFIGURE), and detaching it would fail its users' I/O.
         var previous = FindByBackend(options.BackendIdentifier);
         if (previous is { } index && (selection.Index is null || selection.Index == index)
             && KernelNbd.NetlinkAvailable() && KernelNbd.Status(index) is [{ Connected: true }])

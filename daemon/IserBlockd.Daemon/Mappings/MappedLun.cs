@@ -58,7 +58,10 @@ public sealed partial class MappedLun
                     (socket, ct) => server.ServeTransmissionAsync(socket, export, ct), cancellationToken).ConfigureAwait(false);
                 lun._kernelDevice = kernel;
                 if (reattached) lun.LogReattached(node, mapping.Lun, kernel.DevicePath);
-                else lun.LogAttached(node, mapping.Lun, kernel.DevicePath);
+                else lun.LogAttached(node, mapping.Lun, kernel.DevicePath, kernel.Method.ToString().ToLowerInvariant());
+                lun.LimitKernelRequests(kernel);
+                _ = kernel.Ended.ContinueWith(static (_, state) => ((MappedLun)state!).OnKernelDeviceEnded(), lun,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
             foreach (var uri in lun._exports)
                 lun.LogExported(node, mapping.Lun, uri);
@@ -68,6 +71,32 @@ public sealed partial class MappedLun
         {
             await lun.StopAsync(keepDeviceInUse: false, flush: false).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>The kernel device was disconnected by someone else (nbd-client -d, another NBD_CMD_DISCONNECT):
+    /// the LUN stays logged in, and <c>iserblockctl unmap</c> then <c>map</c> attaches it again.</summary>
+    public bool DeviceLost => Volatile.Read(ref _deviceLost) != 0;
+
+    private int _deviceLost;
+
+    private void OnKernelDeviceEnded()
+    {
+        if (Volatile.Read(ref _stopped) != 0 || _kernelDevice is not { } kernel) return;
+        Volatile.Write(ref _deviceLost, 1);
+        LogDeviceLost(Node, Mapping.Lun, kernel.DevicePath);
+    }
+
+    private void LimitKernelRequests(KernelNbdDevice kernel)
+    {
+        try
+        {
+            var kb = KernelQueueLimits.LimitRequestSize(kernel.Index, Device.Geometry.MaxTransferBytes);
+            LogQueueLimit(kernel.DevicePath, kb);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            LogQueueLimitFailed(kernel.DevicePath, Device.Geometry.MaxTransferBytes / 1024, e.Message);
         }
     }
 
@@ -117,8 +146,17 @@ public sealed partial class MappedLun
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: exported as {Uri}")]
     private partial void LogExported(string node, int lun, string uri);
 
-    [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: attached as {Device}")]
-    private partial void LogAttached(string node, int lun, string device);
+    [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: attached as {Device} ({Method})")]
+    private partial void LogAttached(string node, int lun, string device, string method);
+
+    [LoggerMessage(LogLevel.Debug, "{Device}: requests limited to {Kb} KiB (queue/max_sectors_kb)")]
+    private partial void LogQueueLimit(string device, int kb);
+
+    [LoggerMessage(LogLevel.Warning, "{Device}: cannot limit requests to {Kb} KiB in queue/max_sectors_kb ({Reason}); larger requests will fail with EINVAL")]
+    private partial void LogQueueLimitFailed(string device, int kb, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "{Node} LUN {Lun}: {Device} was disconnected outside iserblockd; `iserblockctl unmap` then `map` attaches it again")]
+    private partial void LogDeviceLost(string node, int lun, string device);
 
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: re-attached {Device} left by the previous daemon (NBD_CMD_RECONFIGURE)")]
     private partial void LogReattached(string node, int lun, string device);

@@ -33,7 +33,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         _initiatorName = initiatorName;
         _status = status;
         _logger = loggerFactory.CreateLogger<DaemonRuntime>();
-        _shared = new SharedResources(new NbdEndpointRegistry(new(), loggerFactory));
+        _shared = new SharedResources(new NbdEndpointRegistry(new(), loggerFactory), settings.IserBuffers);
         foreach (var node in settings.Nodes)
             _nodes.Add(node.Name, new NodeRuntime(node, initiatorName, settings, _shared, loggerFactory));
     }

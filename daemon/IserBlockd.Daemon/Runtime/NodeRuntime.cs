@@ -38,7 +38,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<NodeRuntime>();
         _wanted = [.. node.Luns];
-        Session = new NodeSession(node, initiatorName, settings, loggerFactory);
+        Session = new NodeSession(node, initiatorName, settings, loggerFactory, shared.IserDevices);
     }
 
     public NodeSettings Node { get; }
@@ -139,7 +139,10 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         var lun = await Session.OpenLunAsync(mapping.Lun, cancellationToken).ConfigureAwait(false);
         var (buffers, maxTransfer) = SessionBuffers.For(Session.Transport, _shared.Buffers, ScsiLunBlockDevice.MaxRequestBytes);
         var device = await ScsiLunBlockDevice.CreateAsync(lun, mapping.ReadOnly, buffers, cancellationToken, maxTransfer).ConfigureAwait(false);
-        var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, $"iserblockd:{Node.Target}:{mapping.Lun}", Math.Clamp(Environment.ProcessorCount, 1, 4));
+        var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, $"iserblockd:{Node.Target}:{mapping.Lun}", _settings.KernelNbdConnections)
+        {
+            Method = _settings.KernelNbdMethod,
+        };
         var mapped = await MappedLun.StartAsync(Node.Name, mapping, device, _shared.Endpoints, kernel, _shared.ServerOptions, _loggerFactory, cancellationToken).ConfigureAwait(false);
         lock (_mapped)
         {
@@ -310,7 +313,8 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                     info.Luns.Add(new LunInfo
                     {
                         Lun = wanted.Lun,
-                        State = Session.State switch { NodeState.Recovering => "paused", NodeState.Failed => "failed", _ => "up" },
+                        State = m.DeviceLost ? "device disconnected outside iserblockd"
+                            : Session.State switch { NodeState.Recovering => "paused", NodeState.Failed => "failed", _ => "up" },
                         Device = m.DevicePath,
                         Exports = [.. m.Exports],
                         SizeBytes = device.Geometry.Size,

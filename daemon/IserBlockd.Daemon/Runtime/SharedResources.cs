@@ -3,18 +3,28 @@ using IserBlockd.BlockDev.Buffers;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Mappings;
+using IserBlockd.Transport.Iser;
 
 namespace IserBlockd.Daemon.Runtime;
 
-/// <summary>What every node of the daemon shares: payload buffers, NBD listeners, server options.</summary>
-public sealed class SharedResources(NbdEndpointRegistry endpoints) : IAsyncDisposable
+/// <summary>What every node of the daemon shares: payload buffers, the registered memory of each RDMA device,
+/// NBD listeners, server options.</summary>
+public sealed class SharedResources(NbdEndpointRegistry endpoints, IserDeviceOptions? iserBuffers = null) : IAsyncDisposable
 {
-    /// <summary>Pinned payload buffers for TCP sessions (iSER will bring a registered pool of its own).</summary>
+    /// <summary>Pinned payload buffers for TCP sessions (iSER sessions use their device's registered pool).</summary>
     public IBlockBufferProvider Buffers { get; } = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
+
+    /// <summary>One protection domain and registered pools per RDMA device, sized by the configuration's <c>iser</c>
+    /// section; created when the first iSER session reaches a device, freed when the daemon stops.</summary>
+    public IserDeviceRegistry IserDevices { get; } = new(iserBuffers);
 
     public NbdEndpointRegistry Endpoints { get; } = endpoints;
 
     public NbdServerOptions ServerOptions { get; } = new();
 
-    public ValueTask DisposeAsync() => Endpoints.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Endpoints.DisposeAsync().ConfigureAwait(false);
+        IserDevices.Dispose();
+    }
 }

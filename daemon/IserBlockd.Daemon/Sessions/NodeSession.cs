@@ -2,6 +2,7 @@ using IserBlockd.Daemon.Configuration;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Scsi;
 using IserBlockd.Iscsi.Sessions;
+using IserBlockd.Transport.Iser;
 using IserBlockd.Transport.Selection;
 using Microsoft.Extensions.Logging;
 
@@ -33,9 +34,14 @@ public sealed partial class NodeSession : IAsyncDisposable
     private int _reconnects;
     private string _transportName = "";
     private TransportChoice? _choice;
+    private readonly IserDeviceRegistry? _iserDevices;
 
-    public NodeSession(NodeSettings node, string initiatorName, DaemonSettings settings, ILoggerFactory loggerFactory)
+    /// <param name="iserDevices">Registered memory for iSER sessions (the daemon sizes it from the configuration);
+    /// null: the process-wide registry with the default pool sizes.</param>
+    public NodeSession(NodeSettings node, string initiatorName, DaemonSettings settings, ILoggerFactory loggerFactory,
+        IserDeviceRegistry? iserDevices = null)
     {
+        _iserDevices = iserDevices;
         Node = node;
         _initiatorName = initiatorName;
         _settings = settings;
@@ -78,7 +84,7 @@ public sealed partial class NodeSession : IAsyncDisposable
         try
         {
             var options = SessionOptionsBuilder.Build(Node, _initiatorName, _settings) with { Isid = _isid };
-            var (loggedIn, choice) = await new TransportChooser(loggerFactory: _loggerFactory)
+            var (loggedIn, choice) = await new TransportChooser(devices: _iserDevices, loggerFactory: _loggerFactory)
                 .LoginAsync(Node.Transport, options, cancellationToken).ConfigureAwait(false);
             session = loggedIn;
             lock (_lock)

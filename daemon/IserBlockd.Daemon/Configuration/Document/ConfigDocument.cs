@@ -11,6 +11,9 @@ public sealed class ConfigDocument
     public double? NopTimeout { get; set; }
     public double? LoginTimeout { get; set; }
     public double? KernelNbdTimeout { get; set; }
+    public int? KernelNbdConnections { get; set; }
+    public string? KernelNbdMethod { get; set; }
+    public IserDocument? Iser { get; set; }
     public ReconnectDocument? Reconnect { get; set; }
     public LoggingDocument? Logging { get; set; }
     public string? ControlSocket { get; set; }
