@@ -12,7 +12,7 @@
 #   /etc/systemd/system/iserblockd.service
 #   /etc/iserblockd/iserblockd.example.json                 (refreshed every time)
 #   /etc/iserblockd/iserblockd.json                         (only if absent: no nodes, edit it)
-#   /usr/local/share/doc/iserblockd/README-config.md
+#   /usr/local/share/doc/iserblockd/README.md
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 
@@ -62,13 +62,13 @@ for exe in iserblockd iserblockctl; do
     ln -sfn "$LIB/$exe" "$DESTDIR$BIN/$exe"
 done
 install -m 0644 systemd/iserblockd.service "$DESTDIR$UNIT"
-install -m 0644 systemd/README-config.md "$DESTDIR$DOC/README-config.md"
+install -m 0644 README.md "$DESTDIR$DOC/README.md"
 install -d -m 0700 "$DESTDIR$CONF"
 install -m 0600 systemd/iserblockd.example.json "$DESTDIR$CONF/iserblockd.example.json"
 if [ ! -e "$DESTDIR$CONF/iserblockd.json" ]; then
     printf '{\n  "nodes": []\n}\n' > "$DESTDIR$CONF/iserblockd.json"
     chmod 0600 "$DESTDIR$CONF/iserblockd.json"
-    echo "install.sh: created $CONF/iserblockd.json with no nodes; see $CONF/iserblockd.example.json and $DOC/README-config.md"
+    echo "install.sh: created $CONF/iserblockd.json with no nodes; see $CONF/iserblockd.example.json and $DOC/README.md"
 else
     echo "install.sh: kept the existing $CONF/iserblockd.json"
 fi
