@@ -59,7 +59,7 @@ public sealed partial class MappedLun
                 lun._kernelDevice = kernel;
                 if (reattached) lun.LogReattached(node, mapping.Lun, kernel.DevicePath);
                 else lun.LogAttached(node, mapping.Lun, kernel.DevicePath, kernel.Method.ToString().ToLowerInvariant());
-                lun.LimitKernelRequests(kernel);
+                lun.MatchKernelRequestSize(kernel);
                 _ = kernel.Ended.ContinueWith(static (_, state) => ((MappedLun)state!).OnKernelDeviceEnded(), lun,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
@@ -87,11 +87,11 @@ public sealed partial class MappedLun
         LogDeviceLost(Node, Mapping.Lun, kernel.DevicePath);
     }
 
-    private void LimitKernelRequests(KernelNbdDevice kernel)
+    private void MatchKernelRequestSize(KernelNbdDevice kernel)
     {
         try
         {
-            var kb = KernelQueueLimits.LimitRequestSize(kernel.Index, Device.Geometry.MaxTransferBytes);
+            var kb = KernelQueueLimits.MatchRequestSize(kernel.Index, Device.Geometry.MaxTransferBytes);
             LogQueueLimit(kernel.DevicePath, kb);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
@@ -149,10 +149,10 @@ public sealed partial class MappedLun
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: attached as {Device} ({Method})")]
     private partial void LogAttached(string node, int lun, string device, string method);
 
-    [LoggerMessage(LogLevel.Debug, "{Device}: requests limited to {Kb} KiB (queue/max_sectors_kb)")]
+    [LoggerMessage(LogLevel.Debug, "{Device}: requests of up to {Kb} KiB (queue/max_sectors_kb)")]
     private partial void LogQueueLimit(string device, int kb);
 
-    [LoggerMessage(LogLevel.Warning, "{Device}: cannot limit requests to {Kb} KiB in queue/max_sectors_kb ({Reason}); larger requests will fail with EINVAL")]
+    [LoggerMessage(LogLevel.Warning, "{Device}: cannot set queue/max_sectors_kb to {Kb} KiB ({Reason}); the kernel's default applies")]
     private partial void LogQueueLimitFailed(string device, int kb, string reason);
 
     [LoggerMessage(LogLevel.Warning, "{Node} LUN {Lun}: {Device} was disconnected outside iserblockd; `iserblockctl unmap` then `map` attaches it again")]
