@@ -8,6 +8,7 @@ using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
 using IserBlockd.BlockDev.Nbd.Transport.Epoll;
+using IserBlockd.TestSupport;
 
 namespace IserBlockd.Benchmarks.Nbd;
 

@@ -4,6 +4,7 @@ using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
 using IserBlockd.BlockDev.Nbd.Transport.Epoll;
 using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.TestSupport;
 using Xunit.Abstractions;
 
 namespace IserBlockd.BlockDev.Tests.Server;

@@ -5,6 +5,7 @@ using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.TestSupport;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 

@@ -2,6 +2,7 @@ using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.TestSupport;
 using Xunit.Abstractions;
 
 namespace IserBlockd.BlockDev.Tests.Server;

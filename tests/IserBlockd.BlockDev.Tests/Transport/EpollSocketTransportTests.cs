@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using IserBlockd.BlockDev.Nbd.Transport.Epoll;
-using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.TestSupport;
 
 namespace IserBlockd.BlockDev.Tests.Transport;
 

@@ -1,10 +1,13 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace IserBlockd.Benchmarks.Nbd;
+namespace IserBlockd.TestSupport;
 
-/// <summary>socketpair(AF_UNIX, SOCK_STREAM): a client end and a server end with nothing in between.</summary>
-internal static partial class SocketPair
+/// <summary>
+/// socketpair(AF_UNIX, SOCK_STREAM): two connected ends with nothing in between, e.g. an in-process client and an
+/// NBD server, or the kernel's end and the server's transmission-only entry point.
+/// </summary>
+public static partial class SocketPair
 {
     public static (Socket Left, Socket Right) Create()
     {
