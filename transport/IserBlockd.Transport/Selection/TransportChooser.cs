@@ -145,20 +145,9 @@ public sealed class TransportChooser
 
     private async Task<RdmaRouteCheck> CheckRouteAsync(IscsiPortal portal, CancellationToken cancellationToken)
     {
-        IPAddress? address;
-        if (!IPAddress.TryParse(portal.Host, out address))
-        {
-            try
-            {
-                var all = await Dns.GetHostAddressesAsync(portal.Host, cancellationToken).ConfigureAwait(false);
-                address = all.FirstOrDefault();
-            }
-            catch (SocketException e)
-            {
-                return new RdmaRouteCheck(false, null, $"cannot resolve '{portal.Host}': {e.Message}");
-            }
-            if (address == null) return new RdmaRouteCheck(false, null, $"'{portal.Host}' has no address");
-        }
+        IPAddress address;
+        try { address = (await PortalAddresses.ResolveAsync(portal, cancellationToken).ConfigureAwait(false))[0]; }
+        catch (IscsiTransportException e) { return new RdmaRouteCheck(false, null, e.Message); }
         return await RdmaReachability.CheckAsync(new IPEndPoint(address, portal.Port), RouteCheckTimeout, null, cancellationToken).ConfigureAwait(false);
     }
 

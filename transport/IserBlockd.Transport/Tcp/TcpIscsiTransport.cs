@@ -16,14 +16,7 @@ public sealed class TcpIscsiTransport : IIscsiTransport
 
     public async ValueTask<IIscsiConnection> ConnectAsync(IscsiPortal portal, CancellationToken cancellationToken)
     {
-        IPAddress[] addresses;
-        if (IPAddress.TryParse(portal.Host, out var literal)) addresses = [literal];
-        else
-        {
-            try { addresses = await Dns.GetHostAddressesAsync(portal.Host, cancellationToken).ConfigureAwait(false); }
-            catch (SocketException e) { throw new IscsiTransportException($"cannot resolve '{portal.Host}': {e.Message}", e); }
-            if (addresses.Length == 0) throw new IscsiTransportException($"'{portal.Host}' has no address");
-        }
+        var addresses = await PortalAddresses.ResolveAsync(portal, cancellationToken).ConfigureAwait(false);
 
         SocketException? last = null;
         foreach (var address in addresses)
