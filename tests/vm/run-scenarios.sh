@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# run-scenarios.sh — every scenario in tests/vm/scenarios/, each in its own fresh guest (a clean
-# kernel per scenario costs ~10 s of boot under TCG and keeps failures independent).
+# run-scenarios.sh — the scenarios in tests/vm/scenarios/, what ./test.sh runs.
 #
 #   tests/vm/run-scenarios.sh                 all scenarios
 #   tests/vm/run-scenarios.sh reference iser  only these (file names without .sh)
 #
+# Scenarios that name the same "# vm-group: NAME" run one after the other in one guest (a boot under TCG
+# costs 20-40 s of the CI budget); each still has its own process, timeout, verdict and logs, and the kernel
+# log is cleared between them. A scenario without a group gets a guest of its own.
 # Before booting anything it publishes, NativeAOT on the host, every project a scenario names in a
 # "# vm-publish: path/to/Project.csproj" header into artifacts/bin (nothing is built in the guest).
 # Exit 77 from a scenario counts as skipped (reported, not passed). Any failure makes this script
@@ -42,28 +44,45 @@ for p in $projects; do
 done
 publish_secs=$(awk -v a="$ts" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 
-passed=0 failed=0 skipped=0 summary=()
+# groups in the order their first scenario comes
+groups=()
+declare -A members=()
 for f in "${scenarios[@]}"; do
-    name=$(basename "$f" .sh)
-    "$VM_DIR/run-vm.sh" "$f"
-    rc=$?
-    secs=$(cat "$IBD_VM_LOGS/$name/seconds" 2>/dev/null || echo "?")
-    case $rc in
-        0) passed=$((passed + 1)); verdict=PASS ;;
-        77) skipped=$((skipped + 1)); verdict=SKIP
-            verdict+=" ($(grep -m1 '^SKIPPED:' "$IBD_VM_LOGS/$name/output.log" | sed 's/^SKIPPED: //'))" ;;
-        *) failed=$((failed + 1)); verdict="FAIL (exit $rc)"
-           { echo "---------- $name FAILED (exit $rc); last 40 lines of its output:"
-             tail -n 40 "$IBD_VM_LOGS/$name/output.log"
-             echo "---------- logs: $IBD_VM_LOGS/$name/ (output.log, boot.log, dmesg.log, *.log)"; } >&2 ;;
-    esac
-    summary+=("$(printf '%-28s %7ss  %s' "$name" "$secs" "$verdict")")
+    g=$(sed -n 's/^# vm-group:[[:space:]]*//p' "$f" | head -n1)
+    g=${g:-$(basename "$f" .sh)}
+    [ -n "${members[$g]+x}" ] || groups+=("$g")
+    members[$g]+="$f "
+done
+
+passed=0 failed=0 skipped=0 summary=() boots=()
+for g in "${groups[@]}"; do
+    read -ra files <<< "${members[$g]}"
+    "$VM_DIR/run-vm.sh" -n "$g" "${files[@]}"
+    boots+=("$(printf '%-28s %7ss  (%d scenario(s) in one guest, boot and power-off included)' "guest $g" \
+        "$(cat "$IBD_VM_LOGS/group-$g/seconds" 2>/dev/null || echo "?")" ${#files[@]})")
+    for f in "${files[@]}"; do
+        name=$(basename "$f" .sh)
+        rc=$(cat "$IBD_VM_LOGS/$name/rc" 2>/dev/null || echo 255)
+        secs=$(cat "$IBD_VM_LOGS/$name/seconds" 2>/dev/null || echo "?")
+        case $rc in
+            0) passed=$((passed + 1)); verdict=PASS ;;
+            77) skipped=$((skipped + 1)); verdict=SKIP
+                verdict+=" ($(grep -m1 '^SKIPPED:' "$IBD_VM_LOGS/$name/output.log" | sed 's/^SKIPPED: //'))" ;;
+            *) failed=$((failed + 1)); verdict="FAIL (exit $rc)"
+               { echo "---------- $name FAILED (exit $rc); last 40 lines of its output:"
+                 tail -n 40 "$IBD_VM_LOGS/$name/output.log"
+                 echo "---------- logs: $IBD_VM_LOGS/$name/ (output.log, boot.log, dmesg.log, *.log)"; } >&2 ;;
+        esac
+        # the requirements a scenario proves, by name ("CHECK name: what" lines of its output)
+        checks=$(sed -n 's/^CHECK \([^:]*\):.*/\1/p' "$IBD_VM_LOGS/$name/output.log" 2>/dev/null | paste -sd, -)
+        summary+=("$(printf '%-28s %7ss  %s%s' "$name" "$secs" "$verdict" "${checks:+  [$checks]}")")
+    done
 done
 
 total=$(( $(date +%s) - t0 ))
 echo
 echo "VM scenarios (setup ${setup_secs}s, publish ${publish_secs}s, total ${total}s of a ${BUDGET}s budget):"
-printf '  %s\n' "${summary[@]}"
+printf '  %s\n' "${summary[@]}" "${boots[@]}"
 [ "$total" -le "$BUDGET" ] || echo "WARNING: the VM scenarios took ${total}s, over the ${BUDGET}s CI budget" >&2
 echo "vm-scenarios: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# run-vm.sh — run one scenario (or an ad-hoc command) inside a throw-away guest: the Debian 6.1
+# run-vm.sh — run scenarios (or an ad-hoc command) inside one throw-away guest: the Debian 6.1
 # kernel from the cache under qemu (TCG), root = the host's / read-only over 9p + tmpfs overlay, so
 # every host binary (tgtd, iscsiadm, nbd-client, our published NativeAOT binaries) runs unchanged.
 # qemu runs with -nodefaults and no NIC: no network device leaves the guest.
 #
-# usage: tests/vm/run-vm.sh [options] <scenario.sh | 'shell command'>
+# usage: tests/vm/run-vm.sh [options] <scenario.sh ... | 'shell command'>
+#   Several scenario files run one after the other in the same guest (guest/run-group.sh), each with its
+#   own timeout and its own logs in artifacts/vm-logs/SCENARIO/; -n names the group (default: the first
+#   scenario), whose boot and combined output are in artifacts/vm-logs/group-NAME/.
 #   -m MOD        modprobe MOD before the command (repeatable; "nbd nbds_max=8" passes parameters)
 #   -r            soft-RoCE: veth pair vm-veth0/vm-veth1 (10.99.0.1/.2) with rxe0/rxe1 on them
 #   -t SECONDS    guest-side timeout for the command (default: the scenario's, else 600)
@@ -14,10 +17,12 @@
 #   -n NAME       log directory name (default: the scenario's file name, else "adhoc")
 # A scenario file may declare its needs in header comments (flags on the command line add to them):
 #   # vm-modules: nbd rdma_rxe        # vm-rxe: yes        # vm-timeout: 300        # vm-memory: 3072
-# Exit status: the command's; 124 when it or the VM timed out; 255 when the guest died without one.
+# Exit status: the command's (for a group: 0 when every scenario passed or was skipped); 124 when it or
+# the VM timed out; 255 when the guest died without one.
 # Logs of the last run of NAME stay in artifacts/vm-logs/NAME/: output.log (the command's output),
 # boot.log (kernel console + stage 2 notes), dmesg.log (full kernel log after the command), plus
-# whatever the scenario saved into $VM_RUNDIR.
+# whatever the scenario saved into $VM_RUNDIR. Scenario files keep their logs (with rc and seconds) in
+# artifacts/vm-logs/SCENARIO/ and the boot they ran in in artifacts/vm-logs/group-NAME/.
 set -uo pipefail
 . "$(dirname "$(realpath "$0")")/lib/common.sh"
 
@@ -32,24 +37,44 @@ while [ $# -gt 0 ]; do
         -w) RWDIRS+=("$(realpath "$2")"); shift 2 ;;
         -e) EXTRA_ENV+=("$2"); shift 2 ;;
         -n) NAME=$2; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         --) shift; break ;;
         -*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [options] <scenario.sh | 'shell command'>" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 [options] <scenario.sh ... | 'shell command'>" >&2; exit 2; }
 TARGET=$1
+SCENARIOS=()
+if [ -f "$TARGET" ]; then
+    for f in "$@"; do
+        [ -f "$f" ] || { echo "run-vm: $f is not a scenario file" >&2; exit 2; }
+        SCENARIOS+=("$(realpath "$f")")
+    done
+elif [ $# -gt 1 ]; then
+    echo "usage: $0 [options] <scenario.sh ... | 'shell command'>" >&2; exit 2
+fi
 
 # header of a scenario file: "# vm-KEY: value"
-header() { sed -n "s/^# vm-$1:[[:space:]]*//p" "$TARGET" | head -n1; }
-if [ -f "$TARGET" ]; then
-    TARGET=$(realpath "$TARGET")
-    [ -n "$NAME" ] || NAME=$(basename "$TARGET" .sh)
-    for m in $(header modules); do MODS+=("$m"); done
-    case "$(header rxe)" in yes|1|true) RXE=1 ;; esac
-    [ -n "$TIMEOUT" ] || TIMEOUT=$(header timeout)
-    [ -n "$MEM" ] || MEM=$(header memory)
+header() { sed -n "s/^# vm-$2:[[:space:]]*//p" "$1" | head -n1; }
+GROUP_SPECS=() sum_timeout=0 max_mem=0
+for f in "${SCENARIOS[@]}"; do
+    for m in $(header "$f" modules); do
+        # "nbd nbds_max=8" arrives as two words: parameters belong to the module before them
+        if [[ $m == *=* ]] && [ ${#MODS[@]} -gt 0 ]; then MODS[-1]+=" $m"
+        elif [[ " ${MODS[*]} " != *" $m "* ]]; then MODS+=("$m"); fi
+    done
+    case "$(header "$f" rxe)" in yes|1|true) RXE=1 ;; esac
+    t=$(header "$f" timeout); t=${t:-600}
+    GROUP_SPECS+=("$t:$f")
+    sum_timeout=$((sum_timeout + t + 15))
+    m=$(header "$f" memory); m=${m:-3072}
+    [ "$m" -gt "$max_mem" ] && max_mem=$m
+done
+if [ ${#SCENARIOS[@]} -gt 0 ]; then
+    [ -n "$NAME" ] || NAME=$(basename "${SCENARIOS[0]}" .sh)
+    [ -n "$TIMEOUT" ] || TIMEOUT=$sum_timeout
+    [ -n "$MEM" ] || MEM=$max_mem
 fi
 NAME=${NAME:-adhoc} TIMEOUT=${TIMEOUT:-600} MEM=${MEM:-3072}
 
@@ -60,10 +85,11 @@ NAME=${NAME:-adhoc} TIMEOUT=${TIMEOUT:-600} MEM=${MEM:-3072}
 # a private directory while the guest runs (two runs of one scenario must not share it), moved to
 # artifacts/vm-logs/NAME afterwards
 LOGDIR=$IBD_VM_LOGS/$NAME
+[ ${#SCENARIOS[@]} -gt 0 ] && LOGDIR=$IBD_VM_LOGS/group-$NAME
 RUN=$IBD_VM_LOGS/.running-$NAME-$$
 rm -rf "$RUN"; mkdir -p "$RUN"
-if [ -f "$TARGET" ]; then
-    printf 'exec bash %q\n' "$TARGET" > "$RUN/cmd"
+if [ ${#SCENARIOS[@]} -gt 0 ]; then
+    { printf 'exec bash %q' "$VM_DIR/guest/run-group.sh"; printf ' %q' "${GROUP_SPECS[@]}"; echo; } > "$RUN/cmd"
 else
     printf '%s\n' "$TARGET" > "$RUN/cmd"
 fi
@@ -113,6 +139,13 @@ else
 fi
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b - a}')
 echo "$secs" > "$RUN/seconds"
+# each scenario's logs go to artifacts/vm-logs/SCENARIO/, with the boot it ran in
+for f in "${SCENARIOS[@]}"; do
+    n=$(basename "$f" .sh)
+    [ -d "$RUN/$n" ] || { mkdir -p "$RUN/$n"; echo "vm: the guest ended before scenario $n ran" > "$RUN/$n/output.log"; }
+    cp "$RUN/boot.log" "$RUN/$n/boot.log" 2>/dev/null
+    rm -rf "${IBD_VM_LOGS:?}/$n" && mv "$RUN/$n" "$IBD_VM_LOGS/$n"
+done
 rm -rf "$LOGDIR" && mv "$RUN" "$LOGDIR"
 vm_log "$NAME: exit code $rc after $secs s"
 exit "$rc"

@@ -20,6 +20,10 @@ fail() {
 skip() { echo "SKIPPED: $*"; exit "$SKIP_EXIT"; }
 trap 'rc=$?; fail "line $LINENO: \`$BASH_COMMAND\` exited with $rc"' ERR
 
+# checked NAME WHAT   a requirement this scenario has now proved; run-scenarios.sh lists the names beside its
+# verdict, so that what an issue asks for by name (e.g. the reference cross-check) is visible in the summary
+checked() { echo "CHECK $1: $2"; }
+
 # assert_eq ACTUAL EXPECTED WHAT
 assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; info "ok: $3 = $1"; }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# vm-group: main
 # vm-rxe: yes
 # vm-timeout: 300
 # vm-publish: tests/IserBlockd.RdmaProbe/IserBlockd.RdmaProbe.csproj
