@@ -65,6 +65,9 @@ public sealed class KernelNbdDevice : IAsyncDisposable
     /// waiting for one until its dead-connection timeout.</summary>
     public event Action<Exception>? ReplacementFailed;
 
+    /// <summary>Raised (on a worker thread) with the number of dead connections just replaced.</summary>
+    public event Action<int>? ConnectionsReplaced;
+
     /// <summary>Hands new sockets to the kernel for every connection that ended (NBD_CMD_RECONFIGURE),
     /// e.g. after the kernel timed a connection out. Netlink only.</summary>
     public Task ReconfigureAsync(CancellationToken cancellationToken = default)
@@ -222,11 +225,15 @@ public sealed class KernelNbdDevice : IAsyncDisposable
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
             while (LiveConnections >= _request.Connections && DateTime.UtcNow < deadline && Volatile.Read(ref _state) == 0)
                 await Task.Delay(50).ConfigureAwait(false);
+            if (Volatile.Read(ref _state) != 0) return;
             var missing = _request.Connections - LiveConnections;
-            if (missing <= 0 || Volatile.Read(ref _state) != 0) return;
+            if (missing <= 0)
+                throw new KernelNbdException($"{DevicePath}: the kernel reported a dead connection, but all {_request.Connections} " +
+                    "of ours stayed open for 10 s; the device waits for its dead-connection timeout");
             using var client = NbdNetlinkClient.Open();
             HandOverSockets(client, missing, _stop.Token);
             Interlocked.Add(ref _replacedConnections, missing);
+            ConnectionsReplaced?.Invoke(missing);
         }
         catch (Exception e) when (e is KernelNbdException or NetlinkException or OperationCanceledException or IOException)
         {

@@ -60,6 +60,8 @@ public sealed partial class MappedLun
                 if (reattached) lun.LogReattached(node, mapping.Lun, kernel.DevicePath);
                 else lun.LogAttached(node, mapping.Lun, kernel.DevicePath, kernel.Method.ToString().ToLowerInvariant());
                 lun.MatchKernelRequestSize(kernel);
+                kernel.ConnectionsReplaced += count => lun.LogConnectionsReplaced(kernel.DevicePath, count);
+                kernel.ReplacementFailed += e => lun.LogReplacementFailed(kernel.DevicePath, e.Message);
                 _ = kernel.Ended.ContinueWith(static (_, state) => ((MappedLun)state!).OnKernelDeviceEnded(), lun,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
@@ -157,6 +159,12 @@ public sealed partial class MappedLun
 
     [LoggerMessage(LogLevel.Warning, "{Node} LUN {Lun}: {Device} was disconnected outside iserblockd; `iserblockctl unmap` then `map` attaches it again")]
     private partial void LogDeviceLost(string node, int lun, string device);
+
+    [LoggerMessage(LogLevel.Information, "{Device}: the kernel dropped {Count} connection(s) (a request timed out); handed it new ones (NBD_CMD_RECONFIGURE)")]
+    private partial void LogConnectionsReplaced(string device, int count);
+
+    [LoggerMessage(LogLevel.Warning, "{Device}: cannot replace a dead connection: {Reason}")]
+    private partial void LogReplacementFailed(string device, string reason);
 
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: re-attached {Device} left by the previous daemon (NBD_CMD_RECONFIGURE)")]
     private partial void LogReattached(string node, int lun, string device);

@@ -96,7 +96,6 @@ wait_progress() {
     wait_for "$2" "$3" bash -c "[ \$(awk '{print \$7}' /sys/block/${1#/dev/}/stat) -gt $before ]"
 }
 
-tgt_sessions() { tgtadm --lld "$LLD" --mode conn --op show --tid 1 | grep -c "Initiator: $OUR_INI" || true; }
 
 step "tgtd ($LLD) in the guest: LUN 1 = 64 MiB of 512 B blocks, LUN 2 = 64 MiB of 4096 B blocks"
 truncate -s 0 /run/knbd-lun1.img /run/knbd-lun2.img
@@ -184,7 +183,8 @@ info "SIGTERM to the daemon while $DEV is mounted: left configured, LUN flushed,
 stop_daemon
 grep -q "$DEV left configured for the next iserblockd" "$VM_RUNDIR/daemon-2.log" || fail "daemon-2 did not leave $DEV configured: $(tail -5 "$VM_RUNDIR/daemon-2.log")"
 grep -q ' STOPPING=1' "$NOTIFY_LOG" || fail "no STOPPING=1 on SIGTERM"
-assert_eq "$(tgt_sessions)" 0 "sessions of $OUR_INI at tgtd after the orderly stop"
+# tgtd lists a closed iSER connection a moment longer
+wait_for 20 "tgtd to list no session of $OUR_INI after the orderly stop" bash -c "[ \$(tgtadm --lld $LLD --mode conn --op show --tid 1 | grep -c 'Initiator: $OUR_INI') = 0 ]"
 assert_eq "$(device_of 2)" "$DEV" "device still configured for LUN 2 after SIGTERM"
 kill -0 "$FIO_PID" 2>/dev/null || fail "fio ended while no daemon ran: $(tail -5 "$VM_RUNDIR/fio.log")"
 t=$(date +%s.%N)
@@ -193,11 +193,19 @@ grep -q "re-attached $DEV left by the previous daemon" "$VM_RUNDIR/daemon-3.log"
 wait_progress "$DEV" $((REQUEST_TIMEOUT + 30)) "writes to resume after the orderly restart"
 info "ok: re-attached; writes resumed $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}') s after the new daemon started"
 
-info "SIGSTOP to the daemon for $((REQUEST_TIMEOUT + 4)) s: the kernel times the request out and drops the connection"
+# A request the previous daemon never read stays in flight on its dead socket until the kernel's request timeout
+# requeues it (without dropping anything: that socket is already replaced). Let those pass first, so that the
+# timeout below is one of a request sent to this daemon.
+left=$(awk -v a="$t" -v b="$(date +%s.%N)" -v r="$REQUEST_TIMEOUT" 'BEGIN{d = a + r + 2 - b; printf "%d", d > 0 ? d + 1 : 0}')
+[ "$left" -gt 0 ] && { info "waiting ${left} s for requests stranded on the previous daemon's sockets to be requeued"; sleep "$left"; }
+wait_progress "$DEV" 20 "writes to go on before the freeze"
+info "SIGSTOP to the daemon until the kernel times a request out and drops its connection"
+timeouts() { dmesg | grep -c "nbd$INDEX: Connection timed out" || true; }
+before=$(timeouts)
 pid=$(spawned_process "$DAEMON")
 kill -STOP "$pid"
-sleep $((REQUEST_TIMEOUT + 4))
-dmesg | grep -q "nbd$INDEX: Connection timed out" || fail "the kernel did not time a request out while the daemon was stopped"
+wait_for $((REQUEST_TIMEOUT + 15)) "the kernel to time a request out while the daemon is stopped" bash -c "[ \$(dmesg | grep -c 'nbd$INDEX: Connection timed out') -gt $before ]"
+sleep 2
 before=$(dmesg | grep -c "nbd$INDEX: reconnected socket" || true)
 kill -CONT "$pid"
 wait_for 30 "the daemon to hand the kernel a new socket for the dropped one" \
@@ -227,23 +235,29 @@ assert_eq "$(device_of 2)" "" "device of LUN 2 after unmap"
 [ ! -e "/sys/block/nbd$INDEX" ] || assert_eq "$(cat "/sys/block/nbd$INDEX/size")" 0 "size of nbd$INDEX after unmap"
 [ -z "$(ctl_lun 2)" ] || fail "iserblockctl list still shows LUN 2 after unmap: $(ctl_lun 2)"
 iserblockctl logout "$NODE"
-assert_eq "$(tgt_sessions)" 0 "sessions of $OUR_INI at tgtd after logout"
+wait_for 20 "tgtd to list no session of $OUR_INI after logout" bash -c "[ \$(tgtadm --lld $LLD --mode conn --op show --tid 1 | grep -c 'Initiator: $OUR_INI') = 0 ]"
 assert_eq "$(device_of 1)" "" "device of LUN 1 after logout"
 stop_daemon
 checked unmap "unmap refused while mounted, detaches when not; logout leaves no session"
 
-step "legacy ioctl path: kernelNbdMethod \"ioctl\", LUN 1 on /dev/nbd5"
-write_config ioctl '[ { "lun": 1, "device": "/dev/nbd5" } ]'
+# a device the kernel has and nobody uses (devices attached over netlink are destroyed at disconnect)
+IOCTL_DEV=
+for d in /sys/block/nbd*; do
+    [ "$(cat "$d/size")" = 0 ] && [ ! -e "$d/pid" ] && { IOCTL_DEV=/dev/${d##*/}; break; }
+done
+[ -n "$IOCTL_DEV" ] || fail "no unused /dev/nbdX for the ioctl path: $(ls /sys/block | grep nbd)"
+step "legacy ioctl path: kernelNbdMethod \"ioctl\", LUN 1 on $IOCTL_DEV"
+write_config ioctl "[ { \"lun\": 1, \"device\": \"$IOCTL_DEV\" } ]"
 start_daemon daemon-ioctl
-grep -q "LUN 1: attached as /dev/nbd5 (ioctl)" "$VM_RUNDIR/daemon-ioctl.log" || fail "not attached with the ioctls: $(grep -i nbd "$VM_RUNDIR/daemon-ioctl.log")"
-assert_eq "$(blockdev --getsize64 /dev/nbd5)" "$SIZE" "size of /dev/nbd5 (ioctl)"
-assert_eq "$(blockdev --getss /dev/nbd5)" 512 "logical block size of /dev/nbd5 (ioctl)"
+grep -q "LUN 1: attached as $IOCTL_DEV (ioctl)" "$VM_RUNDIR/daemon-ioctl.log" || fail "not attached with the ioctls: $(grep -i nbd "$VM_RUNDIR/daemon-ioctl.log")"
+assert_eq "$(blockdev --getsize64 $IOCTL_DEV)" "$SIZE" "size of $IOCTL_DEV (ioctl)"
+assert_eq "$(blockdev --getss $IOCTL_DEV)" 512 "logical block size of $IOCTL_DEV (ioctl)"
 head -c $((8 * MIB)) /dev/urandom > /run/knbd-raw.src
-dd if=/run/knbd-raw.src of=/dev/nbd5 bs=1M seek=16 oflag=direct status=none
-cmp <(dd if=/dev/nbd5 bs=1M skip=16 count=8 iflag=direct status=none) /run/knbd-raw.src || fail "ioctl path: read back differs"
+dd if=/run/knbd-raw.src of=$IOCTL_DEV bs=1M seek=16 oflag=direct status=none
+cmp <(dd if=$IOCTL_DEV bs=1M skip=16 count=8 iflag=direct status=none) /run/knbd-raw.src || fail "ioctl path: read back differs"
 stop_daemon
 cmp <(dd if=/run/knbd-lun1.img bs=1M skip=16 count=8 status=none) /run/knbd-raw.src || fail "ioctl path: the target's backing file differs"
-assert_eq "$(cat /sys/block/nbd5/size)" 0 "size of nbd5 after the daemon stopped (disconnected)"
+assert_eq "$(cat /sys/block/${IOCTL_DEV#/dev/}/size)" 0 "size of ${IOCTL_DEV#/dev/} after the daemon stopped (disconnected)"
 info "ok: 8 MiB written at 16 MiB through the ioctl-attached device, read back, on the target; detached at stop"
 checked ioctl "NBD_SET_SOCK/NBD_DO_IT attach through the daemon"
 [ -z "$(kernel_io_errors)" ] || fail "the kernel logged I/O errors: $(kernel_io_errors)"
