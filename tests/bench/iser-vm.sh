@@ -37,6 +37,7 @@ fi
 # ---- guest side ----
 . "$IBD_VM_LIB/scenario.sh"
 . "$IBD_VM_LIB/tgt.sh"
+. "$IBD_REPO/tests/bench/lib/rounds.sh"
 SIZE=${SIZE:-256M}
 RUNTIME=${RUNTIME:-8}
 ROUNDS=${ROUNDS:-2}
@@ -80,81 +81,23 @@ export_lun() {
 EXPORT_PIDS=()
 export_lun iser "$ISER_IQN" iser
 export_lun tcp "$TCP_IQN" tcp
-ISER_URI="nbd+unix:///?socket=/run/iser.sock"
-TCP_URI="nbd+unix:///?socket=/run/tcp.sock"
 
-run_fio() {
-    local name=$1 side=$2; shift 2
-    case $side in
-        iser) fio --name="$name" --ioengine=nbd --uri="$ISER_URI" "$@" ;;
-        tcp) fio --name="$name" --ioengine=nbd --uri="$TCP_URI" "$@" ;;
-        kernel) fio --name="$name" --ioengine=libaio --direct=1 --filename="$SDX" "$@" ;;
-    esac
+# bench_fio NAME SIDE ARGS... -> $OUT/NAME.json
+bench_fio() {
+    local name=$1 side=$2
+    shift 2
+    local target=(--ioengine=nbd --uri="nbd+unix:///?socket=/run/$side.sock")
+    [ "$side" = kernel ] && target=(--ioengine=libaio --direct=1 --filename="$SDX")
+    fio --name="$name" "${target[@]}" --size="$SIZE" --output-format=json --output="$OUT/$name.json" "$@" >/dev/null
 }
 
 step "filling the LUN (through the TCP export) so that reads return real data"
-run_fio fill tcp --size="$SIZE" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a --output-format=json --output="$OUT/fill.json" >/dev/null
+bench_fio fill tcp --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
 
-common=(--size="$SIZE" --time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0 --group_reporting --output-format=json)
-declare -A WORKLOADS=(
-    [randread]="--rw=randread --bs=4k --iodepth=32"
-    [randwrite]="--rw=randwrite --bs=4k --iodepth=32"
-    [seqread]="--rw=read --bs=1M --iodepth=8"
-    [qd1]="--rw=randread --bs=4k --iodepth=1"
-)
-orders=("iser tcp kernel" "kernel tcp iser" "tcp kernel iser")
-for round in $(seq "$ROUNDS"); do
-    for workload in randread randwrite seqread qd1; do
-        for side in ${orders[$(( (round - 1) % 3 ))]}; do
-            step "round $round: $workload on $side"
-            # shellcheck disable=SC2086
-            run_fio "$workload-$side-$round" "$side" "${common[@]}" --output="$OUT/$workload-$side-$round.json" ${WORKLOADS[$workload]} >/dev/null
-        done
-    done
-done
+bench_rounds "iser tcp kernel"
 for pid in "${EXPORT_PIDS[@]}"; do kill -0 "$pid" || fail "an export died during the benchmark: $(tail -5 "$VM_RUNDIR"/iser.log "$VM_RUNDIR"/tcp.log)"; done
 
-python3 - "$OUT" "$ROUNDS" "$SIZE" <<'PY'
-import json, statistics, sys
-out, rounds, size = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-
-def figure(workload, side):
-    values = []
-    for r in range(1, rounds + 1):
-        with open(f"{out}/{workload}-{side}-{r}.json") as f:
-            j = json.load(f)["jobs"][0]
-        part = j["write"] if workload == "randwrite" else j["read"]
-        if workload in ("randread", "randwrite"):
-            values.append(part["iops"])
-        elif workload == "seqread":
-            values.append(part["bw_bytes"] / 1e6)
-        else:
-            values.append(part["lat_ns"]["mean"] / 1000.0)
-    return statistics.median(values), values
-
-rows = [
-    ("randread", "4 KiB random read, QD32", "IOPS", False),
-    ("randwrite", "4 KiB random write, QD32", "IOPS", False),
-    ("seqread", "1 MiB sequential read, QD8", "MB/s", False),
-    ("qd1", "4 KiB random read, QD1", "mean lat. us", True),
-]
-print(f"tgtd LUN of {size} on tmpfs in a TCG guest, soft-RoCE; {rounds} round(s), medians")
-print("iser = iserblockd --transport iser (NBD socket, fio nbd engine); tcp = iserblockd --transport tcp (same);")
-print("kernel = open-iscsi + ib_iser, fio libaio O_DIRECT on /dev/sdX. Ratios are iser/other (latency: other/iser): higher is better")
-print(f"{'workload':<28} {'unit':<13} {'iser':>9} {'tcp':>9} {'kernel':>9} {'iser/tcp':>9} {'iser/kern':>9}")
-result = []
-ratios = {}
-for key, title, unit, lower_is_better in rows:
-    figures = {side: figure(key, side) for side in ("iser", "tcp", "kernel")}
-    iser = figures["iser"][0]
-    def ratio(other):
-        return (other / iser) if lower_is_better else (iser / other)
-    ratios[key] = (ratio(figures["tcp"][0]), ratio(figures["kernel"][0]))
-    print(f"{title:<28} {unit:<13} {iser:>9.1f} {figures['tcp'][0]:>9.1f} {figures['kernel'][0]:>9.1f} "
-          f"{ratios[key][0]:>9.2f} {ratios[key][1]:>9.2f}   "
-          + " | ".join(f"{side} " + ", ".join(f"{v:.1f}" for v in figures[side][1]) for side in figures))
-names = {"randread": "randread_iops", "randwrite": "randwrite_iops", "seqread": "seqread_mbps", "qd1": "qd1_latency"}
-line = " ".join(f"iser_vs_tcp_{names[k]}_ratio={ratios[k][0]:.2f}" for k in names) + " " + \
-       " ".join(f"iser_vs_kernel_{names[k]}_ratio={ratios[k][1]:.2f}" for k in names)
-print(f"RESULT {line}")
-PY
+python3 "$IBD_REPO/tests/bench/lib/summarize.py" "$OUT" "$ROUNDS" iser tcp kernel \
+    --title "tgtd LUN of $SIZE on tmpfs in a TCG guest, soft-RoCE" \
+    --title "iser = iserblockd --transport iser (NBD socket, fio nbd engine); tcp = iserblockd --transport tcp (same);" \
+    --title "kernel = open-iscsi + ib_iser, fio libaio O_DIRECT on /dev/sdX"

@@ -18,6 +18,7 @@
 #              NBDKIT_THREADS (nbdkit's --threads; default: nbdkit's own default of 16).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/../.."
+. tests/bench/lib/rounds.sh
 
 SIZE=${SIZE:-1G}
 RUNTIME=${RUNTIME:-8}
@@ -55,80 +56,23 @@ for uri in "$OURS_URI" "$NBDKIT_URI"; do
     nbdinfo --size "$uri" >/dev/null || { echo "server at $uri did not start" >&2; cat "$WORK"/*.err >&2; exit 1; }
 done
 
-# fio NAME URI ARGS... -> JSON file $WORK/NAME.json
-run_fio() {
-    local name=$1 uri=$2
+# bench_fio NAME SIDE ARGS... -> $WORK/NAME.json, and NAME.cpu: the CPU time of that side's server
+bench_fio() {
+    local name=$1 uri=$OURS_URI pid=$OURS_PID
+    [ "$2" = nbdkit ] && uri=$NBDKIT_URI pid=$NBDKIT_PID
     shift 2
-    fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --numjobs=1 --group_reporting \
+    with_cpu "$pid" "$WORK/$name.cpu" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
         --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
 }
 
 echo "filling both devices ..." >&2
 for side in ours nbdkit; do
-    uri=$OURS_URI; [ $side = nbdkit ] && uri=$NBDKIT_URI
-    run_fio "fill-$side" "$uri" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
+    bench_fio "fill-$side" "$side" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
 done
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-common=(--time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0)
-declare -A WORKLOADS=(
-    [randread]="--rw=randread --bs=4k --iodepth=32"
-    [randwrite]="--rw=randwrite --bs=4k --iodepth=32"
-    [seqread]="--rw=read --bs=1M --iodepth=8"
-    [qd1]="--rw=randread --bs=4k --iodepth=1"
-)
-for round in $(seq "$ROUNDS"); do
-    for workload in randread randwrite seqread qd1; do
-        order="ours nbdkit"; [ $((round % 2)) = 0 ] && order="nbdkit ours"
-        for side in $order; do
-            uri=$OURS_URI; [ $side = nbdkit ] && uri=$NBDKIT_URI
-            echo "round $round: $workload on $side ..." >&2
-            # shellcheck disable=SC2086
-            run_fio "$workload-$side-$round" "$uri" "${common[@]}" ${WORKLOADS[$workload]}
-        done
-    done
-done
-
+bench_rounds "ours nbdkit"
 kill -0 "$OURS_PID" 2>/dev/null || { echo "our server died:" >&2; cat "$WORK/ours.err" >&2; exit 1; }
 
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$WORK" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
-import json, statistics, sys
-work, rounds, load_before, load_after = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-def job(name):
-    with open(f"{work}/{name}.json") as f:
-        return json.load(f)["jobs"][0]
-
-def figures(workload, side):
-    values = []
-    for r in range(1, rounds + 1):
-        j = job(f"{workload}-{side}-{r}")
-        part = j["write"] if workload == "randwrite" else j["read"]
-        if workload in ("randread", "randwrite"):
-            values.append(part["iops"])
-        elif workload == "seqread":
-            values.append(part["bw_bytes"] / 1e6)
-        else:
-            values.append(part["lat_ns"]["mean"] / 1000.0)
-    return values
-
-rows = [
-    ("randread", "4 KiB random read, QD32", "IOPS", False),
-    ("randwrite", "4 KiB random write, QD32", "IOPS", False),
-    ("seqread", "1 MiB sequential read, QD8", "MB/s", False),
-    ("qd1", "4 KiB random read, QD1", "mean latency us", True),
-]
-print(f"machine load average (1/5/15 min): {load_before} before, {load_after} after; {rounds} rounds")
-print(f"{'workload':<28} {'unit':<16} {'ours':>10} {'nbdkit':>10} {'ratio':>6}   per-round ratios")
-print("  (ratio = ours/nbdkit, but nbdkit/ours for latency: higher is better on every line)")
-ratios = {}
-for key, title, unit, lower_is_better in rows:
-    ours, kit = figures(key, "ours"), figures(key, "nbdkit")
-    per_round = [(k / o) if lower_is_better else (o / k) for o, k in zip(ours, kit)]
-    ratios[key] = statistics.median(per_round)
-    print(f"{title:<28} {unit:<16} {statistics.median(ours):>10.1f} {statistics.median(kit):>10.1f} {ratios[key]:>6.2f}   "
-          + " ".join(f"{r:.2f}" for r in per_round))
-print(f"RESULT randread_iops_ratio={ratios['randread']:.2f} randwrite_iops_ratio={ratios['randwrite']:.2f} "
-      f"seqread_mbps_ratio={ratios['seqread']:.2f} qd1_latency_ratio={ratios['qd1']:.2f}")
-PY
+python3 tests/bench/lib/summarize.py "$WORK" "$ROUNDS" ours nbdkit \
+    --title "in-memory devices of $SIZE, fio nbd engine on Unix sockets; load average before: $LOAD_BEFORE"

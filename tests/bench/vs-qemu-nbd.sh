@@ -19,6 +19,7 @@
 #              runs (default 1; iodepth is per job).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/../.."
+. tests/bench/lib/rounds.sh
 
 SIZE=${SIZE:-1G}
 RUNTIME=${RUNTIME:-10}
@@ -37,14 +38,6 @@ else
     dotnet publish daemon/iserblockd/iserblockd.csproj -c Release -r linux-x64 -o artifacts/bench-bin -v q -nologo >&2
     IBD=$PWD/artifacts/bench-bin/iserblockd
 fi
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$port")" ] && { echo "$port"; return; }
-    done
-}
 
 WORK=$(mktemp -d /tmp/vs-qemu-nbd.XXXXXX)
 LUNDIR=$(mktemp -d /dev/shm/vs-qemu-nbd.XXXXXX)
@@ -85,98 +78,23 @@ for uri in "$OURS_URI" "$QEMU_URI"; do
     nbdinfo --size "$uri" >/dev/null || { echo "the export at $uri did not start" >&2; cat "$WORK"/*.err >&2; exit 1; }
 done
 
-# CPU time (clock ticks, user + system) a process has used so far
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# run_fio NAME URI [PID] ARGS... -> $WORK/NAME.json, and $WORK/NAME.cpu with the ticks PID used meanwhile
-run_fio() {
-    local name=$1 uri=$2 pid=${3:-}
-    shift 3
-    local before=0
-    [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-    fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
+# bench_fio NAME SIDE ARGS... -> $WORK/NAME.json, and NAME.cpu: the CPU time of that side's NBD server
+bench_fio() {
+    local name=$1 uri=$OURS_URI pid=$OURS_PID
+    [ "$2" = qemu-nbd ] && uri=$QEMU_URI pid=$QEMU_PID
+    shift 2
+    with_cpu "$pid" "$WORK/$name.cpu" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
         --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
-    [ -n "$pid" ] && echo $(( $(cpu_ticks "$pid") - before )) > "$WORK/$name.cpu"
-    return 0
 }
 
 echo "filling the LUN ..." >&2
-run_fio fill "$OURS_URI" "" --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a --numjobs=1
+bench_fio fill ours --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
 
-common=(--time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0)
-declare -A WORKLOADS=(
-    [randread]="--rw=randread --bs=4k --iodepth=32 --numjobs=$JOBS"
-    [randwrite]="--rw=randwrite --bs=4k --iodepth=32 --numjobs=$JOBS"
-    [seqread]="--rw=read --bs=1M --iodepth=8 --numjobs=1"
-    [qd1]="--rw=randread --bs=4k --iodepth=1 --numjobs=1"
-)
-for round in $(seq "$ROUNDS"); do
-    for workload in randread randwrite seqread qd1; do
-        order="ours qemu"; [ $((round % 2)) = 0 ] && order="qemu ours"
-        for side in $order; do
-            uri=$OURS_URI pid=$OURS_PID
-            [ $side = qemu ] && uri=$QEMU_URI pid=$QEMU_PID
-            echo "round $round: $workload on $side ..." >&2
-            # shellcheck disable=SC2086
-            run_fio "$workload-$side-$round" "$uri" "$pid" "${common[@]}" ${WORKLOADS[$workload]}
-        done
-    done
-done
-
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_rounds "ours qemu-nbd"
 kill -0 "$OURS_PID" 2>/dev/null || { echo "iserblockd died:" >&2; cat "$WORK/ours.err" >&2; exit 1; }
 kill -0 "$QEMU_PID" 2>/dev/null || { echo "qemu-nbd died:" >&2; cat "$WORK/qemu.err" >&2; exit 1; }
 
-python3 - "$WORK" "$ROUNDS" "$SIZE" "$JOBS" "$(getconf CLK_TCK)" <<'PY'
-import json, statistics, sys
-work, rounds, size, jobs, hz = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
-
-def cpu_per_io(workload, side):
-    values = []
-    for r in range(1, rounds + 1):
-        with open(f"{work}/{workload}-{side}-{r}.json") as f:
-            j = json.load(f)["jobs"][0]
-        ios = j["read"]["total_ios"] + j["write"]["total_ios"]
-        with open(f"{work}/{workload}-{side}-{r}.cpu") as f:
-            ticks = int(f.read())
-        values.append(ticks * 1e6 / hz / max(ios, 1))
-    return statistics.median(values)
-
-def figure(workload, side):
-    values = []
-    for r in range(1, rounds + 1):
-        with open(f"{work}/{workload}-{side}-{r}.json") as f:
-            j = json.load(f)["jobs"][0]
-        part = j["write"] if workload == "randwrite" else j["read"]
-        if workload in ("randread", "randwrite"):
-            values.append(part["iops"])
-        elif workload == "seqread":
-            values.append(part["bw_bytes"] / 1e6)
-        else:
-            values.append(part["lat_ns"]["mean"] / 1000.0)
-    return statistics.median(values), values
-
-rows = [
-    ("randread", "4 KiB random read, QD32", "IOPS", False),
-    ("randwrite", "4 KiB random write, QD32", "IOPS", False),
-    ("seqread", "1 MiB sequential read, QD8", "MB/s", False),
-    ("qd1", "4 KiB random read, QD1", "mean latency us", True),
-]
-print(f"tgtd LUN of {size} on tmpfs, fio nbd engine on Unix sockets, {rounds} round(s), medians, {jobs} job(s) at QD32")
-print(f"ratio = ours/qemu-nbd; for latency qemu-nbd/ours, so higher is better on every line")
-print(f"{'workload':<28} {'unit':<16} {'iserblockd':>12} {'qemu-nbd':>12} {'ratio':>7}")
-ratios = {}
-for key, title, unit, lower_is_better in rows:
-    ours, ours_all = figure(key, "ours")
-    qemu, qemu_all = figure(key, "qemu")
-    ratio = qemu / ours if lower_is_better else ours / qemu
-    ratios[key] = ratio
-    print(f"{title:<28} {unit:<16} {ours:>12.1f} {qemu:>12.1f} {ratio:>7.2f}   ours {', '.join(f'{v:.1f}' for v in ours_all)} | qemu-nbd {', '.join(f'{v:.1f}' for v in qemu_all)}")
-print()
-print("CPU time of the NBD server per I/O (us, medians, the 2 s ramp included on both sides; lower is better):")
-print("what decides throughput when the target, the client and the server share a few cores")
-print(f"{'workload':<28} {'iserblockd':>12} {'qemu-nbd':>12}")
-for key, title, _, _ in rows:
-    print(f"{title:<28} {cpu_per_io(key, 'ours'):>12.1f} {cpu_per_io(key, 'qemu'):>12.1f}")
-print(f"RESULT randread_iops_ratio={ratios['randread']:.2f} randwrite_iops_ratio={ratios['randwrite']:.2f} "
-      f"seqread_mbps_ratio={ratios['seqread']:.2f} qd1_latency_ratio={ratios['qd1']:.2f}")
-PY
+python3 tests/bench/lib/summarize.py "$WORK" "$ROUNDS" ours qemu-nbd \
+    --title "one tgtd LUN of $SIZE on tmpfs; ours = iserblockd export, qemu-nbd = qemu's libiscsi driver; fio nbd engine on Unix sockets, $JOBS job(s) at QD32" \
+    --title "load average before: $LOAD_BEFORE"

@@ -1,0 +1,59 @@
+# tests/bench/lib/rounds.sh — sourced by the benchmark scripts: the four workloads every comparison runs, and
+# the rounds that run them on each side back to back.
+#
+# The script defines   bench_fio NAME SIDE FIO_ARGS...   (fio against SIDE, its JSON into DIR/NAME.json)
+# and calls            bench_rounds "ours other ..."      (after setting ROUNDS and RUNTIME; JOBS optional)
+# Each workload runs on every side within a few seconds of each other, ROUNDS times, the order rotating every
+# round, so that a machine that slows down or speeds up meanwhile affects all sides alike.
+# Then: python3 tests/bench/lib/summarize.py ... (see there) prints medians, ratios and the RESULT line.
+
+BENCH_WORKLOADS=(randread randwrite seqread qd1)
+
+# the fio arguments of workload $1
+bench_workload_args() {
+    case $1 in
+        randread) echo "--rw=randread --bs=4k --iodepth=32 --numjobs=${JOBS:-1}" ;;
+        randwrite) echo "--rw=randwrite --bs=4k --iodepth=32 --numjobs=${JOBS:-1}" ;;
+        seqread) echo "--rw=read --bs=1M --iodepth=8 --numjobs=1" ;;
+        qd1) echo "--rw=randread --bs=4k --iodepth=1 --numjobs=1" ;;
+    esac
+}
+
+# bench_rounds "SIDE ...": every workload on every side, ROUNDS times, as runs named WORKLOAD-SIDE-ROUND
+bench_rounds() {
+    local -a sides
+    read -ra sides <<< "$1"
+    local round workload side i n=${#sides[@]}
+    local common=(--time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0 --group_reporting)
+    for round in $(seq "$ROUNDS"); do
+        for workload in "${BENCH_WORKLOADS[@]}"; do
+            for i in $(seq 0 $((n - 1))); do
+                side=${sides[$(( (i + round - 1) % n ))]}
+                echo "round $round: $workload on $side ..." >&2
+                # shellcheck disable=SC2046
+                bench_fio "$workload-$side-$round" "$side" "${common[@]}" $(bench_workload_args "$workload")
+            done
+        done
+    done
+}
+
+# CPU time (clock ticks, user + system) process $1 has used so far
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# with_cpu PID FILE COMMAND...: runs COMMAND and writes the clock ticks PID used meanwhile into FILE
+with_cpu() {
+    local pid=$1 file=$2 before
+    shift 2
+    before=$(cpu_ticks "$pid")
+    "$@"
+    echo $(( $(cpu_ticks "$pid") - before )) > "$file"
+}
+
+# a free TCP port on 127.0.0.1
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        [ -z "$(ss -Hltn "sport = :$port")" ] && { echo "$port"; return; }
+    done
+}

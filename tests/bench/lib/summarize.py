@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""tests/bench/lib/summarize.py — the table and RESULT line of a benchmark that ran tests/bench/lib/rounds.sh.
+
+usage: summarize.py DIR ROUNDS FIRST OTHER [OTHER ...] [--title LINE]...
+
+Reads DIR/WORKLOAD-SIDE-ROUND.json (fio JSON) and, where present, DIR/WORKLOAD-SIDE-ROUND.cpu (clock ticks the
+side's server used during that run). Each ratio compares FIRST with one OTHER and is higher-is-better for FIRST
+(IOPS and MB/s: first/other; latency: other/first); it is the median of the per-round ratios, since the two were
+measured seconds apart within a round, which cancels most of the noise of a shared machine. Last line:
+  RESULT randread_iops_ratio=X randwrite_iops_ratio=X seqread_mbps_ratio=X qd1_latency_ratio=X
+with one OTHER, or FIRST_vs_OTHER_randread_iops_ratio=X ... for each OTHER when there are several.
+"""
+import json
+import os
+import statistics
+import sys
+
+ROWS = [
+    ("randread", "4 KiB random read, QD32", "IOPS", "randread_iops", False),
+    ("randwrite", "4 KiB random write, QD32", "IOPS", "randwrite_iops", False),
+    ("seqread", "1 MiB sequential read, QD8", "MB/s", "seqread_mbps", False),
+    ("qd1", "4 KiB random read, QD1", "mean lat. us", "qd1_latency", True),
+]
+
+
+def main(argv):
+    titles = []
+    args = []
+    it = iter(argv)
+    for a in it:
+        if a == "--title":
+            titles.append(next(it))
+        else:
+            args.append(a)
+    work, rounds, sides = args[0], int(args[1]), args[2:]
+    first, others = sides[0], sides[1:]
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def job(name):
+        with open(f"{work}/{name}.json") as f:
+            return json.load(f)["jobs"][0]
+
+    def figures(workload, side):
+        values = []
+        for r in range(1, rounds + 1):
+            j = job(f"{workload}-{side}-{r}")
+            part = j["write"] if workload == "randwrite" else j["read"]
+            if workload in ("randread", "randwrite"):
+                values.append(part["iops"])
+            elif workload == "seqread":
+                values.append(part["bw_bytes"] / 1e6)
+            else:
+                values.append(part["lat_ns"]["mean"] / 1000.0)
+        return values
+
+    def cpu_per_io(workload, side):
+        values = []
+        for r in range(1, rounds + 1):
+            path = f"{work}/{workload}-{side}-{r}.cpu"
+            if not os.path.exists(path):
+                return None
+            j = job(f"{workload}-{side}-{r}")
+            with open(path) as f:
+                ticks = int(f.read())
+            values.append(ticks * 1e6 / hz / max(j["read"]["total_ios"] + j["write"]["total_ios"], 1))
+        return statistics.median(values)
+
+    for t in titles:
+        print(t)
+    with open("/proc/loadavg") as f:
+        print(f"{rounds} round(s), medians; load average now {' '.join(f.read().split()[:3])}; "
+              f"ratios: {first}/other (latency: other/{first}), higher is better for {first} on every line")
+    head = f"{'workload':<28} {'unit':<13}" + "".join(f" {s:>10}" for s in sides) + "".join(f" {first + '/' + o:>12}" for o in others)
+    print(head)
+    ratios = {}
+    for key, title, unit, _, lower in ROWS:
+        fig = {s: figures(key, s) for s in sides}
+        line = f"{title:<28} {unit:<13}" + "".join(f" {statistics.median(fig[s]):>10.1f}" for s in sides)
+        for o in others:
+            per_round = [(b / a) if lower else (a / b) for a, b in zip(fig[first], fig[o])]
+            ratios[(key, o)] = statistics.median(per_round)
+            line += f" {ratios[(key, o)]:>12.2f}"
+        print(line + "   per round: " + " | ".join(f"{s} " + ", ".join(f"{v:.1f}" for v in fig[s]) for s in sides))
+    cpu = {(k, s): cpu_per_io(k, s) for k, *_ in ROWS for s in sides}
+    if any(v is not None for v in cpu.values()):
+        print("CPU time of each server per I/O (us, medians, ramp included; lower is better):")
+        for key, title, *_ in ROWS:
+            print(f"{title:<28} {'':<13}" + "".join(
+                f" {cpu[(key, s)]:>10.1f}" if cpu[(key, s)] is not None else f" {'-':>10}" for s in sides))
+    prefix = (lambda o: "") if len(others) == 1 else (lambda o: f"{first}_vs_{o}_")
+    print("RESULT " + " ".join(f"{prefix(o)}{name}_ratio={ratios[(key, o)]:.2f}" for o in others for key, _, _, name, _ in ROWS))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
