@@ -28,7 +28,7 @@ public sealed class IscsiSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TaskTable _tasks;
     private readonly ScsiTaskPool _pool;
-    private readonly Queue<ScsiTask> _commandQueue = new();
+    private readonly Queue<ScsiTask> _commandQueue;
     private readonly Dictionary<uint, ControlRequest> _controls = new();
     private CommandWindow _window;
     private IscsiConnection? _connection;
@@ -47,6 +47,8 @@ public sealed class IscsiSession : IAsyncDisposable
         _logger = logger;
         _tasks = new TaskTable(options.MaxOutstandingCommands);
         _pool = new ScsiTaskPool(Math.Min(options.MaxOutstandingCommands, 1024));
+        // sized for the whole window up front, so that the first burst of commands does not grow it
+        _commandQueue = new Queue<ScsiTask>(Math.Min(options.MaxOutstandingCommands, 1024));
         Portal = options.Portals[0];
     }
 
