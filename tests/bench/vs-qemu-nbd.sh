@@ -87,6 +87,7 @@ bench_fio() {
         --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
 }
 
+BENCH_TARGET_PID=$TGTD_PID   # tgtd's CPU per I/O too: at QD32 the target on the same cores sets the pace
 echo "filling the LUN ..." >&2
 bench_fio fill ours --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
 

@@ -40,13 +40,29 @@ bench_rounds() {
 # CPU time (clock ticks, user + system) process $1 has used so far
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# with_cpu PID FILE COMMAND...: runs COMMAND and writes the clock ticks PID used meanwhile into FILE
+# busy and total clock ticks of all CPUs of the machine so far
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+
+# with_cpu PID FILE COMMAND...: runs COMMAND and writes the clock ticks PID used meanwhile into FILE;
+# with BENCH_TARGET_PID set, those of the target (all its threads) into FILE.target and of its main thread (its
+# event loop) into FILE.target-loop; and how busy the machine was (its CPUs' busy ticks over all their ticks)
+# into FILE.busy
 with_cpu() {
-    local pid=$1 file=$2 before
+    local pid=$1 file=$2 before target_before=0 loop_before=0 busy0 total0 busy1 total1
+    local target=${BENCH_TARGET_PID:-} loop=${BENCH_TARGET_PID:+$BENCH_TARGET_PID/task/$BENCH_TARGET_PID}
     shift 2
     before=$(cpu_ticks "$pid")
+    [ -n "$target" ] && target_before=$(cpu_ticks "$target") loop_before=$(cpu_ticks "$loop")
+    read -r busy0 total0 < <(machine_ticks)
     "$@"
+    read -r busy1 total1 < <(machine_ticks)
     echo $(( $(cpu_ticks "$pid") - before )) > "$file"
+    if [ -n "$target" ]; then
+        echo $(( $(cpu_ticks "$target") - target_before )) > "$file.target"
+        echo $(( $(cpu_ticks "$loop") - loop_before )) > "$file.target-loop"
+    fi
+    echo "$(( busy1 - busy0 )) $(( total1 - total0 ))" > "$file.busy"
+    return 0
 }
 
 # a free TCP port on 127.0.0.1

@@ -53,10 +53,21 @@ def main(argv):
                 values.append(part["lat_ns"]["mean"] / 1000.0)
         return values
 
-    def cpu_per_io(workload, side):
+    def busy(workload, side):
         values = []
         for r in range(1, rounds + 1):
-            path = f"{work}/{workload}-{side}-{r}.cpu"
+            path = f"{work}/{workload}-{side}-{r}.cpu.busy"
+            if not os.path.exists(path):
+                return None
+            with open(path) as f:
+                b, t = (int(x) for x in f.read().split())
+            values.append(100.0 * b / max(t, 1))
+        return statistics.median(values)
+
+    def cpu_per_io(workload, side, suffix=""):
+        values = []
+        for r in range(1, rounds + 1):
+            path = f"{work}/{workload}-{side}-{r}.cpu{suffix}"
             if not os.path.exists(path):
                 return None
             j = job(f"{workload}-{side}-{r}")
@@ -81,12 +92,36 @@ def main(argv):
             ratios[(key, o)] = statistics.median(per_round)
             line += f" {ratios[(key, o)]:>12.2f}"
         print(line + "   per round: " + " | ".join(f"{s} " + ", ".join(f"{v:.1f}" for v in fig[s]) for s in sides))
-    cpu = {(k, s): cpu_per_io(k, s) for k, *_ in ROWS for s in sides}
-    if any(v is not None for v in cpu.values()):
-        print("CPU time of each server per I/O (us, medians, ramp included; lower is better):")
+    def table(heading, values, fmt):
+        if all(v is None for v in values.values()):
+            return
+        print(heading)
         for key, title, *_ in ROWS:
             print(f"{title:<28} {'':<13}" + "".join(
-                f" {cpu[(key, s)]:>10.1f}" if cpu[(key, s)] is not None else f" {'-':>10}" for s in sides))
+                f" {values[(key, s)]:>10{fmt}}" if values[(key, s)] is not None else f" {'-':>10}" for s in sides))
+
+    table("CPU time of each server per I/O (us, medians, ramp included; lower is better):",
+          {(k, s): cpu_per_io(k, s) for k, *_ in ROWS for s in sides}, ".1f")
+    table("CPU time of the target per I/O while each side ran (us, medians):",
+          {(k, s): cpu_per_io(k, s, ".target") for k, *_ in ROWS for s in sides}, ".1f")
+    def loop_share(workload, side):
+        # the fraction of one CPU the target's main thread used: near 100, the target's event loop is the ceiling
+        values = []
+        for r in range(1, rounds + 1):
+            path = f"{work}/{workload}-{side}-{r}.cpu.target-loop"
+            if not os.path.exists(path):
+                return None
+            j = job(f"{workload}-{side}-{r}")
+            with open(path) as f:
+                ticks = int(f.read())
+            seconds = (j["job_runtime"] / 1000.0) + 2  # fio's runtime plus the 2 s ramp, which the ticks include
+            values.append(100.0 * ticks / hz / seconds)
+        return statistics.median(values)
+
+    table("share of one CPU the target's main thread (its event loop) used while each side ran (%, medians):",
+          {(k, s): loop_share(k, s) for k, *_ in ROWS for s in sides}, ".0f")
+    table("how busy the machine's CPUs were while each side ran (%, all CPUs, medians; near 100: CPU-bound):",
+          {(k, s): busy(k, s) for k, *_ in ROWS for s in sides}, ".0f")
     prefix = (lambda o: "") if len(others) == 1 else (lambda o: f"{first}_vs_{o}_")
     print("RESULT " + " ".join(f"{prefix(o)}{name}_ratio={ratios[(key, o)]:.2f}" for o in others for key, _, _, name, _ in ROWS))
 
