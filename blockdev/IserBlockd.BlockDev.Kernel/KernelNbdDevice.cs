@@ -121,12 +121,16 @@ public sealed class KernelNbdDevice : IAsyncDisposable
 
     /// <summary>Stops serving without disconnecting: the kernel marks the connections dead and holds
     /// requests for the dead-connection timeout, waiting for a RECONFIGURE from a new process.</summary>
+    /// <remarks>The connections first stop reading and answer the requests they have started: a request the kernel
+    /// sent that is never answered stays in flight on the dead socket until the kernel's request timeout requeues
+    /// it, while one sent after the socket closed fails to send and waits, requeued, for the next process.</remarks>
     public async Task ReleaseAsync()
     {
         RequireNetlink("leaving a device for re-attach");
         if (Interlocked.CompareExchange(ref _state, 2, 0) != 0) return;
-        StopServing();
+        _stop.Cancel();
         await WaitForConnectionsAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        StopServing();
         _ended.TrySetResult();
     }
 
