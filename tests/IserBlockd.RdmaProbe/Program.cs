@@ -33,7 +33,7 @@ try
 }
 catch (Exception e)
 {
-    Console.Error.WriteLine($"FAIL ({options.Command}): {e.GetType().Name}: {e.Message}");
+    Console.Error.WriteLine($"{options.Command} failed: {e.GetType().Name}: {e.Message}");
     Console.Error.WriteLine(e.StackTrace);
     return 1;
 }

@@ -42,7 +42,7 @@ step "a connect to a port nobody listens on fails with a clear error"
 rc=0; out=$("$PROBE" client --address "$ADDR" --port 7499 --count 1 2>&1) || rc=$?
 info "$out"
 assert_eq "$rc" 1 "client exit code without a listener"
-grep -qE 'FAIL \(client\): RdmaConnection(Rejected)?Exception: rdma_connect\(10\.99\.0\.1:7499\): expected RDMA_CM_EVENT_ESTABLISHED but got RDMA_CM_EVENT_(REJECTED|UNREACHABLE)' <<< "$out" ||
+grep -qE 'client failed: RdmaConnection(Rejected)?Exception: rdma_connect\(10\.99\.0\.1:7499\): expected RDMA_CM_EVENT_ESTABLISHED but got RDMA_CM_EVENT_(REJECTED|UNREACHABLE)' <<< "$out" ||
     fail "the failed connect did not name the call and the CM event"
 
 step "ours <-> ours: 30 pings cycling 4 KiB, 128 KiB, 1 MiB; RDMA READ + WRITE verified; no leaks"
