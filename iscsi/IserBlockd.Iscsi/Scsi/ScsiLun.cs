@@ -24,9 +24,6 @@ namespace IserBlockd.Iscsi.Scsi;
 /// </remarks>
 public sealed class ScsiLun
 {
-    private const int UnitAttentionRetries = 10;
-    private const int BusyRetries = 50;
-    private static readonly TimeSpan BusyDelay = TimeSpan.FromMilliseconds(20);
     private const uint DefaultMaxTransferBytes = 32 * 1024 * 1024;
 
     private readonly ILogger _logger;
@@ -396,29 +393,15 @@ public sealed class ScsiLun
         {
             var result = await session.ExecuteAsync(lun, cdb.Span, direction, buffer, cancellationToken).ConfigureAwait(false);
             if (result.IsGood) return result;
-            if (await ShouldRetryAsync(result, attempt, cancellationToken).ConfigureAwait(false))
+            var retry = ScsiRetryPolicy.Decide(result, attempt);
+            if (retry != ScsiRetry.No)
             {
+                if (retry == ScsiRetry.AfterDelay) await Task.Delay(ScsiRetryPolicy.TransientDelay, cancellationToken).ConfigureAwait(false);
                 logger.LogDebug("LUN {Lun}: retrying {Command} after {Status} {Sense}", lun, ScsiOpcode.Name(cdb.Span),
                     ScsiCommandException.Describe(result.Status), result.Sense);
                 continue;
             }
             throw new ScsiCommandException(ScsiOpcode.Name(cdb.Span), result.Status, result.Sense, result.Response);
         }
-    }
-
-    /// <summary>
-    /// UNIT ATTENTION is reported once per event (reset, I_T nexus loss, capacity change) and the command can simply
-    /// be repeated; BUSY, TASK SET FULL, ABORTED COMMAND and "becoming ready" get a short pause first.
-    /// </summary>
-    private static async ValueTask<bool> ShouldRetryAsync(ScsiCommandResult result, int attempt, CancellationToken cancellationToken)
-    {
-        if (result.Response != Pdu.IscsiServiceResponse.CommandCompleted) return false;
-        if (result.IsUnitAttention) return attempt < UnitAttentionRetries;
-        var transient = result.Status is ScsiStatus.Busy or ScsiStatus.TaskSetFull
-            || result.Sense is { Key: SenseKey.AbortedCommand }
-            || result.Sense is { Key: SenseKey.NotReady, AdditionalSenseCode: 0x04, AdditionalSenseCodeQualifier: 0x01 };
-        if (!transient || attempt >= BusyRetries) return false;
-        await Task.Delay(BusyDelay, cancellationToken).ConfigureAwait(false);
-        return true;
     }
 }

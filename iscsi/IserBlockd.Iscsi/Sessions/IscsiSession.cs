@@ -259,30 +259,20 @@ public sealed class IscsiSession : IAsyncDisposable
             _logger.LogError(continuationError, "a block I/O continuation threw on the receive loop; the connection carries on");
     }
 
-    private const int UnitAttentionRetries = 10;
-    private const int TransientRetries = 50;
-    private static readonly TimeSpan TransientRetryDelay = TimeSpan.FromMilliseconds(20);
-
     /// <summary>
-    /// Block I/O retry inside the session, as a SCSI midlayer does: UNIT ATTENTION is reported once per event (tgtd
-    /// answers the first command of every session with 29/00) and the command is simply sent again; BUSY, TASK SET
-    /// FULL, ABORTED COMMAND and "becoming ready" are sent again after a short pause. The ITT is kept (the target
-    /// finished with it); the command gets a new CmdSN.
+    /// Block I/O retry inside the session, as a SCSI midlayer does (<see cref="ScsiRetryPolicy"/>). The ITT is kept (the
+    /// target finished with it); the command gets a new CmdSN.
     /// </summary>
     private bool TryRetry(ScsiTask task, in ScsiCommandResult result)
     {
-        if (result.Response != IscsiServiceResponse.CommandCompleted) return false;
-        var unitAttention = result.IsUnitAttention;
-        var transient = !unitAttention && (result.Status is ScsiStatus.Busy or ScsiStatus.TaskSetFull
-            || result.Sense is { Key: SenseKey.AbortedCommand }
-            || result.Sense is { Key: SenseKey.NotReady, AdditionalSenseCode: 0x04, AdditionalSenseCodeQualifier: 0x01 });
-        if (!unitAttention && !transient) return false;
+        var retry = ScsiRetryPolicy.Decide(result, task.Retries);
+        if (retry == ScsiRetry.No) return false;
+        var unitAttention = retry == ScsiRetry.Now;
         IscsiConnection? connection;
         bool holdsBuffer;
         lock (Lock)
         {
             if (task.State != ScsiTaskState.Sent || task.AbortRequested) return false;
-            if (task.Retries >= (unitAttention ? UnitAttentionRetries : TransientRetries)) return false;
             task.Retries++;
             connection = task.Connection;
             holdsBuffer = task.TransportHoldsBuffer;
@@ -301,7 +291,7 @@ public sealed class IscsiSession : IAsyncDisposable
 
     private async Task RequeueLaterAsync(ScsiTask task, uint itt)
     {
-        await Task.Delay(TransientRetryDelay).ConfigureAwait(false);
+        await Task.Delay(ScsiRetryPolicy.TransientDelay).ConfigureAwait(false);
         IscsiConnection? connection;
         lock (Lock)
         {
