@@ -14,22 +14,21 @@ public sealed class SocketTransport : INbdTransport
     private readonly Socket _socket;
     private int _disposed;
 
-    public SocketTransport(Socket socket)
+    public SocketTransport(Socket socket) : this(socket, null, null)
+    {
+    }
+
+    /// <summary>Also sets the kernel's socket buffer sizes (capped by net.core.wmem_max / rmem_max). A send
+    /// buffer that holds several large READ replies saves a wake-up per partial send: measured with
+    /// 1 MiB reads, 5-10x fewer context switches and ~30% less CPU per request than the 208 KiB default.</summary>
+    public SocketTransport(Socket socket, int? sendBufferBytes, int? receiveBufferBytes)
     {
         ArgumentNullException.ThrowIfNull(socket);
         if (socket.SocketType != SocketType.Stream)
             throw new ArgumentException("NBD needs a stream socket.", nameof(socket));
         _socket = socket;
-        Configure(socket, null, null);
-        RemoteDescription = DescribePeer(socket);
-    }
-
-    /// <summary>Sets the kernel's socket buffer sizes (capped by net.core.wmem_max / rmem_max). A send
-    /// buffer that holds several large READ replies saves a wake-up per partial send: measured with
-    /// 1 MiB reads, 5-10x fewer context switches and ~30% less CPU per request than the 208 KiB default.</summary>
-    public SocketTransport(Socket socket, int? sendBufferBytes, int? receiveBufferBytes) : this(socket)
-    {
         Configure(socket, sendBufferBytes, receiveBufferBytes);
+        RemoteDescription = DescribePeer(socket);
     }
 
     internal static void Configure(Socket socket, int? sendBufferBytes, int? receiveBufferBytes)

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace IserBlockd.BlockDev.Nbd.Transport.Epoll;
 
-/// <summary>The Linux calls the epoll transport makes (epoll(7), eventfd(2), recv(2), send(2)).</summary>
+/// <summary>The Linux calls the epoll transport makes (epoll(7), recv(2), send(2), shutdown(2)).</summary>
 internal static unsafe partial class EpollNative
 {
     public const int EPOLL_CLOEXEC = 0x80000;
@@ -15,9 +15,6 @@ internal static unsafe partial class EpollNative
     public const uint EPOLLHUP = 0x010;
     public const uint EPOLLRDHUP = 0x2000;
     public const uint EPOLLET = 1u << 31;
-
-    public const int EFD_CLOEXEC = 0x80000;
-    public const int EFD_NONBLOCK = 0x800;
 
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
@@ -39,15 +36,6 @@ internal static unsafe partial class EpollNative
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int eventfd(uint initval, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial nint read(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial nint write(int fd, byte* buffer, nuint count);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint recv(int fd, byte* buffer, nuint length, int flags);
