@@ -72,13 +72,13 @@ public sealed class IserLoginKeys : ITransportLoginKeys
         _discovery = isDiscovery;
         if (isDiscovery)
         {
-            return [new(IscsiKeys.MaxRecvDataSegmentLength, Format(_receiveCapacity))];
+            return [new(IscsiKeys.MaxRecvDataSegmentLength, KeyValueFormat.Format(_receiveCapacity))];
         }
         return
         [
-            new(InitiatorRecvDataSegmentLength, Format(_receiveCapacity)),
-            new(TargetRecvDataSegmentLength, Format(_sendCapacity)),
-            new(MaxOutstandingUnexpectedPdus, Format(_unexpectedReserve)),
+            new(InitiatorRecvDataSegmentLength, KeyValueFormat.Format(_receiveCapacity)),
+            new(TargetRecvDataSegmentLength, KeyValueFormat.Format(_sendCapacity)),
+            new(MaxOutstandingUnexpectedPdus, KeyValueFormat.Format(_unexpectedReserve)),
             new(RdmaExtensions, IscsiKeys.Yes),
         ];
     }
@@ -111,40 +111,39 @@ public sealed class IserLoginKeys : ITransportLoginKeys
                     $"the target answered RDMAExtensions={value}: it does not accept iSER on this portal (use the TCP transport, or enable iSER on the target)");
 
             case InitiatorRecvDataSegmentLength:
-                if (IsSpecial(value)) return true; // NotUnderstood/Irrelevant: the default 8192 stands, and our buffers hold more
+                if (IscsiKeys.IsSpecialAnswer(value)) return true; // NotUnderstood/Irrelevant: the default 8192 stands, and our buffers hold more
                 ReceiveDataSegmentLength = Math.Min(_receiveCapacity, ParseSegment(key, value));
-                if (!weOffered) reply = Format(ReceiveDataSegmentLength);
+                if (!weOffered) reply = KeyValueFormat.Format(ReceiveDataSegmentLength);
                 return true;
 
             case TargetRecvDataSegmentLength:
-                if (IsSpecial(value)) return true;
+                if (IscsiKeys.IsSpecialAnswer(value)) return true;
                 SendDataSegmentLength = Math.Min(_sendCapacity, ParseSegment(key, value));
-                if (!weOffered) reply = Format(SendDataSegmentLength);
+                if (!weOffered) reply = KeyValueFormat.Format(SendDataSegmentLength);
                 return true;
 
             case MaxOutstandingUnexpectedPdus:
-                if (IsSpecial(value)) return true;
+                if (IscsiKeys.IsSpecialAnswer(value)) return true;
                 if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) || limit is 1 or > uint.MaxValue)
                     throw new LoginParameterException($"target sent {key}={value}; expected 0 or 2..4294967295");
                 TargetUnexpectedPduLimit = limit;
-                if (!weOffered) reply = Format(_unexpectedReserve);
+                if (!weOffered) reply = KeyValueFormat.Format(_unexpectedReserve);
                 return true;
 
             case IscsiKeys.MaxRecvDataSegmentLength:
                 // Declarative: on discovery it bounds what we send; on a normal iSER session it is irrelevant.
-                if (!IsSpecial(value)) _targetMaxRecv = ParseSegment(key, value);
+                if (!IscsiKeys.IsSpecialAnswer(value)) _targetMaxRecv = ParseSegment(key, value);
                 return true;
 
             case IscsiKeys.HeaderDigest:
             case IscsiKeys.DataDigest:
                 // We never offer digests over iSER; if the target offers them, only None is acceptable.
-                if (weOffered || IsSpecial(value)) return true;
-                foreach (var v in value.Split(','))
-                    if (v == "None")
-                    {
-                        reply = "None";
-                        return true;
-                    }
+                if (weOffered || IscsiKeys.IsSpecialAnswer(value)) return true;
+                if (KeyValueFormat.SplitList(value).Contains(KeyValueFormat.Format(DigestType.None)))
+                {
+                    reply = KeyValueFormat.Format(DigestType.None);
+                    return true;
+                }
                 throw new LoginParameterException($"the target requires {key}={value}, but iSER carries no digests (RFC 7145)");
 
             default:
@@ -176,14 +175,10 @@ public sealed class IserLoginKeys : ITransportLoginKeys
         };
     }
 
-    private static bool IsSpecial(string value) => value is "NotUnderstood" or "Irrelevant" or "Reject";
-
     private static int ParseSegment(string key, string value)
     {
         if (!KeyValueFormat.TryParseNumber(value, out var n) || n < MinSegment || n > MaxSegment)
             throw new LoginParameterException($"target sent {key}={value}; expected a number from {MinSegment} to {MaxSegment}");
         return (int)n;
     }
-
-    private static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
 }
