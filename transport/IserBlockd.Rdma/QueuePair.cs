@@ -69,8 +69,15 @@ public sealed unsafe class QueuePair : IDisposable
         }
     }
 
-    /// <summary>Posts a chain of receive work requests.</summary>
+    /// <summary>Posts a chain of receive work requests; throws naming the first one the provider refused.</summary>
     public void PostReceive(IbvRecvWr* workRequest)
+    {
+        var rc = TryPostReceive(workRequest, out var bad);
+        if (rc != 0) throw RdmaException.FromErrno($"ibv_post_recv(wr_id {bad->WorkRequestId:x})", rc);
+    }
+
+    /// <summary>Posts receive work requests; returns 0 or the errno, with the first refused request in <paramref name="bad"/>.</summary>
+    public int TryPostReceive(IbvRecvWr* workRequest, out IbvRecvWr* bad)
     {
         var added = false;
         Handle.DangerousAddRef(ref added);
@@ -78,11 +85,8 @@ public sealed unsafe class QueuePair : IDisposable
         {
             IbvRecvWr* failed = null;
             var rc = _postRecv(_qp, workRequest, &failed);
-            if (rc != 0)
-            {
-                var bad = failed == null ? workRequest : failed;
-                throw RdmaException.FromErrno($"ibv_post_recv(wr_id {bad->WorkRequestId:x})", rc);
-            }
+            bad = failed == null ? workRequest : failed;
+            return rc;
         }
         finally
         {

@@ -41,8 +41,6 @@ internal sealed class RdmaWire : IIserWire
 
     public EndPoint? RemoteEndPoint { get; }
 
-    public string DeviceName => _cq.Device.DeviceName;
-
     public uint QueuePairNumber => _qp.Number;
 
     /// <summary>Routes the CQ's completions to <paramref name="connection"/>'s descriptors, drained on the event loop.</summary>
@@ -104,18 +102,24 @@ internal sealed class RdmaWire : IIserWire
         }
     }
 
-    public unsafe int PostSend(IbvSendWr* chain) => _qp.TryPostSend(chain, out _);
+    // A queue pair already destroyed by teardown answers like a broken one: the connection fails with an errno.
+    public unsafe int PostSend(IbvSendWr* chain)
+    {
+        try
+        {
+            return _qp.TryPostSend(chain, out _);
+        }
+        catch (ObjectDisposedException)
+        {
+            return Errno.EIO;
+        }
+    }
 
     public unsafe int PostReceive(IbvRecvWr* chain)
     {
         try
         {
-            _qp.PostReceive(chain);
-            return 0;
-        }
-        catch (RdmaException e)
-        {
-            return e.ErrorCode != 0 ? e.ErrorCode : Errno.EIO;
+            return _qp.TryPostReceive(chain, out _);
         }
         catch (ObjectDisposedException)
         {
