@@ -154,8 +154,6 @@ public sealed class IscsiSession : IAsyncDisposable
         task.Buffer = buffer;
         task.Attribute = attribute;
         task.Mode = mode;
-        task.Retries = 0;
-        task.Delayed = false;
         task.AbortRequested = false;
         task.ResetProgress();
         // Registered while the task is still Free (the callback ignores it then), so that a registration can never
@@ -175,10 +173,7 @@ public sealed class IscsiSession : IAsyncDisposable
             }
         }
         task.Cancellation.Dispose();
-        task.Buffer = default;
-        task.State = ScsiTaskState.Free;
-        task.Mode = ScsiTaskMode.Result;
-        _pool.Return(task);
+        task.ReturnToPool();
         return null;
     }
 

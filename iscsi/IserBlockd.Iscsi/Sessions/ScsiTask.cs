@@ -14,10 +14,6 @@ internal enum ScsiTaskState : byte
     Done,
 }
 
-/// <summary>
-/// One SCSI command in flight. Pooled: the awaiting caller's GetResult returns it to the pool, so steady-state
-/// I/O allocates nothing. The fields belong to the session lock except where the receive loop owns a Sent task.
-/// </summary>
 /// <summary>How a task reports its end.</summary>
 internal enum ScsiTaskMode : byte
 {
@@ -30,6 +26,10 @@ internal enum ScsiTaskMode : byte
     BlockIo,
 }
 
+/// <summary>
+/// One SCSI command in flight. Pooled: the awaiting caller's GetResult returns it to the pool, so steady-state
+/// I/O allocates nothing. The fields belong to the session lock except where the receive loop owns a Sent task.
+/// </summary>
 internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTaskSource, IThreadPoolWorkItem
 {
     // Block I/O results continue inline on the receive loop (see SetResult); everything else goes to the thread pool
@@ -152,14 +152,20 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
         finally
         {
             _core.Reset();
-            Buffer = default;
-            Connection = null;
-            State = ScsiTaskState.Free;
-            Mode = ScsiTaskMode.Result;
-            Retries = 0;
-            Delayed = false;
-            _pool.Return(this);
+            ReturnToPool();
         }
+    }
+
+    /// <summary>Forgets this use (buffer, connection, retries) and gives the object back to the pool.</summary>
+    public void ReturnToPool()
+    {
+        Buffer = default;
+        Connection = null;
+        State = ScsiTaskState.Free;
+        Mode = ScsiTaskMode.Result;
+        Retries = 0;
+        Delayed = false;
+        _pool.Return(this);
     }
 
     void IValueTaskSource.GetResult(short token) => GetResult(token);
