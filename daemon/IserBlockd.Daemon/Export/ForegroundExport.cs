@@ -46,10 +46,9 @@ public static partial class ForegroundExport
         MappedLun mapped;
         try
         {
-            var lun = await session.OpenLunAsync(options.Lun, stop).ConfigureAwait(false);
-            var (lunBuffers, maxTransfer) = SessionBuffers.For(session.Transport, buffers, ScsiLunBlockDevice.MaxRequestBytes);
-            var device = await ScsiLunBlockDevice.CreateAsync(lun, options.ReadOnly, lunBuffers, stop, maxTransfer).ConfigureAwait(false);
-            var kernel = new KernelDeviceOptions(settings.KernelNbdTimeout, BackendIdentifier(options), Math.Max(1, options.Connections));
+            var device = await session.OpenBlockDeviceAsync(options.Lun, options.ReadOnly, buffers, stop).ConfigureAwait(false);
+            var backend = KernelDeviceOptions.BackendIdentifierFor(options.Target, options.Lun);
+            var kernel = new KernelDeviceOptions(settings.KernelNbdTimeout, backend, Math.Max(1, options.Connections));
             mapped = await MappedLun.StartAsync(node.Name, mapping, device, endpoints, kernel, new NbdServerOptions(), loggerFactory, stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -78,9 +77,6 @@ public static partial class ForegroundExport
         await session.LogoutAsync(budget.Token).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
-
-    /// <summary>How the kernel and a restarted export recognise this LUN's device.</summary>
-    private static string BackendIdentifier(ExportOptions options) => $"iserblockd:{options.Target}:{options.Lun}";
 
     private static string LoginFailure(IscsiException e, ExportOptions options) => e switch
     {

@@ -21,4 +21,9 @@ public sealed record KernelDeviceOptions(TimeSpan IoTimeout, string BackendIdent
     /// send failed), hand it a new socket at once (NBD_CMD_RECONFIGURE) so the requests it requeued go on, instead
     /// of leaving the device without a server until its dead-connection timeout fails them. Netlink only.</summary>
     public bool ReplaceDeadConnections { get; init; } = true;
+
+    /// <summary>The <see cref="BackendIdentifier"/> of LUN <paramref name="lun"/> of <paramref name="target"/>: the same
+    /// for the daemon and <c>iserblockd export</c>, so that either finds a device the other left configured.</summary>
+    public static string BackendIdentifierFor(string target, int lun) =>
+        $"iserblockd:{target}:{lun.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }

@@ -136,10 +136,9 @@ public sealed partial class NodeRuntime : IAsyncDisposable
 
     private async Task<MappedLun> MapOneAsync(LunMapping mapping, CancellationToken cancellationToken)
     {
-        var lun = await Session.OpenLunAsync(mapping.Lun, cancellationToken).ConfigureAwait(false);
-        var (buffers, maxTransfer) = SessionBuffers.For(Session.Transport, _shared.Buffers, ScsiLunBlockDevice.MaxRequestBytes);
-        var device = await ScsiLunBlockDevice.CreateAsync(lun, mapping.ReadOnly, buffers, cancellationToken, maxTransfer).ConfigureAwait(false);
-        var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, $"iserblockd:{Node.Target}:{mapping.Lun}", _settings.KernelNbdConnections)
+        var device = await Session.OpenBlockDeviceAsync(mapping.Lun, mapping.ReadOnly, _shared.Buffers, cancellationToken).ConfigureAwait(false);
+        var backend = KernelDeviceOptions.BackendIdentifierFor(Node.Target, mapping.Lun);
+        var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, backend, _settings.KernelNbdConnections)
         {
             Method = _settings.KernelNbdMethod,
         };

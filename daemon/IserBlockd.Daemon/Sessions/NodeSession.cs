@@ -1,4 +1,6 @@
+using IserBlockd.BlockDev;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Luns;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Scsi;
 using IserBlockd.Iscsi.Sessions;
@@ -123,6 +125,15 @@ public sealed partial class NodeSession : IAsyncDisposable
     {
         var session = Session ?? throw new InvalidOperationException($"{Node.Name} is not logged in");
         return session.OpenLunAsync((ulong)lun, cancellationToken);
+    }
+
+    /// <summary>Opens <paramref name="lun"/> as the block device the NBD side serves: its payloads in the session's
+    /// registered memory on iSER (<see cref="SessionBuffers"/>), else in <paramref name="tcpBuffers"/>.</summary>
+    public async Task<ScsiLunBlockDevice> OpenBlockDeviceAsync(int lun, bool readOnly, IBlockBufferProvider tcpBuffers, CancellationToken cancellationToken)
+    {
+        var scsiLun = await OpenLunAsync(lun, cancellationToken).ConfigureAwait(false);
+        var (buffers, maxTransfer) = SessionBuffers.For(Transport, tcpBuffers, ScsiLunBlockDevice.MaxRequestBytes);
+        return await ScsiLunBlockDevice.CreateAsync(scsiLun, readOnly, buffers, cancellationToken, maxTransfer).ConfigureAwait(false);
     }
 
     private void OnConnectionLost(object? sender, IscsiConnectionLostEventArgs e)
