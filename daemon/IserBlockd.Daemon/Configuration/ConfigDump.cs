@@ -20,7 +20,7 @@ public static class ConfigDump
         LoginTimeout = s.LoginTimeout.TotalSeconds,
         KernelNbdTimeout = s.KernelNbdTimeout.TotalSeconds,
         KernelNbdConnections = s.KernelNbdConnections,
-        KernelNbdMethod = ConfigValidator.AttachMethodName(s.KernelNbdMethod),
+        KernelNbdMethod = s.KernelNbdMethod.ToName(),
         Iser = new IserDocument
         {
             DataBuffers = [.. s.IserBuffers.DataBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],

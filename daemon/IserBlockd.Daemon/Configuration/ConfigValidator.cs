@@ -60,7 +60,7 @@ internal sealed class ConfigValidator
             else kernelConnections = connections;
         }
         var kernelMethod = KernelAttachMethod.Auto;
-        if (doc.KernelNbdMethod != null && !TryParseAttachMethod(doc.KernelNbdMethod, out kernelMethod))
+        if (doc.KernelNbdMethod != null && !KernelAttachMethodNames.TryParse(doc.KernelNbdMethod, out kernelMethod))
             Error("kernelNbdMethod", $"expected \"auto\", \"netlink\" or \"ioctl\", got \"{doc.KernelNbdMethod}\"");
         var iser = Iser(doc.Iser);
 
@@ -110,24 +110,6 @@ internal sealed class ConfigValidator
             IserBuffers = iser,
         };
     }
-
-    public static bool TryParseAttachMethod(string text, out KernelAttachMethod method)
-    {
-        switch (text)
-        {
-            case "auto": method = KernelAttachMethod.Auto; return true;
-            case "netlink": method = KernelAttachMethod.Netlink; return true;
-            case "ioctl": method = KernelAttachMethod.Ioctl; return true;
-            default: method = KernelAttachMethod.Auto; return false;
-        }
-    }
-
-    public static string AttachMethodName(KernelAttachMethod method) => method switch
-    {
-        KernelAttachMethod.Netlink => "netlink",
-        KernelAttachMethod.Ioctl => "ioctl",
-        _ => "auto",
-    };
 
     private IserDeviceOptions Iser(IserDocument? doc)
     {

@@ -58,7 +58,7 @@ public sealed partial class MappedLun
                     (socket, ct) => server.ServeTransmissionAsync(socket, export, ct), cancellationToken).ConfigureAwait(false);
                 lun._kernelDevice = kernel;
                 if (reattached) lun.LogReattached(node, mapping.Lun, kernel.DevicePath);
-                else lun.LogAttached(node, mapping.Lun, kernel.DevicePath, kernel.Method.ToString().ToLowerInvariant());
+                else lun.LogAttached(node, mapping.Lun, kernel.DevicePath, kernel.Method.ToName());
                 lun.MatchKernelRequestSize(kernel);
                 kernel.ConnectionsReplaced += count => lun.LogConnectionsReplaced(kernel.DevicePath, count);
                 kernel.ReplacementFailed += e => lun.LogReplacementFailed(kernel.DevicePath, e.Message);
