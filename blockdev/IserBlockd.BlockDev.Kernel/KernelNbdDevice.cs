@@ -115,7 +115,6 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         finally
         {
             StopServing();
-            _ended.TrySetResult();
         }
     }
 
@@ -131,7 +130,6 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         _stop.Cancel();
         await WaitForConnectionsAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         StopServing();
-        _ended.TrySetResult();
     }
 
     public async ValueTask DisposeAsync()
@@ -252,7 +250,7 @@ public sealed class KernelNbdDevice : IAsyncDisposable
 
     private void OnConnectionEnded()
     {
-        if (Volatile.Read(ref _replacing) != 0 || LiveConnections > 0 || Volatile.Read(ref _state) != 0) return;
+        if (StillServed) return;
         if (_linkMonitor is null)
         {
             EndDisconnectedUnderUs();
@@ -265,7 +263,7 @@ public sealed class KernelNbdDevice : IAsyncDisposable
             for (var i = 0; i < 40; i++)
             {
                 await Task.Delay(250).ConfigureAwait(false);
-                if (Volatile.Read(ref _replacing) != 0 || LiveConnections > 0 || Volatile.Read(ref _state) != 0) return;
+                if (StillServed) return;
                 try
                 {
                     if (KernelNbd.Status(Index) is not [{ Connected: true }]) break;
@@ -276,12 +274,14 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         });
     }
 
+    /// <summary>A connection is live or being replaced, or the device was already detached or released.</summary>
+    private bool StillServed => Volatile.Read(ref _replacing) != 0 || LiveConnections > 0 || Volatile.Read(ref _state) != 0;
+
     /// <summary>Every connection ended and none will be replaced: someone else disconnected the device.</summary>
     private void EndDisconnectedUnderUs()
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) return;
         StopServing();
-        _ended.TrySetResult();
     }
 
     /// <summary>Drops the sockets without telling the kernel anything (a failed re-attach).</summary>
@@ -289,15 +289,16 @@ public sealed class KernelNbdDevice : IAsyncDisposable
     {
         Interlocked.Exchange(ref _state, 2);
         StopServing();
-        _ended.TrySetResult();
     }
 
+    /// <summary>Closes every connection and completes <see cref="Ended"/>.</summary>
     private void StopServing()
     {
         _stop.Cancel();
         lock (_lock)
             foreach (var (socket, _) in _connections)
                 socket.Dispose();
+        _ended.TrySetResult();
     }
 
     private async Task WaitForConnectionsAsync(TimeSpan timeout)
