@@ -135,29 +135,30 @@ public sealed partial class IserConnection
             _current = -1;
             failed = _failure != null;
         }
+        var posted = false;
         if (!failed)
         {
             var request = &_region.ReceiveRequests[index];
             request->Next = null;
             var rc = _wire.PostReceive(request);
-            if (rc == 0)
+            if (rc != 0) Fail(new IscsiTransportException($"re-posting a receive buffer failed: {Errno.Describe(rc)} (the connection is gone)"));
+            posted = rc == 0;
+        }
+        bool free;
+        lock (_gate)
+        {
+            if (posted)
             {
-                lock (_gate)
+                _postedReceives++;
+                if (_receiveKind[index] != ArrivalKind.Unsolicited)
                 {
-                    _postedReceives++;
-                    if (_receiveKind[index] != ArrivalKind.Unsolicited)
-                    {
-                        _receiveCredits++;
-                        _sendWaiter.TryWake();
-                    }
+                    _receiveCredits++;
+                    _sendWaiter.TryWake();
                 }
             }
-            else
-            {
-                Fail(new IscsiTransportException($"re-posting a receive buffer failed: {Errno.Describe(rc)} (the connection is gone)"));
-            }
+            free = ExitRegionLocked();
         }
-        ExitRegion();
+        if (free) _region.FreeMemory();
     }
 
     /// <summary>A receive completed (event loop thread): queue the PDU for the receiver and settle the credits.</summary>

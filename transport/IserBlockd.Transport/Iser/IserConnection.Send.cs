@@ -26,10 +26,8 @@ public sealed partial class IserConnection
         var sendCapacity = _region.SendSize - IserHeader.Length - header.Length;
         if (data.Length > sendCapacity || data.Length > Math.Max(_keys.SendDataSegmentLength, Iscsi.Negotiation.IscsiKeys.DefaultMaxRecvDataSegmentLength))
             throw new InvalidOperationException($"a {data.Length}-byte data segment exceeds what the target receives in one iSER Send ({_keys.SendDataSegmentLength} bytes)");
-        lock (_gate)
-        {
-            if (_failure != null) throw Failure();
-        }
+        // Early, so that a failed connection rents no bounce buffer; TryAcquireSend checks again under the lock.
+        if (Volatile.Read(ref _failure) is { } failure) throw failure;
         var opcode = BasicHeaderSegment.GetOpcode(header.Span);
         var iser = IserHeader.Control;
         if (opcode == IscsiOpcode.ScsiCommand && !pdu.Task.IsEmpty && !TryUseRegistered(pdu.Task, out iser))
@@ -76,16 +74,19 @@ public sealed partial class IserConnection
         {
             Fill(index, iser, pdu.Header.Span, pdu.Data.Span);
         }
-        finally
+        catch
         {
             ExitRegion();
+            throw;
         }
-        bool post;
+        bool post, free;
         lock (_gate)
         {
+            free = ExitRegionLocked();
             _pendingSends[_pendingSendCount++] = index;
             post = _pendingSendCount >= _options.PostBatch;
         }
+        if (free) _region.FreeMemory();
         if (post) PostPending();
     }
 
@@ -156,13 +157,24 @@ public sealed partial class IserConnection
         {
             count = _pendingSendCount;
             if (count == 0) return;
+            _pendingSendCount = 0;
+            // Nothing goes out on a failed connection (teardown fails it first, then frees the descriptors); else the
+            // descriptors are held until the provider has read the chain.
+            if (_failure != null || !EnterRegion()) throw Failure();
             for (var i = 0; i < count; i++)
                 requests[_pendingSends[i]].Next = i + 1 < count ? &requests[_pendingSends[i + 1]] : null;
             first = _pendingSends[0];
-            _pendingSendCount = 0;
             _inflightSends += count;
         }
-        var rc = _wire.PostSend(&requests[first]);
+        int rc;
+        try
+        {
+            rc = _wire.PostSend(&requests[first]);
+        }
+        finally
+        {
+            ExitRegion();
+        }
         if (rc != 0)
         {
             var error = new IscsiTransportException($"posting {count} RDMA sends failed: {Errno.Describe(rc)} (the connection is gone)");

@@ -301,12 +301,20 @@ public sealed partial class IserConnection : IIscsiConnection
     /// <summary>Ends a use of the descriptors; frees them when teardown waited for this (caller must not hold _gate).</summary>
     private void ExitRegion()
     {
-        lock (_gate)
-        {
-            if (--_regionUsers > 0 || !_closed || _regionFreed) return;
-            _regionFreed = true;
-        }
-        _region.FreeMemory();
+        bool free;
+        lock (_gate) free = ExitRegionLocked();
+        if (free) _region.FreeMemory();
+    }
+
+    /// <summary>
+    /// Ends a use of the descriptors (caller holds _gate, so that the exit shares the lock the caller takes anyway).
+    /// True when the caller, after releasing _gate, must free them: teardown waited for this.
+    /// </summary>
+    private bool ExitRegionLocked()
+    {
+        if (--_regionUsers > 0 || !_closed || _regionFreed) return false;
+        _regionFreed = true;
+        return true;
     }
 
     private void CheckDrained()
