@@ -51,18 +51,13 @@ NBDKIT_PID=$!
 
 OURS_URI="nbd+unix:///?socket=$WORK/ours.sock"
 NBDKIT_URI="nbd+unix:///?socket=$WORK/nbdkit.sock"
-for uri in "$OURS_URI" "$NBDKIT_URI"; do
-    for _ in $(seq 100); do nbdinfo --size "$uri" >/dev/null 2>&1 && break; sleep 0.1; done
-    nbdinfo --size "$uri" >/dev/null || { echo "server at $uri did not start" >&2; cat "$WORK"/*.err >&2; exit 1; }
-done
+wait_nbd "$OURS_URI" 100
+wait_nbd "$NBDKIT_URI" 100
 
 # bench_fio NAME SIDE ARGS... -> $WORK/NAME.json, and NAME.cpu: the CPU time of that side's server
 bench_fio() {
-    local name=$1 uri=$OURS_URI pid=$OURS_PID
-    [ "$2" = nbdkit ] && uri=$NBDKIT_URI pid=$NBDKIT_PID
-    shift 2
-    with_cpu "$pid" "$WORK/$name.cpu" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
-        --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
+    if [ "$2" = nbdkit ]; then bench_fio_nbd "$1" "$NBDKIT_URI" "$NBDKIT_PID" "${@:3}"
+    else bench_fio_nbd "$1" "$OURS_URI" "$OURS_PID" "${@:3}"; fi
 }
 
 echo "filling both devices ..." >&2

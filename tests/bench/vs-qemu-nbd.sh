@@ -73,18 +73,13 @@ QEMU_PID=$!
 
 OURS_URI="nbd+unix:///?socket=$WORK/ours.sock"
 QEMU_URI="nbd+unix:///?socket=$WORK/qemu.sock"
-for uri in "$OURS_URI" "$QEMU_URI"; do
-    for _ in $(seq 300); do nbdinfo --size "$uri" >/dev/null 2>&1 && break; sleep 0.1; done
-    nbdinfo --size "$uri" >/dev/null || { echo "the export at $uri did not start" >&2; cat "$WORK"/*.err >&2; exit 1; }
-done
+wait_nbd "$OURS_URI" 300
+wait_nbd "$QEMU_URI" 300
 
 # bench_fio NAME SIDE ARGS... -> $WORK/NAME.json, and NAME.cpu: the CPU time of that side's NBD server
 bench_fio() {
-    local name=$1 uri=$OURS_URI pid=$OURS_PID
-    [ "$2" = qemu-nbd ] && uri=$QEMU_URI pid=$QEMU_PID
-    shift 2
-    with_cpu "$pid" "$WORK/$name.cpu" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
-        --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
+    if [ "$2" = qemu-nbd ]; then bench_fio_nbd "$1" "$QEMU_URI" "$QEMU_PID" "${@:3}"
+    else bench_fio_nbd "$1" "$OURS_URI" "$OURS_PID" "${@:3}"; fi
 }
 
 BENCH_TARGET_PID=$TGTD_PID   # tgtd's CPU per I/O too: at QD32 the target on the same cores sets the pace

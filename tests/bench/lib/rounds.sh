@@ -65,6 +65,23 @@ with_cpu() {
     return 0
 }
 
+# bench_fio_nbd NAME URI PID FIO_ARGS...: fio's nbd engine against URI (SIZE bytes) -> $WORK/NAME.json, and the CPU
+# time the server PID used meanwhile -> $WORK/NAME.cpu (see with_cpu)
+bench_fio_nbd() {
+    local name=$1 uri=$2 pid=$3
+    shift 3
+    with_cpu "$pid" "$WORK/$name.cpu" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
+        --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
+}
+
+# wait_nbd URI TENTHS: waits up to TENTHS tenths of a second for an NBD server to answer at URI; if none does, prints
+# the servers' stderr ($WORK/*.err) and exits
+wait_nbd() {
+    local uri=$1 tenths=$2
+    for _ in $(seq "$tenths"); do nbdinfo --size "$uri" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    nbdinfo --size "$uri" >/dev/null || { echo "the NBD server at $uri did not start" >&2; cat "$WORK"/*.err >&2; exit 1; }
+}
+
 # a free TCP port on 127.0.0.1
 free_port() {
     local port

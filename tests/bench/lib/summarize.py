@@ -53,28 +53,27 @@ def main(argv):
                 values.append(part["lat_ns"]["mean"] / 1000.0)
         return values
 
-    def busy(workload, side):
+    def round_median(workload, side, suffix, value):
+        # median over the rounds of value(fio job, contents of DIR/WORKLOAD-SIDE-ROUND<suffix>); None if a file is missing
         values = []
         for r in range(1, rounds + 1):
-            path = f"{work}/{workload}-{side}-{r}.cpu.busy"
+            name = f"{workload}-{side}-{r}"
+            path = f"{work}/{name}{suffix}"
             if not os.path.exists(path):
                 return None
             with open(path) as f:
-                b, t = (int(x) for x in f.read().split())
-            values.append(100.0 * b / max(t, 1))
+                values.append(value(job(name), f.read()))
         return statistics.median(values)
 
+    def busy(workload, side):
+        def percent(_, text):
+            b, t = (int(x) for x in text.split())
+            return 100.0 * b / max(t, 1)
+        return round_median(workload, side, ".cpu.busy", percent)
+
     def cpu_per_io(workload, side, suffix=""):
-        values = []
-        for r in range(1, rounds + 1):
-            path = f"{work}/{workload}-{side}-{r}.cpu{suffix}"
-            if not os.path.exists(path):
-                return None
-            j = job(f"{workload}-{side}-{r}")
-            with open(path) as f:
-                ticks = int(f.read())
-            values.append(ticks * 1e6 / hz / max(j["read"]["total_ios"] + j["write"]["total_ios"], 1))
-        return statistics.median(values)
+        return round_median(workload, side, ".cpu" + suffix, lambda j, text:
+                         int(text) * 1e6 / hz / max(j["read"]["total_ios"] + j["write"]["total_ios"], 1))
 
     for t in titles:
         print(t)
@@ -105,18 +104,10 @@ def main(argv):
     table("CPU time of the target per I/O while each side ran (us, medians):",
           {(k, s): cpu_per_io(k, s, ".target") for k, *_ in ROWS for s in sides}, ".1f")
     def loop_share(workload, side):
-        # the fraction of one CPU the target's main thread used: near 100, the target's event loop is the ceiling
-        values = []
-        for r in range(1, rounds + 1):
-            path = f"{work}/{workload}-{side}-{r}.cpu.target-loop"
-            if not os.path.exists(path):
-                return None
-            j = job(f"{workload}-{side}-{r}")
-            with open(path) as f:
-                ticks = int(f.read())
-            seconds = (j["job_runtime"] / 1000.0) + 2  # fio's runtime plus the 2 s ramp, which the ticks include
-            values.append(100.0 * ticks / hz / seconds)
-        return statistics.median(values)
+        # the fraction of one CPU the target's main thread used: near 100, the target's event loop is the ceiling;
+        # fio's runtime plus the 2 s ramp, which the ticks include
+        return round_median(workload, side, ".cpu.target-loop", lambda j, text:
+                         100.0 * int(text) / hz / ((j["job_runtime"] / 1000.0) + 2))
 
     table("share of one CPU the target's main thread (its event loop) used while each side ran (%, medians):",
           {(k, s): loop_share(k, s) for k, *_ in ROWS for s in sides}, ".0f")
