@@ -76,53 +76,43 @@ public sealed class TransportChooser
     /// Logs in over the transport <paramref name="kind"/> names. With <c>auto</c>, a target that refuses the iSER
     /// connection or RDMAExtensions=Yes is logged into again over TCP, and the reason is logged.
     /// </summary>
-    public async Task<(IscsiSession Session, TransportChoice Choice)> LoginAsync(IscsiTransportKind kind, IscsiSessionOptions options,
-        CancellationToken cancellationToken = default)
-    {
-        var choice = await ChooseAsync(kind, options.Portals[0], cancellationToken).ConfigureAwait(false);
-        if (kind != IscsiTransportKind.Auto || choice.Iser is not { } iser)
-        {
-            LogChoice(options.TargetName, choice.Reason);
-            var session = await IscsiSession.LoginAsync(choice.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            return (session, choice);
-        }
-        try
-        {
-            var session = await IscsiSession.LoginAsync(iser, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            choice = choice with { Reason = $"{choice.Reason}; the target accepted RDMAExtensions=Yes" };
-            LogChoice(options.TargetName, choice.Reason);
-            return (session, choice);
-        }
-        catch (Exception e) when (FallsBackToTcp(iser, e, out var why) && !cancellationToken.IsCancellationRequested)
-        {
-            var fallback = new TransportChoice(CreateTcp(), $"transport auto: TCP ({why})");
-            LogChoice(options.TargetName, fallback.Reason);
-            var session = await IscsiSession.LoginAsync(fallback.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            return (session, fallback);
-        }
-    }
+    public Task<(IscsiSession Session, TransportChoice Choice)> LoginAsync(IscsiTransportKind kind, IscsiSessionOptions options,
+        CancellationToken cancellationToken = default) =>
+        RunAsync(kind, options.Portals[0], options.TargetName ?? "session", "; the target accepted RDMAExtensions=Yes",
+            (transport, token) => IscsiSession.LoginAsync(transport, options, _loggerFactory, token), cancellationToken);
 
     /// <summary>SendTargets discovery over the transport <paramref name="kind"/> names (with <c>auto</c>'s fallback to TCP).</summary>
-    public async Task<(IReadOnlyList<DiscoveredTarget> Targets, TransportChoice Choice)> DiscoverAsync(IscsiTransportKind kind, DiscoveryOptions options,
-        CancellationToken cancellationToken = default)
+    public Task<(IReadOnlyList<DiscoveredTarget> Targets, TransportChoice Choice)> DiscoverAsync(IscsiTransportKind kind, DiscoveryOptions options,
+        CancellationToken cancellationToken = default) =>
+        RunAsync(kind, options.Portal, "discovery", "",
+            (transport, token) => SendTargetsDiscovery.DiscoverAsync(transport, options, _loggerFactory, token), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="exchange"/> over the chosen transport; with <c>auto</c>, again over TCP when the iSER
+    /// attempt shows that this target does not do iSER here. <paramref name="iserAccepted"/> is added to the reason
+    /// when iSER worked.
+    /// </summary>
+    private async Task<(T Result, TransportChoice Choice)> RunAsync<T>(IscsiTransportKind kind, IscsiPortal portal, string what,
+        string iserAccepted, Func<IIscsiTransport, CancellationToken, Task<T>> exchange, CancellationToken cancellationToken)
     {
-        var choice = await ChooseAsync(kind, options.Portal, cancellationToken).ConfigureAwait(false);
+        var choice = await ChooseAsync(kind, portal, cancellationToken).ConfigureAwait(false);
         if (kind != IscsiTransportKind.Auto || choice.Iser is not { } iser)
         {
-            LogChoice("discovery", choice.Reason);
-            return (await SendTargetsDiscovery.DiscoverAsync(choice.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false), choice);
+            LogChoice(what, choice.Reason);
+            return (await exchange(choice.Transport, cancellationToken).ConfigureAwait(false), choice);
         }
         try
         {
-            var targets = await SendTargetsDiscovery.DiscoverAsync(iser, options, _loggerFactory, cancellationToken).ConfigureAwait(false);
-            LogChoice("discovery", choice.Reason);
-            return (targets, choice);
+            var result = await exchange(iser, cancellationToken).ConfigureAwait(false);
+            choice = choice with { Reason = choice.Reason + iserAccepted };
+            LogChoice(what, choice.Reason);
+            return (result, choice);
         }
         catch (Exception e) when (FallsBackToTcp(iser, e, out var why) && !cancellationToken.IsCancellationRequested)
         {
             var fallback = new TransportChoice(CreateTcp(), $"transport auto: TCP ({why})");
-            LogChoice("discovery", fallback.Reason);
-            return (await SendTargetsDiscovery.DiscoverAsync(fallback.Transport, options, _loggerFactory, cancellationToken).ConfigureAwait(false), fallback);
+            LogChoice(what, fallback.Reason);
+            return (await exchange(fallback.Transport, cancellationToken).ConfigureAwait(false), fallback);
         }
     }
 
@@ -151,6 +141,5 @@ public sealed class TransportChooser
         return await RdmaReachability.CheckAsync(new IPEndPoint(address, portal.Port), RouteCheckTimeout, null, cancellationToken).ConfigureAwait(false);
     }
 
-    private void LogChoice(string? target, string reason) =>
-        _logger.LogInformation("{Target}: {Reason}", target ?? "session", reason);
+    private void LogChoice(string what, string reason) => _logger.LogInformation("{Target}: {Reason}", what, reason);
 }
