@@ -29,7 +29,6 @@ internal sealed unsafe class DescriptorRegion : MemoryManager<byte>
     {
         ReceiveCount = receiveCount;
         ReceiveSize = receiveSize;
-        SendCount = sendCount;
         SendSize = sendSize;
         _sendStart = (long)receiveCount * receiveSize;
         var buffers = _sendStart + (long)sendCount * sendSize;
@@ -69,7 +68,6 @@ internal sealed unsafe class DescriptorRegion : MemoryManager<byte>
 
     public int ReceiveCount { get; }
     public int ReceiveSize { get; }
-    public int SendCount { get; }
     public int SendSize { get; }
     public uint LocalKey { get; }
 
