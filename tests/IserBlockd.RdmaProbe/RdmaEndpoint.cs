@@ -110,10 +110,7 @@ internal sealed class RdmaEndpoint : IDisposable
     public ulong Register(IWorkCompletionHandler handler) => _table.Add(handler);
 
     /// <summary>Posts a signaled send-queue work request without waiting.</summary>
-    public void Post(IbvWrOpcode opcode, Memory<byte> local, ulong remoteAddress, uint remoteKey, ulong wrId) =>
-        PostSend(opcode, local, remoteAddress, remoteKey, wrId);
-
-    private unsafe void PostSend(IbvWrOpcode opcode, Memory<byte> local, ulong remoteAddress, uint remoteKey, ulong wrId)
+    public unsafe void PostSend(IbvWrOpcode opcode, Memory<byte> local, ulong remoteAddress, uint remoteKey, ulong wrId)
     {
         // The pool's buffers carry their registration: the Memory<byte> leads back to lkey and address.
         if (!RegisteredBuffer.TryGetSegment(local, out var segment))

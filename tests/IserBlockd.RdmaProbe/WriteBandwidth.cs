@@ -113,7 +113,7 @@ internal static class WriteBandwidth
         private void PostNext()
         {
             if (Interlocked.Increment(ref _posted) > count) return;
-            endpoint.Post(IbvWrOpcode.RdmaWrite, source, remoteAddress, remoteKey, WorkRequestId);
+            endpoint.PostSend(IbvWrOpcode.RdmaWrite, source, remoteAddress, remoteKey, WorkRequestId);
         }
 
         public void OnWorkCompletion(in IbvWc completion)
