@@ -218,29 +218,38 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
     /// whether a send is waiting.</summary>
     private void ArmOutput(bool output)
     {
+        if (!TryReferenceHandle()) return;
+        try
+        {
+            if (_loop.Modify(_registration, _fd, output)) _outputArmed = output;
+        }
+        finally
+        {
+            _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Holds the socket handle open for one system call (release it after); false once it is closed.</summary>
+    private bool TryReferenceHandle()
+    {
         var referenced = false;
         try
         {
             _handle.DangerousAddRef(ref referenced);
-            if (_loop.Modify(_registration, _fd, output)) _outputArmed = output;
         }
         catch (ObjectDisposedException)
         {
         }
-        finally
-        {
-            if (referenced) _handle.DangerousRelease();
-        }
+        return referenced;
     }
 
     /// <summary>recv(2) without blocking; bytes received (0 at end of stream) or -1 with errno.</summary>
     private int TryReceive(Span<byte> destination, out int errno)
     {
         errno = 0;
-        var referenced = false;
+        if (!TryReferenceHandle()) return 0; // closed: end of stream
         try
         {
-            _handle.DangerousAddRef(ref referenced);
             fixed (byte* p = destination)
             {
                 var n = EpollNative.recv(_fd, p, (nuint)destination.Length, EpollNative.MSG_DONTWAIT);
@@ -248,13 +257,9 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
                 return (int)n;
             }
         }
-        catch (ObjectDisposedException)
-        {
-            return 0; // closed: end of stream
-        }
         finally
         {
-            if (referenced) _handle.DangerousRelease();
+            _handle.DangerousRelease();
         }
     }
 
@@ -262,10 +267,13 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
     private int TrySend(ReadOnlySpan<byte> source, out int errno)
     {
         errno = 0;
-        var referenced = false;
+        if (!TryReferenceHandle())
+        {
+            errno = 9; // EBADF: closed
+            return -1;
+        }
         try
         {
-            _handle.DangerousAddRef(ref referenced);
             fixed (byte* p = source)
             {
                 var n = EpollNative.send(_fd, p, (nuint)source.Length, EpollNative.MSG_DONTWAIT | EpollNative.MSG_NOSIGNAL);
@@ -273,14 +281,9 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
                 return (int)n;
             }
         }
-        catch (ObjectDisposedException)
-        {
-            errno = 9; // EBADF
-            return -1;
-        }
         finally
         {
-            if (referenced) _handle.DangerousRelease();
+            _handle.DangerousRelease();
         }
     }
 
@@ -301,18 +304,14 @@ public sealed unsafe class EpollSocketTransport : INbdTransport
 
     private void Shutdown(int how)
     {
-        var referenced = false;
+        if (!TryReferenceHandle()) return;
         try
         {
-            _handle.DangerousAddRef(ref referenced);
             EpollNative.shutdown(_fd, how);
-        }
-        catch (ObjectDisposedException)
-        {
         }
         finally
         {
-            if (referenced) _handle.DangerousRelease();
+            _handle.DangerousRelease();
         }
     }
 
