@@ -1,4 +1,3 @@
-using System.Globalization;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Control;
 using IserBlockd.Daemon.Hosting;
@@ -104,12 +103,13 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
     public Task<ControlResponse> MapAsync(MapRequest request, CancellationToken cancellationToken)
     {
         if (!Find(request.Node, out var runtime, out var missing)) return Task.FromResult(missing);
-        foreach (var other in _nodes.Values)
+        if (request.Mapping.Device is { IsAuto: false } device)
         {
-            foreach (var lun in other.Describe().Luns)
+            var path = device.ToString();
+            foreach (var other in _nodes.Values)
             {
-                if (request.Mapping.Device?.Index is { } index && lun.Device == request.Mapping.Device.ToString())
-                    return Task.FromResult(ControlResponse.Failure(ControlErrorCodes.MapFailed, $"/dev/nbd{index.ToString(CultureInfo.InvariantCulture)} is already used by {other.Node.Name} LUN {lun.Lun}"));
+                if (other.Describe().Luns.Find(l => l.Device == path) is { } lun)
+                    return Task.FromResult(ControlResponse.Failure(ControlErrorCodes.MapFailed, $"{path} is already used by {other.Node.Name} LUN {lun.Lun}"));
             }
         }
         return Update(runtime.MapAsync(request.Mapping, cancellationToken));
