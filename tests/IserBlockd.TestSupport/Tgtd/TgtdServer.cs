@@ -60,7 +60,6 @@ public sealed class TgtdServer : IAsyncDisposable
     /// <summary>Everything tgtd printed so far (for failure messages).</summary>
     public string Log => _process == null ? "" : _process.StandardOutput + _process.StandardError;
 
-
     public static async Task<TgtdServer> StartAsync(TgtdOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new TgtdOptions();
@@ -80,8 +79,7 @@ public sealed class TgtdServer : IAsyncDisposable
 
     private async Task LaunchAsync(CancellationToken cancellationToken)
     {
-        var portal = Address.Contains(':') ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
-        var iscsi = string.Join(',', new[] { $"portal={portal}" }.Concat(_options.IscsiOptions));
+        var iscsi = string.Join(',', new[] { $"portal={Portal}" }.Concat(_options.IscsiOptions));
         var tgtd = ExternalProcess.ResolveTool("tgtd");
         var debug = _options.Debug > 0 ? $" -d {_options.Debug.ToString(CultureInfo.InvariantCulture)}" : "";
         // A watcher shell kills tgtd when the test process disappears (crash, timeout kill), so that no tgtd outlives it.
