@@ -42,14 +42,15 @@ public static partial class ForegroundExport
         }
 
         var buffers = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
-        await using var endpoints = new NbdEndpointRegistry(new NbdServerOptions(), loggerFactory);
+        var serverOptions = new NbdServerOptions();
+        await using var endpoints = new NbdEndpointRegistry(serverOptions, loggerFactory);
         MappedLun mapped;
         try
         {
             var device = await session.OpenBlockDeviceAsync(options.Lun, options.ReadOnly, buffers, stop).ConfigureAwait(false);
             var backend = KernelDeviceOptions.BackendIdentifierFor(options.Target, options.Lun);
             var kernel = new KernelDeviceOptions(settings.KernelNbdTimeout, backend, Math.Max(1, options.Connections));
-            mapped = await MappedLun.StartAsync(node.Name, mapping, device, endpoints, kernel, new NbdServerOptions(), loggerFactory, stop).ConfigureAwait(false);
+            mapped = await MappedLun.StartAsync(node.Name, mapping, device, endpoints, kernel, serverOptions, loggerFactory, stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {

@@ -1,7 +1,6 @@
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Control;
 using IserBlockd.Daemon.Hosting;
-using IserBlockd.Daemon.Mappings;
 using IserBlockd.Daemon.Sessions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,7 +31,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         _initiatorName = initiatorName;
         _status = status;
         _logger = loggerFactory.CreateLogger<DaemonRuntime>();
-        _shared = new SharedResources(new NbdEndpointRegistry(new(), loggerFactory), settings.IserBuffers);
+        _shared = new SharedResources(loggerFactory, settings.IserBuffers);
         foreach (var node in settings.Nodes)
             _nodes.Add(node.Name, new NodeRuntime(node, initiatorName, settings, _shared, loggerFactory));
     }

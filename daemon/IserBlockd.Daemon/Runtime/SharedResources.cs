@@ -4,23 +4,31 @@ using IserBlockd.BlockDev.Nbd;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Mappings;
 using IserBlockd.Transport.Iser;
+using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Daemon.Runtime;
 
 /// <summary>What every node of the daemon shares: payload buffers, the registered memory of each RDMA device,
 /// NBD listeners, server options.</summary>
-public sealed class SharedResources(NbdEndpointRegistry endpoints, IserDeviceOptions? iserBuffers = null) : IAsyncDisposable
+public sealed class SharedResources : IAsyncDisposable
 {
+    public SharedResources(ILoggerFactory loggerFactory, IserDeviceOptions? iserBuffers = null)
+    {
+        IserDevices = new IserDeviceRegistry(iserBuffers);
+        Endpoints = new NbdEndpointRegistry(ServerOptions, loggerFactory);
+    }
+
     /// <summary>Pinned payload buffers for TCP sessions (iSER sessions use their device's registered pool).</summary>
     public IBlockBufferProvider Buffers { get; } = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
 
     /// <summary>One protection domain and registered pools per RDMA device, sized by the configuration's <c>iser</c>
     /// section; created when the first iSER session reaches a device, freed when the daemon stops.</summary>
-    public IserDeviceRegistry IserDevices { get; } = new(iserBuffers);
+    public IserDeviceRegistry IserDevices { get; }
 
-    public NbdEndpointRegistry Endpoints { get; } = endpoints;
-
+    /// <summary>For every NBD server of the daemon: the listeners' (<see cref="Endpoints"/>) and the kernel devices'.</summary>
     public NbdServerOptions ServerOptions { get; } = new();
+
+    public NbdEndpointRegistry Endpoints { get; }
 
     public async ValueTask DisposeAsync()
     {
