@@ -19,7 +19,7 @@ done
 # Debian packages: real peers for the tests (tgt, NBD clients, fio, qemu), rdma-core for iSER,
 # and the kernel test bed's tools (qemu-system-x86, busybox, open-iscsi for the reference initiator).
 PACKAGES=(
-    tgt libnbd-bin nbdkit qemu-utils qemu-block-extra fio libiscsi-bin
+    tgt istgt libnbd-bin nbdkit qemu-utils qemu-block-extra fio libiscsi-bin
     rdma-core libibverbs1 librdmacm1 ibverbs-providers libibverbs-dev librdmacm-dev ibverbs-utils rdmacm-utils perftest
     qemu-system-x86 busybox-static cpio kmod iproute2 e2fsprogs nbd-client open-iscsi
     clang zlib1g-dev gcc

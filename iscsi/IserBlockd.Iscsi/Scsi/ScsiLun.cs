@@ -85,7 +85,7 @@ public sealed class ScsiLun
         if (!unit.Inquiry.IsConnected)
             throw new IscsiException($"LUN {lun} of {session.Options.TargetName} is not connected (peripheral qualifier {unit.Inquiry.PeripheralQualifier})");
         await unit.ReadCapacityAsync(cancellationToken).ConfigureAwait(false);
-        await unit.ChooseCommandSizeAsync(cancellationToken).ConfigureAwait(false);
+        unit.ChooseCommandSize();
         try
         {
             unit.SupportedVpdPages = VpdPage.ParseSupportedPages(await unit.InquiryVpdAsync(VpdPage.SupportedPages, cancellationToken).ConfigureAwait(false));
@@ -363,24 +363,11 @@ public sealed class ScsiLun
     }
 
     /// <summary>
-    /// READ/WRITE(16) unless the LU rejects them: a READ(16) of zero blocks (legal, moves nothing) tells, so that the
-    /// I/O path never has to fall back.
+    /// The 10-byte READ/WRITE/SYNCHRONIZE CACHE while the LBA fits 32 bits, as the Linux sd driver chooses
+    /// (<see cref="Transfer"/> still takes the 16-byte form for a request that needs it). No probe: a
+    /// zero-length READ(16) without the R bit is dropped by istgt and never answered.
     /// </summary>
-    private async Task ChooseCommandSizeAsync(CancellationToken cancellationToken)
-    {
-        if (!_use16) return;
-        var cdb = new byte[16];
-        CdbBuilder.Read16(cdb, 0, 0);
-        try
-        {
-            await ExecuteWithRetryAsync(cdb, ScsiDataDirection.None, Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ScsiCommandException e) when (e.Sense is { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x20 or 0x24 } && BlockCount <= uint.MaxValue)
-        {
-            _logger.LogInformation("LUN {Lun} rejects READ(16) ({Reason}); using the 10-byte commands", Lun, e.Sense);
-            _use16 = false;
-        }
-    }
+    private void ChooseCommandSize() => _use16 = BlockCount > uint.MaxValue;
 
     /// <summary>Any CDB on this LUN, with the retry policy; throws <see cref="ScsiCommandException"/> unless GOOD.</summary>
     public Task<ScsiCommandResult> ExecuteWithRetryAsync(ReadOnlyMemory<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer, CancellationToken cancellationToken = default)

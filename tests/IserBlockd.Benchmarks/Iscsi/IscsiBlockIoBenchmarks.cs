@@ -11,7 +11,7 @@ namespace IserBlockd.Benchmarks.Iscsi;
 /// <summary>
 /// The initiator's block I/O path — <see cref="ScsiLun.ReadAsync"/>/<see cref="ScsiLun.WriteAsync"/>, the session's
 /// pooled tasks, CmdSN window and ITT table, the writer and receive loops, the PDU codec — on a session logged in over
-/// <see cref="InMemoryIscsiTransport"/> to <see cref="MemoryDiskTarget"/>: 4 KiB READ(16) answered by one Data-In
+/// <see cref="InMemoryIscsiTransport"/> to <see cref="MemoryDiskTarget"/>: 4 KiB READ(10) answered by one Data-In
 /// carrying the status, 4 KiB WRITE(16) sent as immediate data and answered by a SCSI Response. One I/O at a time
 /// (each issued from the completion of the previous one) and 32 in flight. MemoryDiagnoser counts every thread's
 /// allocations (receive loop and target included), per I/O; it must be 0 B (or "-").

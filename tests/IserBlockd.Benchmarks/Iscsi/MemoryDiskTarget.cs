@@ -9,7 +9,7 @@ namespace IserBlockd.Benchmarks.Iscsi;
 /// <summary>
 /// The smallest iSCSI target the initiator's block I/O path can run against, for the benchmark: login without
 /// authentication, one LUN on a memory disk, and the commands <see cref="ScsiLun"/> issues (TEST UNIT READY, INQUIRY,
-/// READ CAPACITY(16), READ(16), WRITE(16), SYNCHRONIZE CACHE). Reads go out as Data-In with the status in the last
+/// READ CAPACITY(16), READ/WRITE(10) and (16), SYNCHRONIZE CACHE). Reads go out as Data-In with the status in the last
 /// one (phase collapse, as tgtd and LIO do); writes are taken whole as immediate data and answered with a SCSI
 /// Response. Anything else is answered CHECK CONDITION (ILLEGAL REQUEST), or, for PDUs a benchmark never causes,
 /// refused with an exception that fails the connection.
@@ -147,14 +147,14 @@ internal sealed class MemoryDiskTarget
                 SendData(itt, capacity, expectedLength);
                 break;
             }
-            case ScsiOpcode.Read16:
+            case ScsiOpcode.Read10 or ScsiOpcode.Read16:
             {
                 if (!TryGetRange(cdb, out var offset, out var length)) SendCheckCondition(itt, SenseKey.IllegalRequest, 0x21, 0x00);
                 else if (length == 0) SendStatus(itt, ScsiStatus.Good);
                 else SendData(itt, _disk.AsSpan(offset, length), expectedLength);
                 break;
             }
-            case ScsiOpcode.Write16:
+            case ScsiOpcode.Write10 or ScsiOpcode.Write16:
             {
                 if (!TryGetRange(cdb, out var offset, out var length))
                 {
@@ -176,8 +176,9 @@ internal sealed class MemoryDiskTarget
 
     private bool TryGetRange(ReadOnlySpan<byte> cdb, out int offset, out int length)
     {
-        var lba = BinaryPrimitives.ReadUInt64BigEndian(cdb[2..]);
-        var blocks = BinaryPrimitives.ReadUInt32BigEndian(cdb[10..]);
+        var sixteen = cdb[0] is ScsiOpcode.Read16 or ScsiOpcode.Write16;
+        var lba = sixteen ? BinaryPrimitives.ReadUInt64BigEndian(cdb[2..]) : BinaryPrimitives.ReadUInt32BigEndian(cdb[2..]);
+        var blocks = sixteen ? BinaryPrimitives.ReadUInt32BigEndian(cdb[10..]) : BinaryPrimitives.ReadUInt16BigEndian(cdb[7..]);
         var diskBlocks = (ulong)(_disk.Length / _blockSize);
         offset = length = 0;
         if (lba > diskBlocks || blocks > diskBlocks - lba) return false;

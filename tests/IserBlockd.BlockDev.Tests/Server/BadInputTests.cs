@@ -117,6 +117,19 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Write_zeroes_and_trim_longer_than_the_maximum_block_size_are_done_not_refused()
+    {
+        // nbdcopy zeroes holes with 128 MiB WRITE_ZEROES: the maximum block size bounds payloads only.
+        using var client = _server.Connect();
+        const uint length = MaxBlock * 8;
+        Assert.Equal(0u, client.WriteSync(MaxBlock * 3, Enumerable.Repeat((byte)0x5a, 4096).ToArray()).Error);
+        Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.WriteZeroes, 0, length)).Error);
+        Assert.All(client.ReadSync(MaxBlock * 3, 4096).Data, b => Assert.Equal(0, b));
+        Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.Trim, 0, length)).Error);
+        AssertStillInStep(client);
+    }
+
+    [Fact]
     public void A_write_payload_too_large_to_skip_disconnects_the_client()
     {
         using var client = _server.Connect();

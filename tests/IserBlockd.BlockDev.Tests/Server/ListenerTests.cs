@@ -56,6 +56,39 @@ public class ListenerTests
     }
 
     [Fact]
+    public async Task A_tcp_address_served_by_one_server_is_refused_to_a_second()
+    {
+        await using var first = new NbdServer();
+        first.AddExport(new NbdExport("", new MemoryBlockDevice(1 << 20)));
+        await using var listener = first.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var second = new NbdServer();
+        second.AddExport(new NbdExport("", new MemoryBlockDevice(2 << 20)));
+        var e = Assert.Throws<SocketException>(() => second.ListenTcp(new IPEndPoint(IPAddress.Loopback, listener.Port)));
+        Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_tcp_address_can_be_listened_on_again_once_its_server_closed_while_clients_linger()
+    {
+        int port;
+        await using (var first = new NbdServer())
+        {
+            first.AddExport(new NbdExport("", new MemoryBlockDevice(1 << 20)));
+            var listener = first.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0));
+            port = listener.Port;
+            // A connected client keeps the old connection's address in use after the server closes it.
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            var greeting = new byte[18];
+            await client.ReceiveAsync(greeting);
+        }
+        await using var second = new NbdServer();
+        second.AddExport(new NbdExport("", new MemoryBlockDevice(1 << 20)));
+        await using var again = second.ListenTcp(new IPEndPoint(IPAddress.Loopback, port));
+        Assert.Equal(port, again.Port);
+    }
+
+    [Fact]
     public async Task Disposing_the_server_stops_every_listener_and_connection()
     {
         using var dir = new TempDirectory();

@@ -47,7 +47,6 @@ internal sealed class NbdConnection
     private readonly bool _deviceFua;
     private readonly bool _deviceWriteZeroes;
     private readonly int _copyThreshold;
-    private readonly bool _zeroesBoundedByMaximum;
 
     private readonly byte[] _receiveBuffer;
     private int _receiveStart;
@@ -72,13 +71,11 @@ internal sealed class NbdConnection
     private string _closeReason = "client closed the connection";
     private Timer? _shutdownDeadline;
 
-    /// <param name="advertised">The client learned the block sizes in a handshake. Without one (the
-    /// kernel), WRITE_ZEROES is not held to the maximum block size, which the client could not know;
-    /// it needs no buffer, and the device splits it anyway.</param>
-    public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies, bool advertised,
+    /// <remarks>TRIM and WRITE_ZEROES are not held to the maximum block size, which bounds payloads only
+    /// (nbdcopy zeroes holes 128 MiB at a time): they carry none, and the device splits them.</remarks>
+    public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies,
         NbdServerOptions options, ILogger logger)
     {
-        _zeroesBoundedByMaximum = advertised;
         _transport = transport;
         _export = export;
         _device = export.Device;
@@ -381,7 +378,7 @@ internal sealed class NbdConnection
                 break;
             case NbdCommand.WriteZeroes:
                 allowed = fua | NbdCommandFlags.NoHole;
-                writes = true; hasRange = true; checkMaximum = _zeroesBoundedByMaximum; beyondEnd = BlockError.NoSpace;
+                writes = true; hasRange = true; checkMaximum = false; beyondEnd = BlockError.NoSpace;
                 break;
             case NbdCommand.Trim:
                 allowed = fua;

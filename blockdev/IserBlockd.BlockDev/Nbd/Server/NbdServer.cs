@@ -85,6 +85,8 @@ public sealed class NbdServer : IAsyncDisposable
         return StartListener(socket, "unix:" + path, path);
     }
 
+    private const int SolSocket = 1, SoReuseAddr = 2;
+
     /// <summary>Listens on TCP, by default 127.0.0.1:<see cref="DefaultPort"/>. Port 0 picks a free port
     /// (see <see cref="NbdListener.EndPoint"/>).</summary>
     public NbdListener ListenTcp(IPEndPoint? endPoint = null)
@@ -94,7 +96,10 @@ public sealed class NbdServer : IAsyncDisposable
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR alone (a restart may bind while old connections sit in TIME_WAIT). .NET's
+            // ReuseAddress option also sets SO_REUSEPORT on Linux, which lets a second listener share the
+            // port and receive half of the clients: an address must belong to one export only.
+            socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
                 socket.DualMode = true;
             socket.Bind(endPoint);
@@ -172,7 +177,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
         try
         {
-            await new NbdConnection(transport, session.Export, session.StructuredReplies, advertised: true, Options, _logger)
+            await new NbdConnection(transport, session.Export, session.StructuredReplies, Options, _logger)
                 .RunAsync(linked.Token).ConfigureAwait(false);
         }
         finally
@@ -187,7 +192,7 @@ public sealed class NbdServer : IAsyncDisposable
         NbdConnection connection;
         try
         {
-            connection = new NbdConnection(transport, export, structuredReplies, advertised: false, Options, _logger);
+            connection = new NbdConnection(transport, export, structuredReplies, Options, _logger);
         }
         catch
         {
