@@ -4,9 +4,10 @@ using IserBlockd.Daemon.Hosting;
 
 // iserblockd: the daemon (run) and the qemu-nbd-like foreground export (export).
 
-// Socket completions run on the epoll thread instead of hopping to the thread pool: an NBD request and
-// the iSCSI response that answers it then cost no extra wakeups (measured with tests/bench/vs-qemu-nbd.sh).
-// Nothing on those paths blocks; control-socket commands move themselves off that thread.
+// The runtime's socket engine drives every socket of the process (NBD, iSCSI/TCP, control). Its completions
+// run on its epoll thread instead of hopping to the thread pool: an NBD request and the iSCSI response that
+// answers it then cost no extra wakeups (measured with tests/bench/vs-qemu-nbd.sh). Nothing on those paths
+// blocks; control-socket commands move themselves off that thread.
 if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == null)
     Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
 var root = new RootCommand("iserblockd: userspace iSCSI/iSER initiator that exposes LUNs as NBD block devices")

@@ -10,6 +10,10 @@ using Microsoft.Extensions.Logging;
 //   nbd-test-server --unix /tmp/nbd.sock --memory ""=1G --memory scratch=64M --file disk=/var/tmp/disk.img
 // Prints "READY unix=PATH tcp=ADDRESS:PORT" on stdout once it accepts connections.
 
+// As the daemon does: socket completions run the NBD code on the runtime's epoll thread.
+if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == null)
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+
 var unix = new Option<string?>("--unix") { Description = "Listen on this Unix socket path." };
 var tcp = new Option<string?>("--tcp") { Description = "Listen on TCP ADDRESS:PORT (port 0 picks one)." };
 var memory = new Option<string[]>("--memory") { Description = "NAME=SIZE: a sparse in-memory export (SIZE with K, M, G, T).", AllowMultipleArgumentsPerToken = false };
@@ -20,12 +24,11 @@ var maxTransfer = new Option<string>("--max-transfer") { Description = "Maximum 
 var readOnly = new Option<bool>("--read-only") { Description = "Serve every export read-only." };
 var noMultiConn = new Option<bool>("--no-multi-conn") { Description = "Do not advertise NBD_FLAG_CAN_MULTI_CONN." };
 var requireBlockSize = new Option<bool>("--require-block-size") { Description = "Refuse clients that do not negotiate block sizes." };
-var socketEngine = new Option<NbdSocketEngine>("--socket-engine") { Description = "Epoll (the server's own loops) or Runtime (.NET's socket engine).", DefaultValueFactory = _ => NbdSocketEngine.Epoll };
 var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr.", DefaultValueFactory = _ => LogLevel.Warning };
 
 var root = new RootCommand("NBD server over in-memory and file devices (IserBlockd test host)")
 {
-    unix, tcp, memory, file, fileSize, blockSize, maxTransfer, readOnly, noMultiConn, requireBlockSize, socketEngine, logLevel,
+    unix, tcp, memory, file, fileSize, blockSize, maxTransfer, readOnly, noMultiConn, requireBlockSize, logLevel,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
@@ -52,7 +55,6 @@ root.SetAction(async (parse, cancellationToken) =>
     await using var server = new NbdServer(new NbdServerOptions
     {
         RequireBlockSizeNegotiation = parse.GetValue(requireBlockSize),
-        SocketEngine = parse.GetValue(socketEngine),
     }, loggerFactory);
     foreach (var spec in memoryExports)
     {

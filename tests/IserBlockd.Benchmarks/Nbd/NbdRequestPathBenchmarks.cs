@@ -7,14 +7,13 @@ using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
-using IserBlockd.BlockDev.Nbd.Transport.Epoll;
 using IserBlockd.TestSupport;
 
 namespace IserBlockd.Benchmarks.Nbd;
 
 /// <summary>
 /// The NBD server's whole request path — socket, parser, device (in memory), reply writer — driven by
-/// an in-process client over a socketpair, on the server's epoll transport and on the runtime's socket
+/// an in-process client over a socketpair, through the runtime's socket
 /// engine. Each operation is one request; a batch of them is pipelined per invocation, as fio or the
 /// kernel would. MemoryDiagnoser counts every thread's allocations, so "Allocated" covers the server
 /// side too; it must be 0 B (or "-").
@@ -35,9 +34,6 @@ public class NbdRequestPathBenchmarks
     [Params(false, true)]
     public bool StructuredReplies { get; set; }
 
-    [Params(NbdSocketEngine.Epoll, NbdSocketEngine.Runtime)]
-    public NbdSocketEngine Engine { get; set; }
-
     [GlobalSetup]
     public void Setup()
     {
@@ -46,7 +42,7 @@ public class NbdRequestPathBenchmarks
         _server = new NbdServer();
         var (client, serverEnd) = SocketPair.Create();
         _client = client;
-        INbdTransport transport = Engine == NbdSocketEngine.Epoll ? EpollSocketTransport.Create(serverEnd) : new SocketTransport(serverEnd);
+        var transport = new SocketTransport(serverEnd);
         _serving = _server.ServeTransmissionAsync(transport, new NbdExport("", device), StructuredReplies);
 
         var readReplyHeader = StructuredReplies ? NbdOffsetDataChunk.PrefixSize : NbdSimpleReply.Size;

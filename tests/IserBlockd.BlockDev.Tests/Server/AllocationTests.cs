@@ -2,7 +2,6 @@ using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
-using IserBlockd.BlockDev.Nbd.Transport.Epoll;
 using IserBlockd.BlockDev.Tests.Support;
 using IserBlockd.TestSupport;
 using Xunit.Abstractions;
@@ -21,19 +20,17 @@ public sealed class AllocationMeasurement;
 public class AllocationTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(4096, 16, false, NbdSocketEngine.Epoll)]      // payloads copied through the connection buffers
-    [InlineData(4096, 16, true, NbdSocketEngine.Epoll)]       // structured replies
-    [InlineData(128 << 10, 8, false, NbdSocketEngine.Epoll)]  // payloads received into / sent from device buffers directly
-    [InlineData(1 << 20, 2, true, NbdSocketEngine.Epoll)]
-    [InlineData(4096, 16, false, NbdSocketEngine.Runtime)]
-    [InlineData(128 << 10, 8, true, NbdSocketEngine.Runtime)]
-    public async Task Steady_state_requests_allocate_nothing(int payload, int perKind, bool structured, NbdSocketEngine engine)
+    [InlineData(4096, 16, false)]      // payloads copied through the connection buffers
+    [InlineData(4096, 16, true)]       // structured replies
+    [InlineData(128 << 10, 8, false)]  // payloads received into / sent from device buffers directly
+    [InlineData(1 << 20, 2, true)]
+    public async Task Steady_state_requests_allocate_nothing(int payload, int perKind, bool structured)
     {
         var device = new MemoryBlockDevice(64 << 20);
         device.Write(0, new byte[16 << 20]); // storage allocated up front, as on a real disk
         await using var server = new NbdServer();
         var (clientEnd, serverEnd) = SocketPair.Create();
-        INbdTransport transport = engine == NbdSocketEngine.Epoll ? EpollSocketTransport.Create(serverEnd) : new SocketTransport(serverEnd);
+        var transport = new SocketTransport(serverEnd);
         var serving = server.ServeTransmissionAsync(transport, new NbdExport("", device), structured);
         using var client = clientEnd;
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using IserBlockd.BlockDev.Nbd.Transport;
-using IserBlockd.BlockDev.Nbd.Transport.Epoll;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -212,7 +211,8 @@ public sealed class NbdServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// A connection ends on one of the I/O loop threads, which run NBD code inline and must never block.
+    /// A connection may end on the runtime's socket thread (with inline completions, NBD code runs there)
+    /// which must never block.
     /// The task callers get completes on the thread pool instead, so whatever they continue with
     /// (cleanup, blocking waits) cannot stall every other connection on that loop.
     /// </summary>
@@ -261,9 +261,7 @@ public sealed class NbdServer : IAsyncDisposable
     {
         try
         {
-            return Options.SocketEngine == NbdSocketEngine.Epoll
-                ? EpollSocketTransport.Create(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes)
-                : new SocketTransport(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes);
+            return new SocketTransport(socket, Options.SocketSendBufferBytes, Options.SocketReceiveBufferBytes);
         }
         catch
         {

@@ -16,9 +16,6 @@ public sealed record NbdServerOptions
     /// than a system call); larger ones are received into and sent from the device's buffers directly.</summary>
     public int CopyThreshold { get; init; } = 16 << 10;
 
-    /// <summary>What drives the sockets the server accepts or is handed.</summary>
-    public NbdSocketEngine SocketEngine { get; init; } = OperatingSystem.IsLinux() ? NbdSocketEngine.Epoll : NbdSocketEngine.Runtime;
-
     /// <summary>SO_SNDBUF for accepted and handed-in sockets (null: the system default). The kernel caps
     /// it at net.core.wmem_max.</summary>
     public int? SocketSendBufferBytes { get; init; } = 4 << 20;

@@ -4,10 +4,10 @@ namespace IserBlockd.BlockDev.Nbd.Transport;
 
 /// <summary>
 /// <see cref="INbdTransport"/> over a connected stream <see cref="Socket"/> (TCP, Unix, or one end of a
-/// socketpair handed to the kernel) through the runtime's own asynchronous socket engine. The socket's
-/// ValueTask operations are pooled, so steady-state receives and sends allocate nothing; but unless the
-/// process sets <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, every completion hops to the
-/// thread pool. <see cref="Epoll.EpollSocketTransport"/> avoids that and is the server's default.
+/// socketpair handed to the kernel) through the runtime's asynchronous socket engine, the only one the
+/// process uses. The socket's ValueTask operations are pooled, so steady-state receives and sends allocate
+/// nothing. The daemon sets <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, so completions run
+/// the NBD code on the runtime's epoll thread instead of hopping to the thread pool.
 /// </summary>
 public sealed class SocketTransport : INbdTransport
 {
