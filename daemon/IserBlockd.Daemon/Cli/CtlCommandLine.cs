@@ -20,6 +20,7 @@ public static class CtlCommandLine
             LogoutCommand.Create(context),
             MapCommand.Create(context),
             UnmapCommand.Create(context),
+            ReloadCommand.Create(context),
         };
         return root;
     }

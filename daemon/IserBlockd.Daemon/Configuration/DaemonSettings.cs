@@ -42,6 +42,9 @@ public sealed record DaemonSettings(
     /// <summary>Registered (pinned) memory per RDMA device for iSER sessions: the zero-copy data buffers and the bounce buffers.</summary>
     public IserDeviceOptions IserBuffers { get; init; } = new();
 
+    /// <summary>Where the Prometheus text endpoint listens (<c>metrics.listen</c>); null: no endpoint.</summary>
+    public HostPort? MetricsListen { get; init; }
+
     /// <summary>One socket per CPU, up to 4: more sockets than CPUs only add contention in the daemon.</summary>
     public static int DefaultKernelNbdConnections => Math.Clamp(Environment.ProcessorCount, 1, 4);
 

@@ -6,7 +6,7 @@ namespace IserBlockd.Daemon.Control;
 /// <summary>Checks a control request and hands it to the daemon.</summary>
 public static class ControlDispatcher
 {
-    public const string Commands = "list, status, login, logout, map, unmap";
+    public const string Commands = "list, status, login, logout, map, unmap, reload";
 
     public static async Task<ControlResponse> DispatchAsync(ControlRequest request, IDaemonControl control, CancellationToken cancellationToken)
     {
@@ -44,6 +44,8 @@ public static class ControlDispatcher
                 if (request.Node is not { Length: > 0 } unmapNode) return Missing("unmap", "node");
                 if (request.Lun is not { } unmapLun) return Missing("unmap", "lun");
                 return await control.UnmapAsync(unmapNode, unmapLun, cancellationToken).ConfigureAwait(false);
+            case "reload":
+                return await control.ReloadAsync(cancellationToken).ConfigureAwait(false);
             case null:
                 return ControlResponse.Failure(ControlErrorCodes.BadRequest, $"no command; known commands: {Commands}");
             default:

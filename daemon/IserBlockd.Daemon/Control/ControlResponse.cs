@@ -37,6 +37,10 @@ public static class ControlErrorCodes
     public const string AccessDenied = "access-denied";
     public const string NotRunning = "not-running";
     public const string Internal = "internal";
+    /// <summary>A device is in use (mounted, open): what would remove it was refused.</summary>
+    public const string Busy = "busy";
+    /// <summary>The configuration file does not validate (reload): nothing was changed.</summary>
+    public const string ConfigInvalid = "config-invalid";
 
     public static int ExitCode(string code) => code switch
     {
@@ -48,6 +52,8 @@ public static class ControlErrorCodes
         NotRunning => 20,           // ISCSI_ERR_ISCSID_NOTCONN
         NotFound => 21,             // ISCSI_ERR_NO_OBJS_FOUND
         AuthenticationFailed => 24, // ISCSI_ERR_LOGIN_AUTH_FAILED
+        ConfigInvalid => 6,         // ISCSI_ERR_IDBM: the node records (our configuration file)
+        Busy => 28,                 // ISCSI_ERR_BUSY
         _ => 1,                     // ISCSI_ERR
     };
 }

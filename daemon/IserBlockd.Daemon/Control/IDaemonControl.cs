@@ -16,4 +16,7 @@ public interface IDaemonControl
     Task<ControlResponse> MapAsync(MapRequest request, CancellationToken cancellationToken);
 
     Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken);
+
+    /// <summary>Reads and validates the configuration file again and applies the difference (nothing when it is broken).</summary>
+    Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken);
 }

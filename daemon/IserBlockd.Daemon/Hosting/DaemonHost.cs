@@ -43,6 +43,7 @@ public static class DaemonHost
             builder.Services.AddSingleton(sp => new ControlServer(settings.ControlSocket,
                 sp.GetRequiredService<IDaemonControl>(), sp.GetRequiredService<ILogger<ControlServer>>()));
 
+            builder.Services.AddHostedService<SignalHandling>(); // first: SIGHUP must never end a starting daemon
             builder.Services.AddHostedService(sp => new ControlSocketService(sp.GetRequiredService<ControlServer>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<DaemonRuntime>());
             builder.Services.AddHostedService<SystemdWatchdog>();

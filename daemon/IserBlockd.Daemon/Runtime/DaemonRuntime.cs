@@ -15,13 +15,14 @@ namespace IserBlockd.Daemon.Runtime;
 /// </summary>
 public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsyncDisposable
 {
-    private readonly DaemonSettings _settings;
+    private DaemonSettings _settings;
     private readonly string? _configPath;
-    private readonly string _initiatorName;
+    private string _initiatorName;
     private readonly ServiceStatus _status;
     private readonly ILogger _logger;
     private readonly SharedResources _shared;
-    private readonly Dictionary<string, NodeRuntime> _nodes = new(StringComparer.Ordinal);
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly Dictionary<string, NodeRuntime> _nodes = new(StringComparer.Ordinal); // lock: itself
     private readonly DateTime _started = DateTime.UtcNow;
 
     public DaemonRuntime(DaemonSettings settings, string? configPath, string initiatorName, ServiceStatus status, ILoggerFactory loggerFactory)
@@ -31,9 +32,16 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         _initiatorName = initiatorName;
         _status = status;
         _logger = loggerFactory.CreateLogger<DaemonRuntime>();
+        _loggerFactory = loggerFactory;
         _shared = new SharedResources(loggerFactory, settings.IserBuffers);
         foreach (var node in settings.Nodes)
             _nodes.Add(node.Name, new NodeRuntime(node, initiatorName, settings, _shared, loggerFactory));
+    }
+
+    /// <summary>The nodes now (a reload adds and removes them).</summary>
+    private NodeRuntime[] Nodes
+    {
+        get { lock (_nodes) return [.. _nodes.Values]; }
     }
 
     /// <summary>How long start waits for the first login of every node: each portal's login timeout, plus LUN probing.</summary>
@@ -42,12 +50,13 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        LogStarting(DaemonVersion.Text, _initiatorName, _nodes.Count, _configPath ?? "(none)");
-        _status.Set($"logging in to {_nodes.Count} node(s)");
-        foreach (var node in _nodes.Values) node.Start();
+        var nodes = Nodes;
+        LogStarting(DaemonVersion.Text, _initiatorName, nodes.Length, _configPath ?? "(none)");
+        _status.Set($"logging in to {nodes.Length} node(s)");
+        foreach (var node in nodes) node.Start();
         try
         {
-            await Task.WhenAll(_nodes.Values.Select(n => n.FirstAttempt)).WaitAsync(StartBudget, cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(nodes.Select(n => n.FirstAttempt)).WaitAsync(StartBudget, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -61,7 +70,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _status.Set("stopping: flushing LUNs, detaching devices, logging out");
-        await Task.WhenAll(_nodes.Values.Select(n => n.StopAsync(cancellationToken))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(Nodes.Select(n => n.StopAsync(cancellationToken))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _shared.DisposeAsync().ConfigureAwait(false);
         LogStopped();
     }
@@ -77,21 +86,25 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         return string.Join(", ", parts);
     }
 
-    public List<SessionInfo> List() => [.. _nodes.Values.Select(n => n.Describe())];
+    public List<SessionInfo> List() => [.. Nodes.Select(n => n.Describe())];
 
-    public StatusInfo Status() => new()
+    public StatusInfo Status()
     {
+        var nodes = Nodes;
+        return new()
+        {
         Version = DaemonVersion.Text,
         Pid = Environment.ProcessId,
         UptimeSeconds = Math.Round((DateTime.UtcNow - _started).TotalSeconds, 1),
         InitiatorName = _initiatorName,
         ConfigFile = _configPath,
-        Nodes = _nodes.Count,
-        SessionsLoggedIn = _nodes.Values.Count(n => n.Session.State == NodeState.LoggedIn),
-        SessionsRecovering = _nodes.Values.Count(n => n.Session.State is NodeState.Recovering or NodeState.Failed),
-        LunsMapped = _nodes.Values.Sum(n => n.MappedCount),
-        LunsFailed = _nodes.Values.Sum(n => n.FailedMappings),
-    };
+        Nodes = nodes.Length,
+        SessionsLoggedIn = nodes.Count(n => n.Session.State == NodeState.LoggedIn),
+        SessionsRecovering = nodes.Count(n => n.Session.State is NodeState.Recovering or NodeState.Failed),
+        LunsMapped = nodes.Sum(n => n.MappedCount),
+        LunsFailed = nodes.Sum(n => n.FailedMappings),
+        };
+    }
 
     public Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? Update(runtime.LoginAsync(cancellationToken)) : Task.FromResult(missing);
@@ -105,7 +118,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         if (request.Mapping.Device is { IsAuto: false } device)
         {
             var path = device.ToString();
-            foreach (var other in _nodes.Values)
+            foreach (var other in Nodes)
             {
                 if (other.Describe().Luns.Find(l => l.Device == path) is { } lun)
                     return Task.FromResult(ControlResponse.Failure(ControlErrorCodes.MapFailed, $"{path} is already used by {other.Node.Name} LUN {lun.Lun}"));
@@ -126,19 +139,22 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
 
     private bool Find(string name, out NodeRuntime runtime, out ControlResponse missing)
     {
-        if (_nodes.TryGetValue(name, out runtime!))
+        lock (_nodes)
         {
-            missing = null!;
-            return true;
+            if (_nodes.TryGetValue(name, out runtime!))
+            {
+                missing = null!;
+                return true;
+            }
+            missing = ControlResponse.Failure(ControlErrorCodes.NotFound,
+                $"no node named \"{name}\" in {_configPath ?? "the configuration"}" + (_nodes.Count > 0 ? $" (nodes: {string.Join(", ", _nodes.Keys)})" : ""));
+            return false;
         }
-        missing = ControlResponse.Failure(ControlErrorCodes.NotFound,
-            $"no node named \"{name}\" in {_configPath ?? "the configuration"}" + (_nodes.Count > 0 ? $" (nodes: {string.Join(", ", _nodes.Keys)})" : ""));
-        return false;
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in _nodes.Values) await node.DisposeAsync().ConfigureAwait(false);
+        foreach (var node in Nodes) await node.DisposeAsync().ConfigureAwait(false);
         await _shared.DisposeAsync().ConfigureAwait(false);
     }
 

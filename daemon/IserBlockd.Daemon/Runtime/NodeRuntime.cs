@@ -41,7 +41,8 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         Session = new NodeSession(node, initiatorName, settings, loggerFactory, shared.IserDevices);
     }
 
-    public NodeSettings Node { get; }
+    /// <summary>The node's settings in force (a reload may change its LUN mappings).</summary>
+    public NodeSettings Node { get; private set; }
 
     public NodeSession Session { get; }
 
@@ -278,6 +279,64 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                 _wanted.RemoveAll(m => m.Lun == lun);
             }
             return ControlResponse.Success($"Unmapped LUN {lun} of {Node.Name}");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Reload: the node's session settings are unchanged but its LUN mappings differ. Mappings gone or changed
+    /// are withdrawn (not while their device is in use: reported in <paramref name="refused"/>), new ones come up.</summary>
+    public async Task<List<string>> ApplyMappingsAsync(NodeSettings updated, List<string> refused, CancellationToken cancellationToken)
+    {
+        var done = new List<string>();
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var inForce = new List<LunMapping>(updated.Luns);
+            foreach (var old in Node.Luns.Where(m => !updated.Luns.Contains(m)))
+            {
+                MappedLun? mapped;
+                lock (_mapped) _mapped.TryGetValue(old.Lun, out mapped);
+                if (mapped != null && mapped.IsDeviceInUse(out var why))
+                {
+                    refused.Add($"{Node.Name} LUN {old.Lun} kept as it was: {why}");
+                    inForce.RemoveAll(m => m.Lun == old.Lun);
+                    inForce.Add(old);
+                    continue;
+                }
+                if (mapped != null) await mapped.StopAsync(keepDeviceInUse: false, flush: true, cancellationToken).ConfigureAwait(false);
+                lock (_mapped)
+                {
+                    _mapped.Remove(old.Lun);
+                    _mapErrors.Remove(old.Lun);
+                    _wanted.RemoveAll(m => m.Lun == old.Lun);
+                }
+                if (!updated.Luns.Any(m => m.Lun == old.Lun)) done.Add($"{Node.Name} LUN {old.Lun}: unmapped");
+            }
+            foreach (var mapping in updated.Luns.Where(m => !Node.Luns.Contains(m) && inForce.Contains(m)))
+            {
+                lock (_mapped) _wanted.Add(mapping);
+                if (Session.State is not (NodeState.LoggedIn or NodeState.Recovering))
+                {
+                    done.Add($"{Node.Name} LUN {mapping.Lun}: mapped once the node is logged in");
+                    continue;
+                }
+                try
+                {
+                    await MapOneAsync(mapping, cancellationToken).ConfigureAwait(false);
+                    done.Add($"{Node.Name} LUN {mapping.Lun}: " + (Node.Luns.Any(m => m.Lun == mapping.Lun) ? "mapping redone" : "mapped"));
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    lock (_mapped) _mapErrors[mapping.Lun] = e.Message;
+                    LogMapFailed(Node.Name, mapping.Lun, e.Message);
+                    refused.Add($"{Node.Name} LUN {mapping.Lun}: cannot map: {e.Message}");
+                }
+            }
+            Node = updated with { Luns = [.. inForce.OrderBy(m => m.Lun)] };
+            return done;
         }
         finally
         {

@@ -157,6 +157,8 @@ public sealed class ControlServerTests : IAsyncLifetime
 
         public Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) => Record($"unmap {node} {lun}");
 
+        public Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken) => Record("reload");
+
         private Task<ControlResponse> Record(string call)
         {
             lock (Calls) Calls.Add(call);

@@ -1,0 +1,19 @@
+using System.CommandLine;
+using IserBlockd.Daemon.Control;
+
+namespace IserBlockd.Daemon.Cli;
+
+/// <summary><c>iserblockctl reload</c>: the daemon reads its configuration file again and applies the difference (as SIGHUP);
+/// a file that does not validate changes nothing, and the reason is printed.</summary>
+public static class ReloadCommand
+{
+    public static Command Create(CtlContext context)
+    {
+        var control = new ControlCommandSupport();
+        var command = new Command("reload", "Re-read the daemon's configuration file and apply what changed (as systemctl reload)");
+        control.AddTo(command);
+        command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
+            control.SendAsync(result, stdout, new ControlRequest { Command = "reload" }, ControlCommandSupport.RenderMessage, cancellationToken)));
+        return command;
+    }
+}
