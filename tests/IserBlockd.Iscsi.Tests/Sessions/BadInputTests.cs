@@ -25,7 +25,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
         bed.Target.HoldCommands = false;
         bed.Target.Intercept = (connection, pdu) =>
         {
-            if (pdu.Opcode != IscsiOpcode.ScsiCommand || pdu.Header[32] != Scsi.ScsiOpcode.Read16) return false;
+            if (pdu.Opcode != IscsiOpcode.ScsiCommand || pdu.Header[32] is not (Scsi.ScsiOpcode.Read10 or Scsi.ScsiOpcode.Read16)) return false;
             _ = connection.SendAsync(reply(pdu.Itt));
             return true;
         };

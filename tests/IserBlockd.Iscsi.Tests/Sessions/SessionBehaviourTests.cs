@@ -76,7 +76,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         var lun = await session.OpenLunAsync(1);
         bed.Target.Intercept = (connection, pdu) =>
         {
-            if (!IsCommand(pdu) || pdu.Header[32] != ScsiOpcode.SynchronizeCache16) return false;
+            if (!IsCommand(pdu) || pdu.Header[32] is not (ScsiOpcode.SynchronizeCache10 or ScsiOpcode.SynchronizeCache16)) return false;
             _ = connection.SendAsync(RawPdu.Of(h => new RejectPdu
             {
                 Reason = RejectReason.CommandNotSupported,
@@ -205,7 +205,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         await lun.WriteAsync(3, data);
         Assert.Equal(data, bed.Target.Disk.AsSpan(3 * 512, data.Length).ToArray());
 
-        var command = await bed.WaitForAsync(p => IsCommand(p) && p.Header[32] == ScsiOpcode.Write16);
+        var command = await bed.WaitForAsync(p => IsCommand(p) && p.Header[32] is ScsiOpcode.Write10 or ScsiOpcode.Write16);
         var pdu = ScsiCommandPdu.ReadHeader(command.Header);
         Assert.Equal(immediateData ? 2048 : 0, command.Data.Length);
         // F is set when no unsolicited Data-Out follows the command: with InitialR2T=No the first burst (4 KiB) is more than one PDU.
