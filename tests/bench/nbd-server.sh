@@ -13,6 +13,9 @@
 # so reads return real data on both.
 # The last line is machine-readable:
 #   RESULT randread_iops_ratio=X randwrite_iops_ratio=X seqread_mbps_ratio=X qd1_latency_ratio=X
+#          cpu_per_io_randread_ratio=X cpu_per_io_randwrite_ratio=X cpu_per_io_seqread_ratio=X
+# where the cpu_per_io ratios are the other side's server CPU time (user + system, ramp excluded) per I/O over ours.
+# A short run per side under strace counts each server's system calls per I/O (strace slows it: not timed).
 #
 # Environment: SIZE (default 1G), RUNTIME seconds per fio run (default 8), ROUNDS (default 5),
 #              NBDKIT_THREADS (nbdkit's --threads; default: nbdkit's own default of 16).
@@ -59,6 +62,7 @@ bench_fio() {
     if [ "$2" = nbdkit ]; then bench_fio_nbd "$1" "$NBDKIT_URI" "$NBDKIT_PID" "${@:3}"
     else bench_fio_nbd "$1" "$OURS_URI" "$OURS_PID" "${@:3}"; fi
 }
+bench_side_pid() { if [ "$1" = nbdkit ]; then echo "$NBDKIT_PID"; else echo "$OURS_PID"; fi; }
 
 echo "filling both devices ..." >&2
 for side in ours nbdkit; do
@@ -67,6 +71,7 @@ done
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_rounds "ours nbdkit"
+bench_syscalls "ours nbdkit"
 kill -0 "$OURS_PID" 2>/dev/null || { echo "our server died:" >&2; cat "$WORK/ours.err" >&2; exit 1; }
 
 python3 tests/bench/lib/summarize.py "$WORK" "$ROUNDS" ours nbdkit \

@@ -13,6 +13,9 @@
 # Each workload runs on both back to back, ROUNDS times, alternating which goes first; the figures
 # are medians. The LUN is filled first so that reads return real data. The last line is:
 #   RESULT randread_iops_ratio=X randwrite_iops_ratio=X seqread_mbps_ratio=X qd1_latency_ratio=X
+#          cpu_per_io_randread_ratio=X cpu_per_io_randwrite_ratio=X cpu_per_io_seqread_ratio=X
+# where the cpu_per_io ratios are the other side's server CPU time (user + system, ramp excluded) per I/O over ours.
+# A short run per side under strace counts each server's system calls per I/O (strace slows it: not timed).
 #
 # Environment: SIZE (default 1G), RUNTIME seconds per fio run (default 10), ROUNDS (default 3),
 #              IBD_BIN (an iserblockd to use instead of publishing one), JOBS fio jobs for the QD32
@@ -81,6 +84,7 @@ bench_fio() {
     if [ "$2" = qemu-nbd ]; then bench_fio_nbd "$1" "$QEMU_URI" "$QEMU_PID" "${@:3}"
     else bench_fio_nbd "$1" "$OURS_URI" "$OURS_PID" "${@:3}"; fi
 }
+bench_side_pid() { if [ "$1" = qemu-nbd ]; then echo "$QEMU_PID"; else echo "$OURS_PID"; fi; }
 
 BENCH_TARGET_PID=$TGTD_PID   # tgtd's CPU per I/O too: at QD32 the target on the same cores sets the pace
 echo "filling the LUN ..." >&2
@@ -88,6 +92,7 @@ bench_fio fill ours --rw=write --bs=1M --iodepth=8 --buffer_pattern=0x5a
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_rounds "ours qemu-nbd"
+bench_syscalls "ours qemu-nbd"
 kill -0 "$OURS_PID" 2>/dev/null || { echo "iserblockd died:" >&2; cat "$WORK/ours.err" >&2; exit 1; }
 kill -0 "$QEMU_PID" 2>/dev/null || { echo "qemu-nbd died:" >&2; cat "$WORK/qemu.err" >&2; exit 1; }
 

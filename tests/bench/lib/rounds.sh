@@ -24,7 +24,7 @@ bench_rounds() {
     local -a sides
     read -ra sides <<< "$1"
     local round workload side i n=${#sides[@]}
-    local common=(--time_based --runtime="$RUNTIME" --ramp_time=2 --norandommap --randrepeat=0 --group_reporting)
+    local common=(--time_based --runtime="$RUNTIME" --ramp_time="$BENCH_RAMP" --norandommap --randrepeat=0 --group_reporting)
     for round in $(seq "$ROUNDS"); do
         for workload in "${BENCH_WORKLOADS[@]}"; do
             for i in $(seq 0 $((n - 1))); do
@@ -43,34 +43,79 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # busy and total clock ticks of all CPUs of the machine so far
 machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
 
-# with_cpu PID FILE COMMAND...: runs COMMAND and writes the clock ticks PID used meanwhile into FILE;
-# with BENCH_TARGET_PID set, those of the target (all its threads) into FILE.target and of its main thread (its
-# event loop) into FILE.target-loop; and how busy the machine was (its CPUs' busy ticks over all their ticks)
-# into FILE.busy
+# with_cpu PID FILE COMMAND...: runs COMMAND (an fio run with --ramp_time=BENCH_RAMP) and writes the clock ticks PID
+# used from the end of the ramp to the end of the run into FILE, so that they match fio's I/O counts, which exclude the
+# ramp; with BENCH_TARGET_PID set, those of the target (all its threads) into FILE.target and of its main thread (its
+# event loop) into FILE.target-loop; and how busy the machine was (its CPUs' busy ticks over all their ticks) into
+# FILE.busy
+BENCH_RAMP=2
 with_cpu() {
-    local pid=$1 file=$2 before target_before=0 loop_before=0 busy0 total0 busy1 total1
+    local pid=$1 file=$2 busy0 total0 busy1 total1 sampler
     local target=${BENCH_TARGET_PID:-} loop=${BENCH_TARGET_PID:+$BENCH_TARGET_PID/task/$BENCH_TARGET_PID}
     shift 2
-    before=$(cpu_ticks "$pid")
-    [ -n "$target" ] && target_before=$(cpu_ticks "$target") loop_before=$(cpu_ticks "$loop")
-    read -r busy0 total0 < <(machine_ticks)
+    # the snapshot at the end of the ramp, taken beside the run
+    ( sleep "$BENCH_RAMP"
+      { cpu_ticks "$pid"; [ -n "$target" ] && cpu_ticks "$target" && cpu_ticks "$loop"; machine_ticks; } > "$file.at-ramp" ) &
+    sampler=$!
     "$@"
+    wait "$sampler"
+    local -a at
+    mapfile -t at < "$file.at-ramp"
+    rm -f "$file.at-ramp"
     read -r busy1 total1 < <(machine_ticks)
-    echo $(( $(cpu_ticks "$pid") - before )) > "$file"
+    echo $(( $(cpu_ticks "$pid") - at[0] )) > "$file"
     if [ -n "$target" ]; then
-        echo $(( $(cpu_ticks "$target") - target_before )) > "$file.target"
-        echo $(( $(cpu_ticks "$loop") - loop_before )) > "$file.target-loop"
+        echo $(( $(cpu_ticks "$target") - at[1] )) > "$file.target"
+        echo $(( $(cpu_ticks "$loop") - at[2] )) > "$file.target-loop"
     fi
+    read -r busy0 total0 <<< "${at[-1]}"
     echo "$(( busy1 - busy0 )) $(( total1 - total0 ))" > "$file.busy"
     return 0
 }
 
+# with_syscalls PID FILE COMMAND...: runs COMMAND with strace counting the system calls of every thread of PID
+# meanwhile; their total goes into FILE. strace slows the process down, so this is a separate short run that
+# counts calls per I/O, never one that measures time.
+with_syscalls() {
+    local pid=$1 file=$2 tracer
+    shift 2
+    strace -c -f -q -p "$pid" -o "$file.strace" 2>/dev/null &
+    tracer=$!
+    sleep 1    # strace attaches to every thread before the run starts
+    "$@"
+    kill -INT "$tracer" 2>/dev/null
+    wait "$tracer" 2>/dev/null || true
+    awk '$NF == "total" { print ($4 ~ /^[0-9]+$/) ? $4 : $3 }' "$file.strace" > "$file"
+}
+
+# bench_syscalls "SIDE ...": a short 4 KiB random read (QD32) and write run per side under strace, as runs named
+# WORKLOAD-SIDE-syscalls with their call counts in DIR/WORKLOAD-SIDE-syscalls.calls (the script defines
+# bench_side_pid SIDE: the PID of that side's server)
+bench_syscalls() {
+    local -a sides
+    read -ra sides <<< "$1"
+    local side workload
+    command -v strace >/dev/null || { echo "strace is not installed: no system call counts" >&2; return 0; }
+    for side in "${sides[@]}"; do
+        for workload in randread randwrite; do
+            echo "system calls: $workload on $side ..." >&2
+            # shellcheck disable=SC2046
+            BENCH_WRAP="with_syscalls $(bench_side_pid "$side") $WORK/$workload-$side-syscalls.calls" \
+                bench_fio "$workload-$side-syscalls" "$side" --time_based --runtime=3 --norandommap --randrepeat=0 \
+                --group_reporting $(bench_workload_args "$workload")
+        done
+    done
+}
+
 # bench_fio_nbd NAME URI PID FIO_ARGS...: fio's nbd engine against URI (SIZE bytes) -> $WORK/NAME.json, and the CPU
 # time the server PID used meanwhile -> $WORK/NAME.cpu (see with_cpu)
+# (with BENCH_WRAP set, that command wraps fio instead of with_cpu)
 bench_fio_nbd() {
     local name=$1 uri=$2 pid=$3
     shift 3
-    with_cpu "$pid" "$WORK/$name.cpu" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
+    local -a wrap=(with_cpu "$pid" "$WORK/$name.cpu")
+    [ -n "${BENCH_WRAP:-}" ] && read -ra wrap <<< "$BENCH_WRAP"
+    "${wrap[@]}" fio --name="$name" --ioengine=nbd --uri="$uri" --size="$SIZE" --group_reporting \
         --output-format=json --output="$WORK/$name.json" "$@" >/dev/null
 }
 

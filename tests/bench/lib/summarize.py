@@ -4,11 +4,13 @@
 usage: summarize.py DIR ROUNDS FIRST OTHER [OTHER ...] [--title LINE]...
 
 Reads DIR/WORKLOAD-SIDE-ROUND.json (fio JSON) and, where present, DIR/WORKLOAD-SIDE-ROUND.cpu (clock ticks the
-side's server used during that run). Each ratio compares FIRST with one OTHER and is higher-is-better for FIRST
+side's server used during that run, ramp excluded) and DIR/WORKLOAD-SIDE-syscalls.calls with its .json (system calls
+of the side's server during a short run under strace). Each ratio compares FIRST with one OTHER and is higher-is-better for FIRST
 (IOPS and MB/s: first/other; latency: other/first); it is the median of the per-round ratios, since the two were
 measured seconds apart within a round, which cancels most of the noise of a shared machine. Last line:
   RESULT randread_iops_ratio=X randwrite_iops_ratio=X seqread_mbps_ratio=X qd1_latency_ratio=X
-with one OTHER, or FIRST_vs_OTHER_randread_iops_ratio=X ... for each OTHER when there are several.
+         cpu_per_io_randread_ratio=X cpu_per_io_randwrite_ratio=X cpu_per_io_seqread_ratio=X
+(the CPU ratios: OTHER's server CPU per I/O over FIRST's, medians of the per-round ratios) with one OTHER, or FIRST_vs_OTHER_randread_iops_ratio=X ... for each OTHER when there are several.
 """
 import json
 import os
@@ -99,7 +101,7 @@ def main(argv):
             print(f"{title:<28} {'':<13}" + "".join(
                 f" {values[(key, s)]:>10{fmt}}" if values[(key, s)] is not None else f" {'-':>10}" for s in sides))
 
-    table("CPU time of each server per I/O (us, medians, ramp included; lower is better):",
+    table("CPU time of each server per I/O (us, user + system, ramp excluded, medians; lower is better):",
           {(k, s): cpu_per_io(k, s) for k, *_ in ROWS for s in sides}, ".1f")
     table("CPU time of the target per I/O while each side ran (us, medians):",
           {(k, s): cpu_per_io(k, s, ".target") for k, *_ in ROWS for s in sides}, ".1f")
@@ -113,8 +115,48 @@ def main(argv):
           {(k, s): loop_share(k, s) for k, *_ in ROWS for s in sides}, ".0f")
     table("how busy the machine's CPUs were while each side ran (%, all CPUs, medians; near 100: CPU-bound):",
           {(k, s): busy(k, s) for k, *_ in ROWS for s in sides}, ".0f")
+    def cpu_ratio(workload, other):
+        # median over the rounds of other's CPU per I/O over ours: higher is better for FIRST, like the other ratios
+        per_round = []
+        for r in range(1, rounds + 1):
+            values = []
+            for side in (first, other):
+                path = f"{work}/{workload}-{side}-{r}.cpu"
+                if not os.path.exists(path):
+                    return None
+                j = job(f"{workload}-{side}-{r}")
+                with open(path) as f:
+                    values.append(int(f.read()) / max(j["read"]["total_ios"] + j["write"]["total_ios"], 1))
+            per_round.append(values[1] / values[0] if values[0] > 0 else float("inf"))
+        return statistics.median(per_round)
+
+    def syscalls(workload, side):
+        path = f"{work}/{workload}-{side}-syscalls.calls"
+        if not os.path.exists(path) or not os.path.exists(f"{work}/{workload}-{side}-syscalls.json"):
+            return None
+        with open(path) as f:
+            text = f.read().strip()
+        if not text.isdigit():
+            return None
+        j = job(f"{workload}-{side}-syscalls")
+        return int(text) / max(j["read"]["total_ios"] + j["write"]["total_ios"], 1)
+
+    calls = {(k, s): syscalls(k, s) for k in ("randread", "randwrite") for s in sides}
+    if any(v is not None for v in calls.values()):
+        print("system calls of each server per I/O (strace -c -f, separate 3 s runs at QD32; lower is better):")
+        for key, title, *_ in ROWS[:2]:
+            print(f"{title:<28} {'':<13}" + "".join(
+                f" {calls[(key, s)]:>10.2f}" if calls[(key, s)] is not None else f" {'-':>10}" for s in sides)
+                + "   I/Os per call: " + ", ".join(
+                f"{s} {1 / calls[(key, s)]:.2f}" for s in sides if calls[(key, s)]))
     prefix = (lambda o: "") if len(others) == 1 else (lambda o: f"{first}_vs_{o}_")
-    print("RESULT " + " ".join(f"{prefix(o)}{name}_ratio={ratios[(key, o)]:.2f}" for o in others for key, _, _, name, _ in ROWS))
+    result = [f"{prefix(o)}{name}_ratio={ratios[(key, o)]:.2f}" for o in others for key, _, _, name, _ in ROWS]
+    for o in others:
+        for key in ("randread", "randwrite", "seqread"):
+            r = cpu_ratio(key, o)
+            if r is not None:
+                result.append(f"{prefix(o)}cpu_per_io_{key}_ratio={r:.2f}")
+    print("RESULT " + " ".join(result))
 
 
 if __name__ == "__main__":
