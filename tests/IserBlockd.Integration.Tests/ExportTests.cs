@@ -105,24 +105,24 @@ public sealed class ExportTests
 
         var usage = await ExternalProcess.RunAsync(Executables.Iserblockd,
             ["export", "--portal", target.Portal, "--target", target.Iqn, "--socket", dir.File("a"), "--listen", "127.0.0.1:1"]);
-        Assert.Equal(64, usage.ExitCode);
+        Assert.Equal(7, usage.ExitCode); // ISCSI_ERR_INVAL, as iserblockctl
         Assert.Contains("give exactly one of --socket PATH, --listen ADDR:PORT or --device", usage.StandardError);
 
         var unreachable = await ExternalProcess.RunAsync(Executables.Iserblockd,
             ["export", "--portal", $"127.0.0.1:{FreePort.Next()}", "--target", target.Iqn, "--socket", dir.File("b"), "--initiator-name", TestTarget.InitiatorName]);
-        Assert.Equal(69, unreachable.ExitCode);
+        Assert.Equal(4, unreachable.ExitCode); // ISCSI_ERR_TRANS, as iserblockctl
         Assert.Contains("connection refused", unreachable.StandardError);
         Assert.Empty(unreachable.StandardOutput);
 
         var unknown = await ExternalProcess.RunAsync(Executables.Iserblockd,
             ["export", "--portal", target.Portal, "--target", "iqn.2024-01.org.example:nothing-here", "--socket", dir.File("c"), "--initiator-name", TestTarget.InitiatorName]);
-        Assert.Equal(1, unknown.ExitCode);
+        Assert.Equal(21, unknown.ExitCode); // ISCSI_ERR_NO_OBJS_FOUND
         Assert.Contains("iserblockd: ", unknown.StandardError);
         Assert.Contains("not found", unknown.StandardError, StringComparison.OrdinalIgnoreCase);
 
         var noLun = await ExternalProcess.RunAsync(Executables.Iserblockd,
             ["export", "--portal", target.Portal, "--target", target.Iqn, "--lun", "7", "--socket", dir.File("d"), "--initiator-name", TestTarget.InitiatorName]);
-        Assert.Equal(1, noLun.ExitCode);
+        Assert.Equal(21, noLun.ExitCode);
         Assert.Contains("LUN 7", noLun.StandardError);
         Assert.Empty(await target.SessionsAsync()); // logged out after failing
     }
@@ -148,7 +148,7 @@ public sealed class ExportTests
         var loose = await ExternalProcess.RunAsync(Executables.Iserblockd,
             ["export", "--portal", target.Portal, "--target", target.Iqn, "--socket", dir.File("x"), "--initiator-name", TestTarget.InitiatorName,
              "--chap-user", "host1", "--chap-secret-file", secret]);
-        Assert.Equal(64, loose.ExitCode);
+        Assert.Equal(7, loose.ExitCode);
         Assert.Contains($"{secret} has mode 0604", loose.StandardError);
 
         File.SetUnixFileMode(secret, UnixFileMode.UserRead);
@@ -157,7 +157,7 @@ public sealed class ExportTests
         var wrong = await ExternalProcess.RunAsync(Executables.Iserblockd,
             ["export", "--portal", target.Portal, "--target", target.Iqn, "--socket", dir.File("y"), "--initiator-name", TestTarget.InitiatorName,
              "--chap-user", "host1", "--chap-secret-file", dir.File("wrong.secret")]);
-        Assert.Equal(1, wrong.ExitCode);
+        Assert.Equal(24, wrong.ExitCode); // ISCSI_ERR_LOGIN_AUTH_FAILED
         Assert.Contains("authentication", wrong.StandardError, StringComparison.OrdinalIgnoreCase);
     }
 }

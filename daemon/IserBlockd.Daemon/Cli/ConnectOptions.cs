@@ -4,14 +4,16 @@ using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Identity;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Security;
+using IserBlockd.Iscsi.Sessions;
 using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Cli;
 
 /// <summary>
-/// The options every iserblockctl command that connects to a target shares, in iscsiadm's spirit:
-/// <c>--portal --target --lun --initiator-name --transport tcp|iser|auto --chap-user --chap-secret-file
-/// --target-user --target-secret-file</c>. Secrets come only from files of mode 0600 or stricter.
+/// The options every command that connects to a target shares (iserblockctl's and <c>iserblockd export</c>), in
+/// iscsiadm's spirit and with the configuration file's meaning: <c>--portal --target --lun --initiator-name
+/// --transport tcp|iser|auto --chap-user --chap-secret-file --target-user --target-secret-file --header-digest
+/// --data-digest --login-timeout</c>. Secrets come only from files of mode 0600 or stricter (the configuration's rules).
 /// Commands add the options they use and call <see cref="Resolve"/> in their action.
 /// </summary>
 public sealed class ConnectOptions
@@ -24,7 +26,7 @@ public sealed class ConnectOptions
 
     public Option<string> Target { get; } = new("--target", "-T") { Description = "Target IQN", HelpName = "IQN" };
 
-    public Option<string> Lun { get; } = new("--lun", "-l") { Description = "LUN number (default 0)", HelpName = "N", DefaultValueFactory = _ => "0" };
+    public Option<string?> Lun { get; } = new("--lun", "-l") { Description = "LUN number (default: the first disk LUN the target reports)", HelpName = "N" };
 
     public Option<string?> InitiatorName { get; } = new("--initiator-name", "-I")
     {
@@ -44,6 +46,18 @@ public sealed class ConnectOptions
     public Option<string?> TargetUser { get; } = new("--target-user") { Description = "Mutual CHAP: the user name the target answers as", HelpName = "USER" };
     public Option<string?> TargetSecretFile { get; } = new("--target-secret-file") { Description = "Mutual CHAP: file holding the target's secret (mode 0600)", HelpName = "FILE" };
 
+    public Option<string?> HeaderDigest { get; } = new("--header-digest")
+    {
+        Description = "None, CRC32C, or a preference list such as CRC32C,None (as the configuration's operational.headerDigest)",
+        HelpName = "DIGESTS",
+    };
+
+    public Option<string?> DataDigest { get; } = new("--data-digest")
+    {
+        Description = "None, CRC32C, or a preference list such as CRC32C,None (as the configuration's operational.dataDigest)",
+        HelpName = "DIGESTS",
+    };
+
     public Option<double> LoginTimeout { get; } = new("--login-timeout")
     {
         Description = "Seconds for connecting and logging in to one portal (default 15)",
@@ -51,15 +65,21 @@ public sealed class ConnectOptions
         DefaultValueFactory = _ => 15,
     };
 
-    /// <summary>Adds the options for a command that logs in to one target (and LUN).</summary>
-    public void AddTargetOptions(Command command)
+    private bool _hasLun;
+
+    /// <summary>Adds the options for a command that logs in to one target (and, with <paramref name="lun"/>, a LUN).
+    /// Without <paramref name="required"/> the command checks that portal and target are given where it needs them.</summary>
+    public void AddTargetOptions(Command command, bool lun = true, bool required = true)
     {
-        Portal.Required = true;
-        Target.Required = true;
+        Portal.Required = required;
+        Target.Required = required;
         command.Add(Portal);
         command.Add(Target);
-        command.Add(Lun);
+        if (lun) command.Add(Lun);
+        _hasLun = lun;
         AddIdentityOptions(command);
+        command.Add(HeaderDigest);
+        command.Add(DataDigest);
     }
 
     /// <summary>Adds initiator name, transport, CHAP and timeout options (discovery uses just these).</summary>
@@ -87,13 +107,25 @@ public sealed class ConnectOptions
         string? target = null;
         if (needTarget)
         {
+            if (portals.Count == 0) throw new CliFailure(CtlExitCodes.Invalid, "--portal is required");
             target = result.GetValue(Target);
             if (target == null || !IscsiNameSyntax.IsValid(target))
                 throw new CliFailure(CtlExitCodes.Invalid, $"--target '{target}': expected {IscsiNameSyntax.Expected}");
         }
-        var lunText = result.GetValue(Lun) ?? "0";
-        if (!ulong.TryParse(lunText, NumberStyles.None, CultureInfo.InvariantCulture, out var lun) || lun > 16383)
-            throw new CliFailure(CtlExitCodes.Invalid, $"--lun '{lunText}': expected a number 0 to 16383");
+        ulong? lun = null;
+        if (_hasLun && result.GetValue(Lun) is { } lunText)
+        {
+            if (!ulong.TryParse(lunText, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number > 16383)
+                throw new CliFailure(CtlExitCodes.Invalid, $"--lun '{lunText}': expected a number 0 to 16383");
+            lun = number;
+        }
+        var digestErrors = new List<ConfigError>();
+        var operational = OperationalOverrides.None with
+        {
+            HeaderDigest = result.GetValue(HeaderDigest) is { } h ? ConfigValidator.ValidateDigest(h, "--header-digest", digestErrors) : null,
+            DataDigest = result.GetValue(DataDigest) is { } d ? ConfigValidator.ValidateDigest(d, "--data-digest", digestErrors) : null,
+        };
+        if (digestErrors.Count > 0) throw new CliFailure(CtlExitCodes.Invalid, digestErrors[0].ToString());
         if (!IscsiTransportKindNames.TryParse(result.GetValue(Transport), out var kind))
             throw new CliFailure(CtlExitCodes.Invalid, $"--transport '{result.GetValue(Transport)}': expected tcp, iser or auto");
         var timeout = result.GetValue(LoginTimeout);
@@ -112,11 +144,10 @@ public sealed class ConnectOptions
             catch (InvalidOperationException e) { throw new CliFailure(CtlExitCodes.Invalid, e.Message); }
         }
 
-        var (chap, targetChap) = ReadChap(result);
-        return new ConnectSettings(portals, target, lun, initiator, kind, chap, targetChap, TimeSpan.FromSeconds(timeout));
+        return new ConnectSettings(portals, target, lun, initiator, kind, ReadChap(result), operational, TimeSpan.FromSeconds(timeout));
     }
 
-    private (ChapCredentials? Chap, ChapCredentials? TargetChap) ReadChap(ParseResult result)
+    private ChapSettings? ReadChap(ParseResult result)
     {
         var user = result.GetValue(ChapUser);
         var secretFile = result.GetValue(ChapSecretFile);
@@ -128,25 +159,41 @@ public sealed class ConnectOptions
             throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP needs both --target-user and --target-secret-file");
         if (targetUser != null && user == null)
             throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP (--target-user) needs --chap-user and --chap-secret-file too");
-        ChapCredentials? chap = null, targetChap = null;
-        if (user != null) chap = new ChapCredentials(user, ReadSecret(secretFile!));
-        if (targetUser != null) targetChap = new ChapCredentials(targetUser, ReadSecret(targetSecretFile!));
-        if (chap != null && targetChap != null && chap.Secret.Equals(targetChap.Secret))
+        if (user == null) return null;
+        var secret = ReadSecret(secretFile!);
+        var targetSecret = targetUser != null ? ReadSecret(targetSecretFile!) : null;
+        if (targetSecret != null && secret.Equals(targetSecret))
             throw new CliFailure(CtlExitCodes.Invalid, "the target's CHAP secret must differ from ours (RFC 7143 section 9.2.1)");
-        return (chap, targetChap);
+        return new ChapSettings(user, Path.GetFullPath(secretFile!), secret, targetUser,
+            targetSecretFile == null ? null : Path.GetFullPath(targetSecretFile), targetSecret);
     }
 
     private static ChapSecret ReadSecret(string path)
-        => SecretFile.TryRead(path, out var error) ?? throw new CliFailure(CtlExitCodes.Invalid, error);
+        => SecretFile.TryRead(Path.GetFullPath(path), out var error) ?? throw new CliFailure(CtlExitCodes.Invalid, error);
 }
 
 /// <summary>The resolved connect options of one command.</summary>
+/// <param name="Lun">The LUN asked for; null: the first disk LUN the target reports.</param>
 public sealed record ConnectSettings(
     IReadOnlyList<IscsiPortal> Portals,
     string? TargetName,
-    ulong Lun,
+    ulong? Lun,
     string InitiatorName,
     IscsiTransportKind Transport,
-    ChapCredentials? Chap,
-    ChapCredentials? TargetChap,
-    TimeSpan LoginTimeout);
+    ChapSettings? ChapSettings,
+    OperationalOverrides Operational,
+    TimeSpan LoginTimeout)
+{
+    public ChapCredentials? Chap => ChapSettings?.Initiator;
+
+    public ChapCredentials? TargetChap => ChapSettings?.Target;
+
+    /// <summary>The same target as a configured node: one mapping from options to a session (<see cref="Sessions.SessionOptionsBuilder"/>).</summary>
+    public NodeSettings ToNode(string name, IReadOnlyList<LunMapping> luns) =>
+        new(name, [.. Portals.Select(p => new HostPort(p.Host, p.Port))], TargetName!, Transport, ChapSettings, Operational, luns);
+
+    /// <summary>Session options for a one-off session (iserblockctl inquiry, luns): as the daemon's, without its retention.</summary>
+    public IscsiSessionOptions ToSessionOptions() =>
+        Sessions.SessionOptionsBuilder.Build(ToNode("cli", []), InitiatorName, DaemonSettings.Defaults with { LoginTimeout = LoginTimeout })
+            with { RetainCommandsOnConnectionLoss = false };
+}

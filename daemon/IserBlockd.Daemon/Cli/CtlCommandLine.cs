@@ -21,6 +21,7 @@ public static class CtlCommandLine
             MapCommand.Create(context),
             UnmapCommand.Create(context),
             ReloadCommand.Create(context),
+            LunsCommand.Create(context),
         };
         return root;
     }

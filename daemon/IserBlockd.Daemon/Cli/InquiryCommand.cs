@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using IserBlockd.Daemon.Luns;
 using IserBlockd.Iscsi.Scsi;
 using IserBlockd.Iscsi.Sessions;
 using IserBlockd.Transport.Selection;
@@ -22,27 +23,19 @@ public static class InquiryCommand
         command.SetAction((result, cancellationToken) => context.RunAsync(result, output, async (loggers, stdout) =>
         {
             var settings = connect.Resolve(result, context.Identity);
-            var options = new IscsiSessionOptions
-            {
-                Portals = settings.Portals,
-                TargetName = settings.TargetName,
-                InitiatorName = settings.InitiatorName,
-                Chap = settings.Chap,
-                TargetChap = settings.TargetChap,
-                LoginTimeout = settings.LoginTimeout,
-            };
             var chooser = new TransportChooser(loggerFactory: loggers);
-            var (session, choice) = await chooser.LoginAsync(settings.Transport, options, cancellationToken).ConfigureAwait(false);
+            var (session, choice) = await chooser.LoginAsync(settings.Transport, settings.ToSessionOptions(), cancellationToken).ConfigureAwait(false);
             await using (session.ConfigureAwait(false))
             {
+                var number = settings.Lun ?? await FirstDiskLunAsync(session, settings.TargetName!, context.Error, "inquiry", cancellationToken).ConfigureAwait(false);
                 ScsiLun lun;
                 try
                 {
-                    lun = await session.OpenLunAsync(settings.Lun, cancellationToken).ConfigureAwait(false);
+                    lun = await session.OpenLunAsync(number, cancellationToken).ConfigureAwait(false);
                 }
                 catch (ScsiCommandException e) when (e.Sense is { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x25 })
                 {
-                    throw new CliFailure(CtlExitCodes.NotFound, $"LUN {settings.Lun} does not exist on {settings.TargetName}");
+                    throw new CliFailure(CtlExitCodes.NotFound, $"LUN {number} does not exist on {settings.TargetName}");
                 }
                 catch (IserBlockd.Iscsi.IscsiException e) when (e is not ScsiCommandException && e.Message.Contains("not connected", StringComparison.Ordinal))
                 {
@@ -53,7 +46,7 @@ public static class InquiryCommand
                     Target = settings.TargetName!,
                     Portal = session.Portal.ToString(),
                     Transport = choice.Name,
-                    Lun = settings.Lun,
+                    Lun = number,
                     Vendor = lun.Inquiry.Vendor,
                     Product = lun.Inquiry.Product,
                     Revision = lun.Inquiry.Revision,
@@ -77,6 +70,16 @@ public static class InquiryCommand
             return CtlExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>No LUN given: the first disk LUN the target reports, said on standard error (as <c>iserblockd export</c> does).</summary>
+    public static async Task<ulong> FirstDiskLunAsync(IscsiSession session, string target, TextWriter error, string command, CancellationToken cancellationToken)
+    {
+        var luns = await LunSurvey.DescribeAsync(session, cancellationToken).ConfigureAwait(false);
+        var disk = LunSurvey.FirstDisk(luns) ?? throw new CliFailure(CtlExitCodes.NotFound,
+            $"{target} has no disk LUN (it reports {(luns.Count == 0 ? "no LUNs" : string.Join(", ", luns.Select(l => $"LUN {l.Lun}: {l.Type}")))}); give --lun");
+        await error.WriteLineAsync($"iserblockctl {command}: no --lun given: using LUN {disk.Lun} ({disk.Vendor} {disk.Product}), the first disk LUN of {target}").ConfigureAwait(false);
+        return (ulong)disk.Lun;
     }
 
     public static string FormatText(InquiryJson r)

@@ -307,6 +307,11 @@ internal sealed class ConfigValidator
         return values;
     }
 
+    /// <summary>Validates a digest preference (<c>None</c>, <c>CRC32C</c>, <c>CRC32C,None</c>) given elsewhere than in the file
+    /// (the command line's <c>--header-digest</c>), with the file's rules.</summary>
+    public static IReadOnlyList<string>? ValidateDigest(string text, string path, List<ConfigError> errors) =>
+        new ConfigValidator(errors).Digest(text, path);
+
     /// <summary>Validates one LUN mapping on its own (a map request on the control socket); field paths
     /// are relative to the mapping. Conflicts with other mappings are the caller's to check.</summary>
     public static LunMapping? ValidateLun(LunDocument doc, string nodeName, List<ConfigError> errors)

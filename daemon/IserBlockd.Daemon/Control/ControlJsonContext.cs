@@ -28,6 +28,7 @@ public sealed partial class ControlJsonContext : JsonSerializerContext
 [JsonSerializable(typeof(ControlResponse))]
 [JsonSerializable(typeof(List<SessionInfo>))]
 [JsonSerializable(typeof(StatusInfo))]
+[JsonSerializable(typeof(List<LunDescription>))]
 public sealed partial class ControlOutputJsonContext : JsonSerializerContext
 {
     public static ControlOutputJsonContext Readable => s_readable ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

@@ -9,6 +9,7 @@ public sealed class ControlResponse
     public string? Message { get; set; }
     public List<SessionInfo>? Sessions { get; set; }
     public StatusInfo? Status { get; set; }
+    public List<LunDescription>? Luns { get; set; }
 
     public static ControlResponse Success(string? message = null) => new() { Ok = true, Message = message };
 
@@ -23,8 +24,7 @@ public sealed class ControlError
     public string Message { get; set; } = "";
 }
 
-/// <summary>Error classes on the control socket, and the exit code iserblockctl returns for each
-/// (iscsiadm's numbers from open-iscsi's iscsi_err.h, so scripts written for it read the same).</summary>
+/// <summary>Error classes on the control socket, and the exit code iserblockctl returns for each (the one table, <see cref="Cli.CtlExitCodes"/>).</summary>
 public static class ControlErrorCodes
 {
     public const string BadRequest = "bad-request";
@@ -39,21 +39,24 @@ public static class ControlErrorCodes
     public const string Internal = "internal";
     /// <summary>A device is in use (mounted, open): what would remove it was refused.</summary>
     public const string Busy = "busy";
+    /// <summary>The node is not logged in, and the command needs its session.</summary>
+    public const string NotConnected = "not-connected";
     /// <summary>The configuration file does not validate (reload): nothing was changed.</summary>
     public const string ConfigInvalid = "config-invalid";
 
     public static int ExitCode(string code) => code switch
     {
-        LoginFailed => 5,           // ISCSI_ERR_LOGIN
-        BadRequest => 7,            // ISCSI_ERR_INVAL
-        LogoutFailed => 10,         // ISCSI_ERR_LOGOUT
-        AccessDenied => 13,         // ISCSI_ERR_ACCESS
-        AlreadyDone => 15,          // ISCSI_ERR_SESS_EXISTS
-        NotRunning => 20,           // ISCSI_ERR_ISCSID_NOTCONN
-        NotFound => 21,             // ISCSI_ERR_NO_OBJS_FOUND
-        AuthenticationFailed => 24, // ISCSI_ERR_LOGIN_AUTH_FAILED
-        ConfigInvalid => 6,         // ISCSI_ERR_IDBM: the node records (our configuration file)
-        Busy => 28,                 // ISCSI_ERR_BUSY
-        _ => 1,                     // ISCSI_ERR
+        LoginFailed => Cli.CtlExitCodes.Login,
+        ConfigInvalid => Cli.CtlExitCodes.ConfigInvalid,
+        BadRequest => Cli.CtlExitCodes.Invalid,
+        LogoutFailed => Cli.CtlExitCodes.Logout,
+        AccessDenied => Cli.CtlExitCodes.AccessDenied,
+        AlreadyDone => Cli.CtlExitCodes.AlreadyDone,
+        NotRunning => Cli.CtlExitCodes.NotRunning,
+        NotFound => Cli.CtlExitCodes.NotFound,
+        AuthenticationFailed => Cli.CtlExitCodes.AuthenticationFailed,
+        Busy => Cli.CtlExitCodes.Busy,
+        NotConnected => Cli.CtlExitCodes.NotConnected,
+        _ => Cli.CtlExitCodes.Failure,
     };
 }

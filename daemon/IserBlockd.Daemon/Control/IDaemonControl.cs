@@ -17,6 +17,9 @@ public interface IDaemonControl
 
     Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken);
 
+    /// <summary>The LUNs the node's target reports now (REPORT LUNS, INQUIRY, READ CAPACITY) and which are mapped.</summary>
+    Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken);
+
     /// <summary>Reads and validates the configuration file again and applies the difference (nothing when it is broken).</summary>
     Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken);
 }

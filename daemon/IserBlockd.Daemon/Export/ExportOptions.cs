@@ -1,27 +1,24 @@
+using IserBlockd.Daemon.Cli;
 using IserBlockd.Daemon.Configuration;
-using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Export;
 
-/// <summary>What <c>iserblockd export</c> was asked to serve: one LUN, one way.</summary>
+/// <summary>What <c>iserblockd export</c> was asked to serve: one LUN of one target, one way.</summary>
 public sealed record ExportOptions
 {
-    public required IReadOnlyList<HostPort> Portals { get; init; }
-    public required string Target { get; init; }
-    public int Lun { get; init; }
+    /// <summary>Portal, target, LUN (null: the first disk LUN), initiator, transport, CHAP, digests: as iserblockctl's.</summary>
+    public required ConnectSettings Connect { get; init; }
     public string? Socket { get; init; }
     public HostPort? Listen { get; init; }
     public DeviceSelection? Device { get; init; }
     public string ExportName { get; init; } = "";
     public bool ReadOnly { get; init; }
-    public string? InitiatorName { get; init; }
-    public IscsiTransportKind Transport { get; init; } = IscsiTransportKind.Auto;
-    public ChapSettings? Chap { get; init; }
-    public OperationalOverrides Operational { get; init; } = OperationalOverrides.None;
     /// <summary>Sockets the kernel uses for a /dev/nbdN.</summary>
     public int Connections { get; init; } = 4;
 
-    internal NodeSettings ToNode() => new("export", Portals, Target, Transport, Chap, Operational, [ToMapping()]);
+    public string Target => Connect.TargetName!;
 
-    internal LunMapping ToMapping() => new(Lun, Device, Socket, Listen, ExportName, ReadOnly);
+    internal NodeSettings ToNode() => Connect.ToNode("export", []);
+
+    internal LunMapping ToMapping(int lun) => new(lun, Device, Socket, Listen, ExportName, ReadOnly);
 }

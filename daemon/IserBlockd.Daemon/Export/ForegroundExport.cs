@@ -1,6 +1,7 @@
 using IserBlockd.BlockDev.Buffers;
 using IserBlockd.BlockDev.Kernel;
 using IserBlockd.BlockDev.Nbd;
+using IserBlockd.Daemon.Cli;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Hosting;
 using IserBlockd.Daemon.Luns;
@@ -20,26 +21,57 @@ namespace IserBlockd.Daemon.Export;
 /// </summary>
 public static partial class ForegroundExport
 {
-    public static async Task<int> RunAsync(ExportOptions options, DaemonSettings settings, string initiatorName, ILoggerFactory loggerFactory,
+    public static async Task<int> RunAsync(ExportOptions options, DaemonSettings settings, ILoggerFactory loggerFactory,
         TextWriter output, TextWriter error, CancellationToken stop)
     {
         var logger = loggerFactory.CreateLogger(typeof(ForegroundExport).FullName!);
         var node = options.ToNode();
-        var mapping = options.ToMapping();
-        await using var session = new NodeSession(node, initiatorName, settings, loggerFactory);
+        await using var session = new NodeSession(node, options.Connect.InitiatorName, settings, loggerFactory);
         try
         {
             await session.LoginAsync(stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            return ExitCodes.Ok;
+            return CtlExitCodes.Ok;
         }
         catch (IscsiException e)
         {
             await error.WriteLineAsync($"iserblockd: {LoginFailure(e, options)}").ConfigureAwait(false);
-            return e is IscsiTransportException ? ExitCodes.Unavailable : ExitCodes.Failure;
+            return CliFailure.From(e).ExitCode;
         }
+
+        int lun;
+        if (options.Connect.Lun is { } asked)
+        {
+            lun = (int)asked;
+        }
+        else
+        {
+            try
+            {
+                var luns = await LunSurvey.DescribeAsync(session.Session!, stop).ConfigureAwait(false);
+                if (LunSurvey.FirstDisk(luns) is not { } disk)
+                {
+                    await error.WriteLineAsync($"iserblockd: {options.Target} has no disk LUN (it reports " +
+                        (luns.Count == 0 ? "no LUNs" : string.Join(", ", luns.Select(l => $"LUN {l.Lun}: {l.Type}"))) + "); give --lun").ConfigureAwait(false);
+                    return CtlExitCodes.NotFound;
+                }
+                lun = disk.Lun;
+                await error.WriteLineAsync($"iserblockd: no --lun given: serving LUN {lun} ({disk.Vendor} {disk.Product}, " +
+                    $"{disk.SizeBytes} bytes), the first disk LUN of {options.Target}").ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return CtlExitCodes.Ok;
+            }
+            catch (IscsiException e)
+            {
+                await error.WriteLineAsync($"iserblockd: REPORT LUNS on {options.Target} failed: {e.Message}; give --lun").ConfigureAwait(false);
+                return CliFailure.From(e).ExitCode;
+            }
+        }
+        var mapping = options.ToMapping(lun);
 
         var buffers = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
         var serverOptions = new NbdServerOptions();
@@ -47,19 +79,24 @@ public static partial class ForegroundExport
         MappedLun mapped;
         try
         {
-            var device = await session.OpenBlockDeviceAsync(options.Lun, options.ReadOnly, buffers, stop).ConfigureAwait(false);
-            var backend = KernelDeviceOptions.BackendIdentifierFor(options.Target, options.Lun);
+            var device = await session.OpenBlockDeviceAsync(lun, options.ReadOnly, buffers, stop).ConfigureAwait(false);
+            var backend = KernelDeviceOptions.BackendIdentifierFor(options.Target, lun);
             var kernel = new KernelDeviceOptions(settings.KernelNbdTimeout, backend, Math.Max(1, options.Connections));
             mapped = await MappedLun.StartAsync(node.Name, mapping, device, endpoints, kernel, serverOptions, loggerFactory, stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            return ExitCodes.Ok;
+            return CtlExitCodes.Ok;
         }
         catch (Exception e) when (e is IscsiException or KernelNbdException or IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
         {
-            await error.WriteLineAsync($"iserblockd: {Describe(e, options)}").ConfigureAwait(false);
-            return e is KernelNbdException { Errno: 1 } or UnauthorizedAccessException ? ExitCodes.NoPermission : ExitCodes.Failure;
+            await error.WriteLineAsync($"iserblockd: {Describe(e, options, lun)}").ConfigureAwait(false);
+            return e switch
+            {
+                KernelNbdException { Errno: 1 } or UnauthorizedAccessException => CtlExitCodes.AccessDenied,
+                IscsiException => CliFailure.From(e).ExitCode,
+                _ => CtlExitCodes.Failure,
+            };
         }
 
         await output.WriteLineAsync($"ready: {mapped.DevicePath ?? mapped.Exports[0]}").ConfigureAwait(false);
@@ -76,21 +113,21 @@ public static partial class ForegroundExport
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await mapped.StopAsync(keepDeviceInUse: false, flush: true, budget.Token).ConfigureAwait(false);
         await session.LogoutAsync(budget.Token).ConfigureAwait(false);
-        return ExitCodes.Ok;
+        return CtlExitCodes.Ok;
     }
 
     private static string LoginFailure(IscsiException e, ExportOptions options) => e switch
     {
         IscsiLoginException => e.Message,
-        IscsiTransportException => $"cannot reach {string.Join(", ", options.Portals)}: {e.Message}",
+        IscsiTransportException => $"cannot reach {string.Join(", ", options.Connect.Portals.Select(p => p.Address))}: {e.Message}",
         _ => $"login to {options.Target} failed: {e.Message}",
     };
 
-    private static string Describe(Exception e, ExportOptions options) => e switch
+    private static string Describe(Exception e, ExportOptions options, int lun) => e switch
     {
         KernelNbdException k => $"cannot attach a kernel NBD device: {k.Message}",
         IOException or System.Net.Sockets.SocketException => $"cannot serve NBD on {options.Socket ?? options.Listen?.ToString()}: {e.Message}",
-        _ => $"LUN {options.Lun} of {options.Target}: {e.Message}",
+        _ => $"LUN {lun} of {options.Target}: {e.Message}",
     };
 
     [LoggerMessage(LogLevel.Information, "Stopping: withdrawing the export, flushing the LUN, logging out")]

@@ -238,7 +238,8 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                return ControlResponse.Failure(ControlErrorCodes.MapFailed, $"cannot map LUN {mapping.Lun} of {Node.Name}: {e.Message}");
+                return ControlResponse.Failure(IsMissingLun(e) ? ControlErrorCodes.NotFound : ControlErrorCodes.MapFailed,
+                    $"cannot map LUN {mapping.Lun} of {Node.Name}: {e.Message}");
             }
             lock (_mapped)
             {
@@ -271,7 +272,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                     : ControlResponse.Failure(ControlErrorCodes.NotFound, $"LUN {lun} of {Node.Name} is not mapped");
             }
             if (mapped.IsDeviceInUse(out var why))
-                return ControlResponse.Failure(ControlErrorCodes.MapFailed, $"cannot unmap LUN {lun} of {Node.Name}: {why}; unmount or close it first");
+                return ControlResponse.Failure(ControlErrorCodes.Busy, $"cannot unmap LUN {lun} of {Node.Name}: {why}; unmount or close it first");
             await mapped.StopAsync(keepDeviceInUse: false, flush: true, cancellationToken).ConfigureAwait(false);
             lock (_mapped)
             {
@@ -284,6 +285,25 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         {
             _gate.Release();
         }
+    }
+
+    /// <summary><c>iserblockctl luns NODE</c>: the LUNs the target reports now, through the node's session, and which are mapped.</summary>
+    public async Task<ControlResponse> LunsAsync(CancellationToken cancellationToken)
+    {
+        if (Session.State != NodeState.LoggedIn || Session.Session is not { } session)
+            return ControlResponse.Failure(ControlErrorCodes.NotConnected, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()})");
+        var luns = await LunSurvey.DescribeAsync(session, cancellationToken).ConfigureAwait(false);
+        lock (_mapped)
+        {
+            foreach (var lun in luns)
+            {
+                if (!_mapped.TryGetValue(lun.Lun, out var mapped)) continue;
+                lun.Mapped = true;
+                lun.Device = mapped.DevicePath;
+                lun.Exports = [.. mapped.Exports];
+            }
+        }
+        return new ControlResponse { Ok = true, Luns = luns };
     }
 
     /// <summary>Reload: the node's session settings are unchanged but its LUN mappings differ. Mappings gone or changed
@@ -442,6 +462,11 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         await StopAsync(timeout.Token).ConfigureAwait(false);
         _gate.Dispose();
     }
+
+    /// <summary>The target has no such LUN (ILLEGAL REQUEST 25/00, or nothing connected there): the same exit code as inquiry's.</summary>
+    private static bool IsMissingLun(Exception e) =>
+        e is IserBlockd.Iscsi.Scsi.ScsiCommandException { Sense: { Key: IserBlockd.Iscsi.Scsi.SenseKey.IllegalRequest, AdditionalSenseCode: 0x25 } }
+        || (e is IscsiException && e.Message.Contains("is not connected", StringComparison.Ordinal));
 
     private static string Describe(Exception e) => e switch
     {

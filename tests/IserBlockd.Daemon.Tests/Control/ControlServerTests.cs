@@ -159,6 +159,8 @@ public sealed class ControlServerTests : IAsyncLifetime
 
         public Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken) => Record("reload");
 
+        public Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken) => Record($"luns {node}");
+
         private Task<ControlResponse> Record(string call)
         {
             lock (Calls) Calls.Add(call);
