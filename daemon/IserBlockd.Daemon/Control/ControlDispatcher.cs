@@ -6,7 +6,7 @@ namespace IserBlockd.Daemon.Control;
 /// <summary>Checks a control request and hands it to the daemon.</summary>
 public static class ControlDispatcher
 {
-    public const string Commands = "list, status, show, luns, rescan, login, logout, map, unmap, reload";
+    public const string Commands = "list, status, luns, login, logout, map, unmap, reload";
 
     public static async Task<ControlResponse> DispatchAsync(ControlRequest request, IDaemonControl control, CancellationToken cancellationToken)
     {
