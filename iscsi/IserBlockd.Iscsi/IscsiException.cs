@@ -47,3 +47,12 @@ public sealed class IscsiCommandRejectedException : IscsiException
 
     public Pdu.RejectReason Reason { get; }
 }
+
+/// <summary>
+/// A SCSI command passed its command timeout and the target ended it (ABORT TASK or LOGICAL UNIT RESET), and it was
+/// not re-issued (not block I/O, or timed out too often).
+/// </summary>
+public sealed class IscsiCommandTimeoutException : IscsiException
+{
+    public IscsiCommandTimeoutException(string message) : base(message) { }
+}

@@ -101,6 +101,18 @@ public static class CdbBuilder
         return 12;
     }
 
+    /// <summary>The starting LBA of a READ/WRITE/WRITE SAME CDB (for log lines); null for other commands.</summary>
+    public static ulong? TryGetLba(ReadOnlySpan<byte> cdb)
+    {
+        if (cdb.IsEmpty) return null;
+        return cdb[0] switch
+        {
+            ScsiOpcode.Read10 or ScsiOpcode.Write10 when cdb.Length >= 10 => BinaryPrimitives.ReadUInt32BigEndian(cdb[2..]),
+            ScsiOpcode.Read16 or ScsiOpcode.Write16 or ScsiOpcode.WriteSame16 when cdb.Length >= 16 => BinaryPrimitives.ReadUInt64BigEndian(cdb[2..]),
+            _ => null,
+        };
+    }
+
     private static int ReadWrite16(Span<byte> cdb, byte opcode, ulong lba, uint blocks, bool fua)
     {
         cdb[..16].Clear();

@@ -369,26 +369,7 @@ public sealed class ScsiLun
     /// </summary>
     private void ChooseCommandSize() => _use16 = BlockCount > uint.MaxValue;
 
-    /// <summary>Any CDB on this LUN, with the retry policy; throws <see cref="ScsiCommandException"/> unless GOOD.</summary>
-    public Task<ScsiCommandResult> ExecuteWithRetryAsync(ReadOnlyMemory<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer, CancellationToken cancellationToken = default)
-        => ExecuteWithRetryAsync(Session, Lun, cdb, direction, buffer, _logger, cancellationToken);
-
-    internal static async Task<ScsiCommandResult> ExecuteWithRetryAsync(IscsiSession session, ulong lun, ReadOnlyMemory<byte> cdb, ScsiDataDirection direction,
-        Memory<byte> buffer, ILogger logger, CancellationToken cancellationToken)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            var result = await session.ExecuteAsync(lun, cdb.Span, direction, buffer, cancellationToken).ConfigureAwait(false);
-            if (result.IsGood) return result;
-            var retry = ScsiRetryPolicy.Decide(result, attempt);
-            if (retry != ScsiRetry.No)
-            {
-                if (retry == ScsiRetry.AfterDelay) await Task.Delay(ScsiRetryPolicy.TransientDelay, cancellationToken).ConfigureAwait(false);
-                logger.LogDebug("LUN {Lun}: retrying {Command} after {Status} {Sense}", lun, ScsiOpcode.Name(cdb.Span),
-                    ScsiCommandException.Describe(result.Status), result.Sense);
-                continue;
-            }
-            throw new ScsiCommandException(ScsiOpcode.Name(cdb.Span), result.Status, result.Sense, result.Response);
-        }
-    }
+    /// <summary>Any CDB on this LUN, with the session's retry policy; throws <see cref="ScsiCommandException"/> unless GOOD.</summary>
+    public async Task<ScsiCommandResult> ExecuteWithRetryAsync(ReadOnlyMemory<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer, CancellationToken cancellationToken = default)
+        => await Session.ExecuteWithRetryAsync(Lun, cdb.Span, direction, buffer, cancellationToken).ConfigureAwait(false);
 }

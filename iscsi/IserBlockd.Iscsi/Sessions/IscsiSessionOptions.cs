@@ -44,6 +44,29 @@ public sealed record IscsiSessionOptions
     /// </summary>
     public bool RetainCommandsOnConnectionLoss { get; init; }
 
+    /// <summary>
+    /// How long a sent command may go unanswered before it is aborted (ABORT TASK, then LOGICAL UNIT RESET, then a
+    /// new connection); also how long BUSY, TASK SET FULL and "becoming ready" are retried. Linux sd: 30 s.
+    /// Zero turns the timeouts off.
+    /// </summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an ABORT TASK may go unanswered before LOGICAL UNIT RESET (open-iscsi abort_timeout: 15 s).</summary>
+    public TimeSpan AbortTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a LOGICAL UNIT RESET may go unanswered before the connection is dropped (open-iscsi lu_reset_timeout: 30 s).</summary>
+    public TimeSpan ResetTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often a timed-out block I/O command is re-issued after the target ended it, before it fails.</summary>
+    public int MaxTimeoutReissues { get; init; } = 2;
+
+    /// <summary>
+    /// The longest a command can take before the core gives it a final answer while the connection stays up: every
+    /// timeout and its escalation, for each re-issue. Kernel timeouts above the core's must exceed this (plus the
+    /// owner's replacement timeout for a reinstatement).
+    /// </summary>
+    public TimeSpan WorstCaseCommandTime => (CommandTimeout + AbortTimeout + ResetTimeout) * (MaxTimeoutReissues + 1);
+
     /// <summary>Commands outstanding at once (queued or in flight); more fail with <see cref="InvalidOperationException"/>.</summary>
     public int MaxOutstandingCommands { get; init; } = 1024;
 
@@ -57,6 +80,9 @@ public sealed record IscsiSessionOptions
             throw new ArgumentException("mutual CHAP (TargetChap) needs the initiator's CHAP credentials too", nameof(TargetChap));
         if (MaxOutstandingCommands is < 1 or > 65536)
             throw new ArgumentException($"MaxOutstandingCommands={MaxOutstandingCommands} is outside 1..65536", nameof(MaxOutstandingCommands));
+        if (CommandTimeout < TimeSpan.Zero || AbortTimeout <= TimeSpan.Zero || ResetTimeout <= TimeSpan.Zero)
+            throw new ArgumentException("CommandTimeout must not be negative; AbortTimeout and ResetTimeout must be positive");
+        if (MaxTimeoutReissues < 0) throw new ArgumentException("MaxTimeoutReissues must not be negative", nameof(MaxTimeoutReissues));
         Operational.Validate();
     }
 }
@@ -100,4 +126,14 @@ public sealed class IscsiSessionCounters
     public long DataOutPdus;
     public long R2Ts;
     public long Reinstatements;
+    /// <summary>Commands that passed the command timeout.</summary>
+    public long CommandTimeouts;
+    public long Aborts;
+    public long LunResets;
+    /// <summary>Connections dropped because a timed-out command could not be ended otherwise.</summary>
+    public long ConnectionDrops;
+    /// <summary>Commands re-issued after the target ended them (abort, reset).</summary>
+    public long CommandsReissued;
+    /// <summary>Commands failed after a timeout (not re-issued).</summary>
+    public long CommandsFailedByTimeout;
 }

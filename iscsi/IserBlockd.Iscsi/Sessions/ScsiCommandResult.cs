@@ -35,5 +35,9 @@ public readonly struct ScsiCommandResult
 
     public bool IsGood => Response == IscsiServiceResponse.CommandCompleted && Status is ScsiStatus.Good or ScsiStatus.ConditionMet;
 
+    /// <summary>GOOD, or CHECK CONDITION with RECOVERED ERROR: the command succeeded (the target fixed something on the way).</summary>
+    public bool IsSuccess => IsGood
+        || (Response == IscsiServiceResponse.CommandCompleted && Status == ScsiStatus.CheckCondition && Sense?.Key == SenseKey.RecoveredError);
+
     public bool IsUnitAttention => Status == ScsiStatus.CheckCondition && Sense?.Key == SenseKey.UnitAttention;
 }

@@ -14,11 +14,26 @@ internal enum ScsiTaskState : byte
     Done,
 }
 
+/// <summary>Where a sent task stands in the escalation after its deadline passed.</summary>
+internal enum TaskRecovery : byte
+{
+    None,
+    /// <summary>Timed out; ABORT TASK sent.</summary>
+    Aborting,
+    /// <summary>The abort was not confirmed; LOGICAL UNIT RESET sent for its LU.</summary>
+    Resetting,
+}
+
 /// <summary>How a task reports its end.</summary>
 internal enum ScsiTaskMode : byte
 {
     /// <summary>The caller gets the <see cref="ScsiCommandResult"/>, whatever the status.</summary>
     Result,
+    /// <summary>
+    /// Retried inside the session like block I/O; the caller gets the result of a GOOD completion, anything else ends
+    /// in a <see cref="Scsi.ScsiCommandException"/>.
+    /// </summary>
+    Retried,
     /// <summary>
     /// Block I/O: UNIT ATTENTION and transient statuses are retried inside the session, anything else but GOOD ends
     /// in a <see cref="Scsi.ScsiCommandException"/>; the caller awaits a plain ValueTask (no state machine per I/O).
@@ -63,6 +78,13 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
     public int Retries;
     /// <summary>Waiting out a BUSY before going back into the command queue.</summary>
     public bool Delayed;
+    /// <summary>Stopwatch timestamp past which the sent command is timed out.</summary>
+    public long Deadline;
+    /// <summary>Stopwatch timestamp until which BUSY and the like are retried (submission + command timeout).</summary>
+    public long RetryUntil;
+    public TaskRecovery Recovery;
+    /// <summary>Times this command passed its deadline.</summary>
+    public int Timeouts;
 
     // Progress on the current connection.
     public int DataInBytes;
@@ -95,6 +117,9 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
     public ValueTask<ScsiCommandResult> AsValueTask() => new(this, _core.Version);
 
     public ValueTask AsBlockIoValueTask() => new(this, _core.Version);
+
+    /// <summary>The LBA of a READ/WRITE CDB, for log lines; null for other commands.</summary>
+    public ulong? Lba => Scsi.CdbBuilder.TryGetLba(Cdb.AsSpan(0, CdbLength));
 
     /// <summary>
     /// Publishes the result. A block I/O task (<see cref="ScsiTaskMode.BlockIo"/>) continues right here, on the
@@ -164,7 +189,9 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
         State = ScsiTaskState.Free;
         Mode = ScsiTaskMode.Result;
         Retries = 0;
+        Timeouts = 0;
         Delayed = false;
+        Recovery = TaskRecovery.None;
         _pool.Return(this);
     }
 

@@ -228,7 +228,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         // The fake target does not move data by RDMA: answer the command like an iSER target would, status only.
         bed.Target.Intercept = (connection, pdu) =>
         {
-            if (!IsCommand(pdu) || pdu.Header[32] != ScsiOpcode.Write16) return false;
+            if (!IsCommand(pdu) || pdu.Header[32] is not (ScsiOpcode.Write10 or ScsiOpcode.Write16)) return false;
             _ = connection.SendResponseAsync(pdu.Itt, ScsiStatus.Good, null, 0, false);
             return true;
         };

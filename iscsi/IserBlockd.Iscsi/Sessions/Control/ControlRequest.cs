@@ -33,6 +33,18 @@ internal sealed class ControlRequest
     public uint TargetTransferTag { get; init; } = BasicHeaderSegment.ReservedTag;
 
     public TaskCompletionSource<ControlResponse> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Writes the request's BHS (each exchange formats its own PDU).</summary>
+    public void WriteHeader(Span<byte> header, uint cmdSN, uint expStatSN)
+    {
+        switch (Kind)
+        {
+            case ControlKind.Ping: NopExchange.WritePing(this, header, cmdSN, expStatSN); break;
+            case ControlKind.TaskManagement: TaskManagementExchange.Write(this, header, cmdSN, expStatSN); break;
+            case ControlKind.Text: TextExchange.Write(this, header, cmdSN, expStatSN); break;
+            case ControlKind.Logout: LogoutExchange.Write(this, header, cmdSN, expStatSN); break;
+        }
+    }
 }
 
 /// <summary>The response to a <see cref="ControlRequest"/>: its BHS and data segment.</summary>
