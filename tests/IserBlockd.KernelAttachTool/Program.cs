@@ -11,6 +11,8 @@ using IserBlockd.BlockDev.Nbd;
 //   ibd-kernel-attach reattach --index N --backing FILE --size BYTES [same options]   (NBD_CMD_RECONFIGURE)
 //   ibd-kernel-attach status   [--index N]
 //   ibd-kernel-attach detach   --index N
+//   ibd-kernel-attach ublk     --backing FILE --size BYTES [--block-size 512] [--id N] [--queues N] [--depth N]
+//                              [--backend ID] [--recover ID] [--on-exit detach|release]   (/dev/ublkbN, UblkServe.cs)
 // attach/reattach print "READY /dev/nbdN" once the kernel has the device, serve until SIGINT/SIGTERM,
 // then detach (NBD_CMD_DISCONNECT) and exit 0. Killed with SIGKILL, they leave the device configured
 // and waiting for a reattach: that is the daemon-restart test.
@@ -28,6 +30,8 @@ try
         case "attach":
         case "reattach":
             return await Serve(args[0] == "reattach", options);
+        case "ublk":
+            return await UblkServe.Run(options);
         case "status":
             foreach (var s in KernelNbd.Status(options.UInt("--index")))
                 Console.WriteLine($"{s.DevicePath} {(s.Connected ? "connected" : "free")}");
@@ -40,7 +44,7 @@ try
             throw new ArgumentException($"unknown command '{args[0]}'");
     }
 }
-catch (Exception e) when (e is ArgumentException or KernelNbdException or IOException or UnauthorizedAccessException
+catch (Exception e) when (e is ArgumentException or KernelNbdException or IOException or UnauthorizedAccessException or TimeoutException
                               or IserBlockd.BlockDev.Kernel.Netlink.NetlinkException
                               or IserBlockd.BlockDev.Kernel.Netlink.NetlinkFamilyNotFoundException)
 {

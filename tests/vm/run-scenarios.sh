@@ -31,6 +31,10 @@ fi
 
 ts=$(date +%s.%N)
 "$VM_DIR/setup-vm.sh" >/dev/null || vm_die "test bed setup failed"
+# kernels other than the default that scenarios ask for ("# vm-kernel: 6.12")
+for k in $(for f in "${scenarios[@]}"; do sed -n 's/^# vm-kernel:[[:space:]]*//p' "$f"; done | sort -u); do
+    IBD_VM_KERNEL_SERIES=$k "$VM_DIR/setup-vm.sh" >/dev/null || vm_die "test bed setup of kernel $k failed"
+done
 setup_secs=$(awk -v a="$ts" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 
 ts=$(date +%s.%N)

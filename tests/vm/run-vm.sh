@@ -15,8 +15,10 @@
 #   -w DIR        share host DIR read-write at the same path (repeatable)
 #   -e NAME=VALUE export into the command's environment (repeatable)
 #   -n NAME       log directory name (default: the scenario's file name, else "adhoc")
+#   -k SERIES     boot linux-image-SERIES-amd64 (e.g. 6.12, which has ublk_drv) instead of the default kernel
 # A scenario file may declare its needs in header comments (flags on the command line add to them):
 #   # vm-modules: nbd rdma_rxe        # vm-rxe: yes        # vm-timeout: 300        # vm-memory: 3072
+#   # vm-kernel: 6.12                 (every scenario of a group must name the same kernel)
 # Exit status: the command's (for a group: 0 when every scenario passed or was skipped); 124 when it or
 # the VM timed out; 255 when the guest died without one.
 # Logs of the last run of NAME stay in artifacts/vm-logs/NAME/: output.log (the command's output),
@@ -26,7 +28,7 @@
 set -uo pipefail
 . "$(dirname "$(realpath "$0")")/lib/common.sh"
 
-MODS=() RXE=0 TIMEOUT="" MEM="" SMP=2 RWDIRS=() EXTRA_ENV=() NAME=""
+MODS=() RXE=0 TIMEOUT="" MEM="" SMP=2 RWDIRS=() EXTRA_ENV=() NAME="" SERIES=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -m) MODS+=("$2"); shift 2 ;;
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
         -w) RWDIRS+=("$(realpath "$2")"); shift 2 ;;
         -e) EXTRA_ENV+=("$2"); shift 2 ;;
         -n) NAME=$2; shift 2 ;;
+        -k) SERIES=$2; shift 2 ;;
         -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         --) shift; break ;;
         -*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
@@ -68,6 +71,11 @@ for f in "${SCENARIOS[@]}"; do
     t=$(header "$f" timeout); t=${t:-600}
     GROUP_SPECS+=("$t:$f")
     sum_timeout=$((sum_timeout + t + 15))
+    k=$(header "$f" kernel)
+    if [ -n "$k" ]; then
+        [ -z "$SERIES" ] || [ "$SERIES" = "$k" ] || { echo "run-vm: $f wants kernel $k, the group $SERIES" >&2; exit 2; }
+        SERIES=$k
+    fi
     m=$(header "$f" memory); m=${m:-3072}
     [ "$m" -gt "$max_mem" ] && max_mem=$m
 done
@@ -78,9 +86,11 @@ if [ ${#SCENARIOS[@]} -gt 0 ]; then
 fi
 NAME=${NAME:-adhoc} TIMEOUT=${TIMEOUT:-600} MEM=${MEM:-3072}
 
-[ -f "$IBD_VM_CACHE/current.env" ] || "$VM_DIR/setup-vm.sh" >&2 || exit 2
-. "$IBD_VM_CACHE/current.env"
-[ -f "$KDIR/boot/vmlinuz-$KVER" ] && [ -f "$INITRD" ] || { "$VM_DIR/setup-vm.sh" >&2 && . "$IBD_VM_CACHE/current.env"; } || exit 2
+ENVFILE=$IBD_VM_CACHE/current${SERIES:+-$SERIES}.env
+export IBD_VM_KERNEL_SERIES=$SERIES
+[ -f "$ENVFILE" ] || "$VM_DIR/setup-vm.sh" >&2 || exit 2
+. "$ENVFILE"
+[ -f "$KDIR/boot/vmlinuz-$KVER" ] && [ -f "$INITRD" ] || { "$VM_DIR/setup-vm.sh" >&2 && . "$ENVFILE"; } || exit 2
 
 # a private directory while the guest runs (two runs of one scenario must not share it), moved to
 # artifacts/vm-logs/NAME afterwards
@@ -116,7 +126,7 @@ done
 # NAME=value arguments the kernel does not know become stage 1's environment.
 APPEND="console=ttyS0 quiet panic=-1 mitigations=off VM_STAGE2=$VM_DIR/guest/stage2.sh VM_RUNDIR=$RUN"
 
-vm_log "$NAME: booting (${MEM} MiB, $SMP vCPUs, modules: ${MODS[*]:-none}, rxe: $RXE, timeout ${TIMEOUT}s); logs in $LOGDIR"
+vm_log "$NAME: booting $KVER (${MEM} MiB, $SMP vCPUs, modules: ${MODS[*]:-none}, rxe: $RXE, timeout ${TIMEOUT}s); logs in $LOGDIR"
 start=$(date +%s.%N)
 # KVM is not usable on these machines (the guest hangs): TCG. The host-side limit covers boot and
 # power-off around the guest's own timeout.
