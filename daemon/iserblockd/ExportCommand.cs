@@ -9,7 +9,7 @@ using Serilog.Extensions.Logging;
 namespace IserBlockd.Cli;
 
 /// <summary>
-/// <c>iserblockd export --portal P --target IQN [--lun N] (--socket PATH | --listen ADDR:PORT | --device /dev/nbdN|auto)</c>:
+/// <c>iserblockd export --portal P --target IQN [--lun N] (--socket PATH | --listen ADDR:PORT | --device /dev/nbdN|auto|ublk|/dev/ublkbN)</c>:
 /// serve one LUN over NBD in the foreground until SIGINT/SIGTERM, like qemu-nbd. No configuration file. The connect
 /// options (portal, target, LUN, initiator, transport, CHAP, digests) are iserblockctl's (<see cref="ConnectOptions"/>),
 /// and so are the exit codes (<see cref="CtlExitCodes"/>).
@@ -21,7 +21,7 @@ internal static class ExportCommand
         var connect = new ConnectOptions();
         var socket = new Option<string?>("--socket", "-k") { Description = "Serve NBD on this Unix socket", HelpName = "PATH" };
         var listen = new Option<string?>("--listen", "-b") { Description = "Serve NBD on TCP ADDRESS:PORT (port default 10809)", HelpName = "ADDR:PORT" };
-        var device = new Option<string?>("--device", "-d") { Description = "Attach as a kernel device: /dev/nbdN or auto (root)", HelpName = "DEVICE" };
+        var device = new Option<string?>("--device", "-d") { Description = "Attach as a kernel device: /dev/nbdN or auto (nbd), ublk or /dev/ublkbN (ublk, Linux 6.5+) (root)", HelpName = "DEVICE" };
         var exportName = new Option<string>("--export-name", "-x") { Description = "NBD export name (default: empty, the default export)", HelpName = "NAME", DefaultValueFactory = _ => "" };
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Export read-only" };
         var connections = new Option<int>("--connections", "-C") { Description = "Sockets for a kernel device (default 4)", DefaultValueFactory = _ => 4, HelpName = "N" };
@@ -46,7 +46,7 @@ internal static class ExportCommand
             }
             var errors = new List<string>();
             var ways = new[] { result.GetValue(socket), result.GetValue(listen), result.GetValue(device) }.Count(v => v != null);
-            if (ways != 1) errors.Add("give exactly one of --socket PATH, --listen ADDR:PORT or --device /dev/nbdN|auto");
+            if (ways != 1) errors.Add("give exactly one of --socket PATH, --listen ADDR:PORT or --device /dev/nbdN|auto|ublk|/dev/ublkbN");
             HostPort? listenAddress = null;
             if (result.GetValue(listen) is { } l)
             {
@@ -57,7 +57,7 @@ internal static class ExportCommand
             if (result.GetValue(device) is { } d)
             {
                 if (DeviceSelection.TryParse(d, out var parsed)) deviceSelection = parsed;
-                else errors.Add($"--device: expected /dev/nbdN or auto, got \"{d}\"");
+                else errors.Add($"--device: expected /dev/nbdN, auto, ublk or /dev/ublkbN, got \"{d}\"");
             }
             var socketPath = result.GetValue(socket) is { } s ? Path.GetFullPath(s) : null;
             if (!LoggingSettings.TryParseLevel(result.GetValue(logLevel)!, out var level)) errors.Add($"--log-level: expected {LoggingSettings.ExpectedLevel}");

@@ -93,7 +93,7 @@ public sealed class DaemonTests
             """);
         var result = await ExternalProcess.RunAsync(Executables.Iserblockd, ["run", "--config", config]);
         Assert.Equal(78, result.ExitCode);
-        Assert.Contains("nodes[0].luns[0].device: expected \"/dev/nbdN\" or \"auto\", got \"/dev/sdb\"", result.StandardError);
+        Assert.Contains("nodes[0].luns[0].device: expected \"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\", got \"/dev/sdb\"", result.StandardError);
         Assert.Contains("nodes[0].luns[1].nbd.socket: expected an absolute path, got \"x.sock\"", result.StandardError);
 
         File.WriteAllText(config, """{ "nodes": [ { "name": "a", "portal": ["127.0.0.1"] } ] }""");

@@ -128,6 +128,26 @@ public sealed class ExportTests
     }
 
     [Fact]
+    public async Task Device_ublk_on_a_kernel_without_ublk_fails_with_a_clear_message_and_logs_out()
+    {
+        if (File.Exists("/dev/ublk-control")) return;   // a kernel with ublk: the VM scenario ublk-daemon covers it
+        await using var target = await TestTarget.StartAsync((1, Size, 512));
+
+        var result = await ExternalProcess.RunAsync(Executables.Iserblockd,
+            ["export", "--portal", target.Portal, "--target", target.Iqn, "--lun", "1", "--device", "ublk", "--initiator-name", TestTarget.InitiatorName]);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("iserblockd: cannot attach a ublk device: /dev/ublk-control does not exist: this kernel has no ublk", result.StandardError);
+        Assert.Contains("modprobe ublk_drv", result.StandardError);
+        Assert.Empty(result.StandardOutput);
+        Assert.Empty(await target.SessionsAsync());
+
+        var bad = await ExternalProcess.RunAsync(Executables.Iserblockd,
+            ["export", "--portal", target.Portal, "--target", target.Iqn, "--device", "/dev/ublkc0", "--initiator-name", TestTarget.InitiatorName]);
+        Assert.Equal(64, bad.ExitCode);
+        Assert.Contains("--device: expected /dev/nbdN, auto, ublk or /dev/ublkbN, got \"/dev/ublkc0\"", bad.StandardError);
+    }
+
+    [Fact]
     public async Task Chap_with_a_secret_file_and_a_refused_loose_secret_file()
     {
         await using var target = await TestTarget.StartAsync((1, Size, 512));

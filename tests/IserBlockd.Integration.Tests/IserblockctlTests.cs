@@ -60,7 +60,7 @@ public sealed class IserblockctlTests
 
         var badDevice = await Ctl("map", "san", "3", "--device", "/dev/sda");
         Assert.Equal(7, badDevice.ExitCode); // ISCSI_ERR_INVAL
-        Assert.Contains("expected \"/dev/nbdN\" or \"auto\"", badDevice.StandardError);
+        Assert.Contains("expected \"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\"", badDevice.StandardError);
 
         Assert.Equal(0, (await Ctl("unmap", "san", "2")).ExitCode);
         var unmapped = await Ctl("unmap", "san", "2");

@@ -33,7 +33,7 @@ internal static class UblkServe
             ? await KernelUblkDevice.RecoverAsync((int)rid, device, ublkOptions)
             : await KernelUblkDevice.AddAsync(device, ublkOptions);
         ublk.Failed += e => Console.Error.WriteLine($"ibd-kernel-attach: {e.Message}");
-        Console.WriteLine($"READY {ublk.DevicePath} features={ublk.Features}" + (recover is null ? "" : " recovered"));
+        Console.WriteLine($"READY {ublk.DevicePath} features={ublk.Features}" + (recover is null ? "" : $" recovered (waited {ublk.RecoveryWait.TotalSeconds:0.0} s for the kernel)"));
 
         try { await Task.WhenAny(ublk.Ended, Task.Delay(Timeout.Infinite, stop.Token)); }
         catch (OperationCanceledException) { }

@@ -40,6 +40,10 @@ public sealed class KernelUblkDevice : IAsyncDisposable
 
     public IBlockDevice BlockDevice { get; }
 
+    /// <summary>How long <see cref="RecoverAsync"/> waited for the kernel to let it start (the old server exiting,
+    /// the device being quiesced).</summary>
+    public TimeSpan RecoveryWait { get; private set; }
+
     /// <summary>Requests answered with an error.</summary>
     public long Errors => Interlocked.Read(ref _errors);
 
@@ -120,7 +124,8 @@ public sealed class KernelUblkDevice : IAsyncDisposable
                     1 << parameters.Basic.LogicalBlockShift != device.Geometry.LogicalBlockSize)
                     throw new UblkException($"ublk {id} has {parameters.Basic.DeviceSectors} sectors of {1 << parameters.Basic.LogicalBlockShift} " +
                         $"bytes, the LUN {device.Geometry.Size >> 9} of {device.Geometry.LogicalBlockSize}: not taken over", 22);
-                var deadline = DateTime.UtcNow + options.CommandTimeout;
+                var started = DateTime.UtcNow;
+                var deadline = started + options.CommandTimeout;
                 while (true)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -135,6 +140,7 @@ public sealed class KernelUblkDevice : IAsyncDisposable
                     }
                 }
                 var served = new KernelUblkDevice(control, OpenCharDevice(id, options.CommandTimeout), id, device, options, info.Flags);
+                served.RecoveryWait = DateTime.UtcNow - started;
                 served.StartQueues(info.QueueCount, info.QueueDepth, () => control.EndUserRecovery(id, options.CommandTimeout));
                 return served;
             }

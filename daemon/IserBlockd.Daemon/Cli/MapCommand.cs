@@ -4,7 +4,7 @@ using IserBlockd.Daemon.Control;
 namespace IserBlockd.Daemon.Cli;
 
 /// <summary>
-/// <c>iserblockctl map NODE LUN [--device auto|/dev/nbdN] [--socket PATH] [--listen ADDR:PORT] [--export-name NAME] [--read-only]</c>:
+/// <c>iserblockctl map NODE LUN [--device auto|/dev/nbdN|ublk|/dev/ublkbN] [--socket PATH] [--listen ADDR:PORT] [--export-name NAME] [--read-only]</c>:
 /// expose one more LUN of a logged-in node. Without any of device/socket/listen, <c>--device auto</c>.
 /// </summary>
 public static class MapCommand
@@ -13,7 +13,7 @@ public static class MapCommand
     {
         var node = ControlCommandSupport.NodeArgument();
         var lun = ControlCommandSupport.LunArgument();
-        var device = new Option<string?>("--device", "-d") { Description = "Attach as a kernel device: auto or /dev/nbdN", HelpName = "DEVICE" };
+        var device = new Option<string?>("--device", "-d") { Description = "Attach as a kernel device: auto or /dev/nbdN (nbd), ublk or /dev/ublkbN (ublk)", HelpName = "DEVICE" };
         var socket = new Option<string?>("--socket", "-k") { Description = "Serve NBD on this Unix socket", HelpName = "PATH" };
         var listen = new Option<string?>("--listen", "-b") { Description = "Serve NBD on TCP ADDRESS[:PORT]", HelpName = "ADDR:PORT" };
         var exportName = new Option<string?>("--export-name", "-x") { Description = "NBD export name (default NODE-LUN)", HelpName = "NAME" };

@@ -85,7 +85,7 @@ internal sealed class ConfigValidator
 
         var nodes = new List<NodeSettings>();
         var nodeNames = new HashSet<string>(StringComparer.Ordinal);
-        var devices = new Dictionary<int, string>();
+        var devices = new Dictionary<string, string>();
         var exports = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < (doc.Nodes?.Count ?? 0); i++)
         {
@@ -187,7 +187,7 @@ internal sealed class ConfigValidator
         return new LoggingSettings(level, components, file);
     }
 
-    private NodeSettings? Node(NodeDocument doc, string path, Dictionary<int, string> devices, Dictionary<string, string> exports)
+    private NodeSettings? Node(NodeDocument doc, string path, Dictionary<string, string> devices, Dictionary<string, string> exports)
     {
         var before = _errors.Count;
         var name = doc.Name ?? "";
@@ -321,7 +321,7 @@ internal sealed class ConfigValidator
         return errors.Count == before ? lun : null;
     }
 
-    private LunMapping? Lun(LunDocument doc, string path, string nodeName, Dictionary<int, string> devices, Dictionary<string, string> exports)
+    private LunMapping? Lun(LunDocument doc, string path, string nodeName, Dictionary<string, string> devices, Dictionary<string, string> exports)
     {
         var before = _errors.Count;
         var number = 0;
@@ -333,12 +333,12 @@ internal sealed class ConfigValidator
         if (doc.Device != null)
         {
             if (!DeviceSelection.TryParse(doc.Device, out var selection))
-                Error(path + ".device", $"expected \"/dev/nbdN\" or \"auto\", got \"{doc.Device}\"");
+                Error(path + ".device", $"expected {DeviceSelection.Expected}, got \"{doc.Device}\"");
             else
             {
                 device = selection;
-                if (selection.Index is { } index && !devices.TryAdd(index, path))
-                    Error(path + ".device", $"{selection} is already used by {devices[index]}");
+                if (!selection.IsAuto && !devices.TryAdd(selection.ToString(), path))
+                    Error(path + ".device", $"{selection} is already used by {devices[selection.ToString()]}");
             }
         }
 
@@ -373,7 +373,7 @@ internal sealed class ConfigValidator
         }
 
         if (doc.Device == null && doc.Nbd == null)
-            Error(path, "maps nothing: give \"device\" (\"/dev/nbdN\" or \"auto\") and/or \"nbd\" ({ \"socket\": PATH } or { \"listen\": \"ADDRESS:PORT\" })");
+            Error(path, "maps nothing: give \"device\" (\"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\") and/or \"nbd\" ({ \"socket\": PATH } or { \"listen\": \"ADDRESS:PORT\" })");
 
         return _errors.Count == before
             ? new LunMapping(number, device, socket, listen, exportName, doc.ReadOnly ?? false)

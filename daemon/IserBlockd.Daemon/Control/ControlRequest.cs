@@ -7,7 +7,7 @@ public sealed class ControlRequest
     public string? Command { get; set; }
     public string? Node { get; set; }
     public int? Lun { get; set; }
-    /// <summary>For map: "/dev/nbdN" or "auto".</summary>
+    /// <summary>For map: "/dev/nbdN", "auto", "ublk" or "/dev/ublkbN".</summary>
     public string? Device { get; set; }
     /// <summary>For map: serve the LUN on this Unix socket path.</summary>
     public string? Socket { get; set; }

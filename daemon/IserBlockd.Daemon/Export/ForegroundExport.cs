@@ -93,7 +93,8 @@ public static partial class ForegroundExport
             await error.WriteLineAsync($"iserblockd: {Describe(e, options, lun)}").ConfigureAwait(false);
             return e switch
             {
-                KernelNbdException { Errno: 1 } or UnauthorizedAccessException => CtlExitCodes.AccessDenied,
+                KernelNbdException { Errno: 1 } or IserBlockd.BlockDev.Kernel.Ublk.UblkException { Errno: 1 or 13 } or UnauthorizedAccessException
+                    => CtlExitCodes.AccessDenied,
                 IscsiException => CliFailure.From(e).ExitCode,
                 _ => CtlExitCodes.Failure,
             };
@@ -126,6 +127,7 @@ public static partial class ForegroundExport
     private static string Describe(Exception e, ExportOptions options, int lun) => e switch
     {
         KernelNbdException k => $"cannot attach a kernel NBD device: {k.Message}",
+        IserBlockd.BlockDev.Kernel.Ublk.UblkException u => $"cannot attach a ublk device: {u.Message}",
         IOException or System.Net.Sockets.SocketException => $"cannot serve NBD on {options.Socket ?? options.Listen?.ToString()}: {e.Message}",
         _ => $"LUN {lun} of {options.Target}: {e.Message}",
     };

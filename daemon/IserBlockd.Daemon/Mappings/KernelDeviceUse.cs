@@ -4,16 +4,18 @@ using IserBlockd.Daemon.Native;
 namespace IserBlockd.Daemon.Mappings;
 
 /// <summary>
-/// Whether a kernel NBD device is in use by someone: mounted, held by device-mapper/md/swap (all of
+/// Whether a kernel block device (/dev/nbdN, /dev/ublkbN) is in use by someone: mounted, held by device-mapper/md/swap (all of
 /// which claim the device exclusively), or open by any other process. A device in use is left
 /// configured when the daemon stops, so that the next daemon re-attaches it and its users see a pause
 /// instead of I/O errors; an unused one is detached.
 /// </summary>
 public static class KernelDeviceUse
 {
-    public static bool IsInUse(uint index, out string why)
+    public static bool IsInUse(uint index, out string why) => IsInUse("/dev/nbd" + index, out why);
+
+    /// <summary>Whether the block device at <paramref name="path"/> (/dev/nbdN, /dev/ublkbN) is in use.</summary>
+    public static bool IsInUse(string path, out string why)
     {
-        var path = "/dev/nbd" + index;
         var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_EXCL | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
         if (fd >= 0)
         {

@@ -1,5 +1,6 @@
 using IserBlockd.BlockDev;
 using IserBlockd.BlockDev.Kernel;
+using IserBlockd.BlockDev.Kernel.Ublk;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.Daemon.Configuration;
 using Microsoft.Extensions.Logging;
@@ -8,7 +9,7 @@ namespace IserBlockd.Daemon.Mappings;
 
 /// <summary>
 /// One LUN exposed the ways its <see cref="LunMapping"/> asks: NBD exports on Unix sockets and TCP,
-/// and/or a kernel /dev/nbdN. Stopping it withdraws the exports (started requests are answered),
+/// and/or a kernel /dev/nbdN or /dev/ublkbN. Stopping it withdraws the exports (started requests are answered),
 /// detaches or releases the kernel device, then flushes the LUN so that every answered write is durable.
 /// </summary>
 public sealed partial class MappedLun
@@ -18,6 +19,7 @@ public sealed partial class MappedLun
     private readonly List<string> _exports = [];
     private NbdServer? _kernelServer;
     private KernelNbdDevice? _kernelDevice;
+    private KernelUblkDevice? _ublkDevice;
     private int _stopped;
 
     private MappedLun(string node, LunMapping mapping, IBlockDevice device, NbdEndpointRegistry endpoints, ILogger logger)
@@ -33,8 +35,8 @@ public sealed partial class MappedLun
     public LunMapping Mapping { get; }
     public IBlockDevice Device { get; }
 
-    /// <summary>"/dev/nbdN" when a kernel device is attached.</summary>
-    public string? DevicePath => _kernelDevice?.DevicePath;
+    /// <summary>"/dev/nbdN" or "/dev/ublkbN" when a kernel device is attached.</summary>
+    public string? DevicePath => _kernelDevice?.DevicePath ?? _ublkDevice?.DevicePath;
 
     /// <summary>NBD URIs of the exports.</summary>
     public IReadOnlyList<string> Exports => _exports;
@@ -50,7 +52,17 @@ public sealed partial class MappedLun
                 lun._exports.Add(await endpoints.AddUnixAsync(mapping.Socket, export).ConfigureAwait(false));
             if (mapping.Listen is { } listen)
                 lun._exports.Add(await endpoints.AddTcpAsync(listen, export).ConfigureAwait(false));
-            if (mapping.Device is { } selection)
+            if (mapping.Device is { Ublk: true } ublkSelection)
+            {
+                var (ublk, recovered) = await UblkDevices.AttachAsync(ublkSelection, device, kernelOptions, cancellationToken).ConfigureAwait(false);
+                lun._ublkDevice = ublk;
+                if (recovered) lun.LogRecovered(node, mapping.Lun, ublk.DevicePath);
+                else lun.LogAttached(node, mapping.Lun, ublk.DevicePath, "ublk");
+                ublk.Failed += e => lun.LogUblkProblem(ublk.DevicePath, e.Message);
+                _ = ublk.Ended.ContinueWith(static (_, state) => ((MappedLun)state!).OnKernelDeviceEnded(), lun,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            else if (mapping.Device is { } selection)
             {
                 lun._kernelServer = new NbdServer(serverOptions, loggerFactory);
                 var server = lun._kernelServer;
@@ -84,9 +96,9 @@ public sealed partial class MappedLun
 
     private void OnKernelDeviceEnded()
     {
-        if (Volatile.Read(ref _stopped) != 0 || _kernelDevice is not { } kernel) return;
+        if (Volatile.Read(ref _stopped) != 0 || DevicePath is not { } path) return;
         Volatile.Write(ref _deviceLost, 1);
-        LogDeviceLost(Node, Mapping.Lun, kernel.DevicePath);
+        LogDeviceLost(Node, Mapping.Lun, path);
     }
 
     private void MatchKernelRequestSize(KernelNbdDevice kernel)
@@ -106,7 +118,7 @@ public sealed partial class MappedLun
     public bool IsDeviceInUse(out string why)
     {
         why = "";
-        return _kernelDevice is { } kernel && KernelDeviceUse.IsInUse(kernel.Index, out why);
+        return DevicePath is { } path && KernelDeviceUse.IsInUse(path, out why);
     }
 
     /// <summary>Stops exposing the LUN. With <paramref name="keepDeviceInUse"/> a kernel device that is
@@ -127,6 +139,19 @@ public sealed partial class MappedLun
             {
                 await kernel.DetachAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false);
                 LogDetached(kernel.DevicePath);
+            }
+        }
+        if (_ublkDevice is { } ublk)
+        {
+            if (keepDeviceInUse && ublk.Features.HasFlag(UblkFeatures.UserRecovery) && KernelDeviceUse.IsInUse(ublk.DevicePath, out var why))
+            {
+                LogReleased(ublk.DevicePath, why);
+                await ublk.ReleaseAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await ublk.DetachAsync().ConfigureAwait(false);
+                LogDetached(ublk.DevicePath);
             }
         }
         if (_kernelServer != null)
@@ -168,6 +193,12 @@ public sealed partial class MappedLun
 
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: re-attached {Device} left by the previous daemon (NBD_CMD_RECONFIGURE)")]
     private partial void LogReattached(string node, int lun, string device);
+
+    [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: recovered {Device} left by the previous daemon (START/END_USER_RECOVERY)")]
+    private partial void LogRecovered(string node, int lun, string device);
+
+    [LoggerMessage(LogLevel.Warning, "{Device}: {Problem}")]
+    private partial void LogUblkProblem(string device, string problem);
 
     [LoggerMessage(LogLevel.Information, "{Device} detached")]
     private partial void LogDetached(string device);

@@ -197,7 +197,7 @@ public sealed class ConfigLoaderTests : IDisposable
                          { "name": "b", "portals": ["h"], "target": "iqn.2003-01.org.example:b",
                            "luns": [ { "lun": 0, "device": "auto" }, { "lun": 1, "device": "/dev/sda" } ] } ] }
             """));
-        Assert.Equal("nodes[1].luns[1].device: expected \"/dev/nbdN\" or \"auto\", got \"/dev/sda\"", error.ToString());
+        Assert.Equal("nodes[1].luns[1].device: expected \"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\", got \"/dev/sda\"", error.ToString());
     }
 
     [Theory]

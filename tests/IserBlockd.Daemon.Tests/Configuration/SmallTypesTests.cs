@@ -17,10 +17,14 @@ public sealed class SmallTypesTests
     [InlineData("auto", null)]
     [InlineData("/dev/nbd0", 0)]
     [InlineData("/dev/nbd15", 15)]
-    public void Device_selection_parses_and_prints_back(string text, int? index)
+    [InlineData("ublk", null, true)]
+    [InlineData("/dev/ublkb0", 0, true)]
+    [InlineData("/dev/ublkb7", 7, true)]
+    public void Device_selection_parses_and_prints_back(string text, int? index, bool ublk = false)
     {
         Assert.True(DeviceSelection.TryParse(text, out var selection));
         Assert.Equal(index, selection.Index);
+        Assert.Equal(ublk, selection.Ublk);
         Assert.Equal(text, selection.ToString());
     }
 
@@ -30,6 +34,9 @@ public sealed class SmallTypesTests
     [InlineData("/dev/nbd-1")]
     [InlineData("/dev/sda")]
     [InlineData("AUTO")]
+    [InlineData("/dev/ublkc0")]
+    [InlineData("/dev/ublkb")]
+    [InlineData("UBLK")]
     public void Other_devices_are_refused(string text) => Assert.False(DeviceSelection.TryParse(text, out _));
 
     [Fact]

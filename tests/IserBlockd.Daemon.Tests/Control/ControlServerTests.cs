@@ -66,7 +66,7 @@ public sealed class ControlServerTests : IAsyncLifetime
     [InlineData("""{"command":"reboot"}""", "unknown command \"reboot\"; known commands: " + ControlDispatcher.Commands)]
     [InlineData("""{"command":"login"}""", "login needs a node")]
     [InlineData("""{"command":"map","node":"san1"}""", "map needs a lun")]
-    [InlineData("""{"command":"map","node":"san1","lun":0,"device":"/dev/sdb"}""", "device: expected \"/dev/nbdN\" or \"auto\", got \"/dev/sdb\"")]
+    [InlineData("""{"command":"map","node":"san1","lun":0,"device":"/dev/sdb"}""", "device: expected \"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\", got \"/dev/sdb\"")]
     [InlineData("""{"command":"map","node":"san1","lun":0}""", "maps nothing")]
     [InlineData("""{"command":"list","bogus":1}""", "not a valid request")]
     [InlineData("""not json""", "not a valid request")]

@@ -83,7 +83,7 @@ sleep 2
 [ -b "$DEV" ] || fail "$DEV went away with its server"
 kill -0 "$FIO_PID" 2>/dev/null || fail "fio ended while no server ran: $(tail -5 "$VM_RUNDIR/fio.log")"
 t=$(date +%s.%N)
-start_server server-2 --recover "$ID"
+start_server server-2 --recover "$ID" --on-exit release
 grep -q 'recovered' "$VM_RUNDIR/server-2.log" || fail "server-2 did not recover $DEV"
 wait_progress "$DEV" 30 "writes to resume after the crash"
 info "ok: recovered; writes resumed $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}') s after the new server started"
