@@ -54,12 +54,13 @@ public unsafe class IoUringRingTests
             sqe->Length = 8;
             sqe->UserData = 42;
             Assert.False(ring.SubmitAndWait(TimeSpan.FromMilliseconds(100)));   // nothing written yet: the wait times out
-            var writer = Task.Run(() =>
+            var writer = new Thread(() =>
             {
                 Thread.Sleep(50);
                 ulong seven = 7;
                 IoUringNative.write(fd, &seven, 8);
             });
+            writer.Start();
             var watch = Stopwatch.StartNew();
             Assert.True(ring.SubmitAndWait(TimeSpan.FromSeconds(10)));
             Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5));
@@ -67,7 +68,7 @@ public unsafe class IoUringRingTests
             Assert.Equal(42ul, cqe.UserData);
             Assert.Equal(8, cqe.Res);
             Assert.Equal(7ul, *buffer);
-            writer.Wait();
+            writer.Join();
         }
         finally
         {
