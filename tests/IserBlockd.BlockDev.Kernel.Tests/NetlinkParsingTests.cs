@@ -1,3 +1,4 @@
+using IserBlockd.BlockDev.Kernel.Nbd;
 using IserBlockd.BlockDev.Kernel.Netlink;
 
 namespace IserBlockd.BlockDev.Kernel.Tests;
@@ -101,6 +102,31 @@ public class NetlinkParsingTests
         // a u32 attribute with 2 bytes
         var shortAttribute = new NetlinkAttributes(Hex.Parse("0600 0100 0100 0000")).ToList()[0];
         Assert.Throws<NetlinkException>(() => shortAttribute.AsU32());
+    }
+
+    [Fact]
+    public void Error_whose_echoed_request_length_runs_past_the_payload_has_no_kernel_message()
+    {
+        // Found by the fuzzer (tests/fuzz/regressions/netlink): NLM_F_ACK_TLVS, not capped, an error, and an echoed
+        // nlmsg_len of 0xdadadada; aligning it wrapped the TLV offset negative (ArgumentOutOfRangeException).
+        var datagram = Hex.Parse("""
+            24000000 0200 0002 07000000 391a0000   # NLMSG_ERROR, NLM_F_ACK_TLVS
+            f4ffffff                               # -12 (ENOMEM)
+            dadadada 1b00 0500 07000000 00000000   # echoed header claiming 3.6 GB
+            """);
+        var error = NetlinkError.Parse(Assert.Single(NetlinkMessage.ParseAll(datagram)));
+        Assert.Equal(12, error.Errno);
+        Assert.Equal(7u, error.RequestSequence);
+        Assert.Null(error.KernelMessage);
+    }
+
+    [Fact]
+    public void Generic_message_shorter_than_its_genlmsghdr_has_no_attributes()
+    {
+        // Found by the fuzzer (tests/fuzz/regressions/netlink): a 2-byte payload made GenericAttributes slice past its end.
+        var message = Assert.Single(NetlinkMessage.ParseAll(Hex.Parse("12000000 1b00 0000 01000000 00000000 0101")));
+        Assert.Throws<NetlinkException>(() => message.GenericAttributes);
+        Assert.Throws<NetlinkException>(() => NbdNetlinkMessages.ParseLinkDead(message, 0x1b));
     }
 
     [Fact]

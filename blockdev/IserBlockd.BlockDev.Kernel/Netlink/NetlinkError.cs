@@ -22,8 +22,11 @@ internal readonly record struct NetlinkError(int Errno, uint RequestSequence, st
             // the echoed request is only its header when capped (NETLINK_CAP_ACK) or on success
             var echoed = (message.Flags & Netlink.FlagCapped) != 0 || error == 0
                 ? Netlink.MessageHeaderLength
-                : (int)requestLength;
-            var tlvStart = 4 + Netlink.Align(echoed);
+                : requestLength;
+            // A length past the payload would wrap the aligned offset: the TLVs are then unreadable, not an error.
+            if (echoed > (uint)payload.Length)
+                return new NetlinkError(-error, requestSequence, null);
+            var tlvStart = 4 + Netlink.Align((int)echoed);
             if (tlvStart <= payload.Length)
                 text = new NetlinkAttributes(payload[tlvStart..]).Find(Netlink.ExtAckMessage)?.AsString();
         }

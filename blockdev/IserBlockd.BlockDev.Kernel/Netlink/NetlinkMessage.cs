@@ -35,5 +35,7 @@ internal readonly record struct NetlinkMessage(ushort Type, ushort Flags, uint S
         : throw new NetlinkException("generic netlink message shorter than its genlmsghdr");
 
     /// <summary>For a generic netlink message: the attributes after genlmsghdr.</summary>
-    public NetlinkAttributes GenericAttributes => new(Payload[Netlink.GenericHeaderLength..]);
+    public NetlinkAttributes GenericAttributes => Payload.Length >= Netlink.GenericHeaderLength
+        ? new(Payload[Netlink.GenericHeaderLength..])
+        : throw new NetlinkException("generic netlink message shorter than its genlmsghdr");
 }

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Text.Json;
+using System.Text.Unicode;
 using IserBlockd.Daemon.Configuration.Document;
 
 namespace IserBlockd.Daemon.Configuration;
@@ -42,6 +44,9 @@ public static class ConfigLoader
     public static ConfigDocument ParseDocument(ReadOnlyMemory<byte> json, string source)
     {
         var errors = new List<ConfigError>();
+        // JsonDocument checks the UTF-8 of strings only when they are read, as an InvalidOperationException.
+        if (!Utf8.IsValid(json.Span))
+            throw new ConfigException(source, [new ConfigError("", $"the configuration is not valid UTF-8 (bad byte at offset {FirstInvalidUtf8(json.Span)})")]);
         JsonDocument parsed;
         try
         {
@@ -84,4 +89,10 @@ public static class ConfigLoader
 
     private static string TrimRootPath(string? path) =>
         path == null ? "" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var chars = new char[bytes.Length];
+        return Utf8.ToUtf16(bytes, chars, out var read, out _, replaceInvalidSequences: false) == OperationStatus.InvalidData ? read : bytes.Length;
+    }
 }

@@ -49,7 +49,8 @@ public sealed class SenseData
                 var key = (SenseKey)(sense[1] & 0x0f);
                 ulong? info = null;
                 int additional = sense.Length >= 8 ? sense[7] : 0;
-                var descriptors = sense[8..Math.Min(sense.Length, 8 + additional)];
+                // Fixed 8-byte header; the descriptors are what the ADDITIONAL SENSE LENGTH and the bytes received both cover.
+                var descriptors = sense.Length > 8 ? sense[8..Math.Min(sense.Length, 8 + additional)] : [];
                 while (descriptors.Length >= 2)
                 {
                     var type = descriptors[0];
