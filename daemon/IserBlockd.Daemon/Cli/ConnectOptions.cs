@@ -58,6 +58,12 @@ public sealed class ConnectOptions
         HelpName = "DIGESTS",
     };
 
+    public Option<string?> ChapAlgorithms { get; } = new("--chap-algorithms")
+    {
+        Description = $"CHAP algorithms to offer, most preferred first; the target picks (default {ChapAlgorithmNames.Format(ChapAlgorithmNames.Default)})",
+        HelpName = "LIST",
+    };
+
     public Option<double> LoginTimeout { get; } = new("--login-timeout")
     {
         Description = "Seconds for connecting and logging in to one portal (default 15)",
@@ -88,6 +94,7 @@ public sealed class ConnectOptions
         command.Add(InitiatorName);
         command.Add(Transport);
         command.Add(ChapUser);
+        command.Add(ChapAlgorithms);
         command.Add(ChapSecretFile);
         command.Add(TargetUser);
         command.Add(TargetSecretFile);
@@ -159,13 +166,19 @@ public sealed class ConnectOptions
             throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP needs both --target-user and --target-secret-file");
         if (targetUser != null && user == null)
             throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP (--target-user) needs --chap-user and --chap-secret-file too");
+        IReadOnlyList<ChapAlgorithm>? algorithms = null;
+        if (result.GetValue(ChapAlgorithms) is { } list)
+        {
+            if (user == null) throw new CliFailure(CtlExitCodes.Invalid, "--chap-algorithms needs --chap-user and --chap-secret-file");
+            if (!ChapAlgorithmNames.TryParseList(list, out algorithms, out var why)) throw new CliFailure(CtlExitCodes.Invalid, $"--chap-algorithms: {why}");
+        }
         if (user == null) return null;
         var secret = ReadSecret(secretFile!);
         var targetSecret = targetUser != null ? ReadSecret(targetSecretFile!) : null;
         if (targetSecret != null && secret.Equals(targetSecret))
             throw new CliFailure(CtlExitCodes.Invalid, "the target's CHAP secret must differ from ours (RFC 7143 section 9.2.1)");
         return new ChapSettings(user, Path.GetFullPath(secretFile!), secret, targetUser,
-            targetSecretFile == null ? null : Path.GetFullPath(targetSecretFile), targetSecret);
+            targetSecretFile == null ? null : Path.GetFullPath(targetSecretFile), targetSecret, algorithms);
     }
 
     private static ChapSecret ReadSecret(string path)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using IserBlockd.Daemon.Configuration;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Discovery;
 using IserBlockd.Transport.Selection;
@@ -33,6 +34,7 @@ public static class DiscoverCommand
                 InitiatorName = settings.InitiatorName,
                 Chap = settings.Chap,
                 TargetChap = settings.TargetChap,
+                ChapAlgorithms = settings.ChapSettings?.Offer ?? ChapAlgorithmNames.Default,
                 LoginTimeout = settings.LoginTimeout,
             }, cancellationToken).ConfigureAwait(false);
 

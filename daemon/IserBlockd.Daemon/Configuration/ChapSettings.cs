@@ -10,9 +10,13 @@ public sealed record ChapSettings(
     ChapSecret Secret,
     string? TargetUser,
     string? TargetSecretFile,
-    ChapSecret? TargetSecret)
+    ChapSecret? TargetSecret,
+    IReadOnlyList<ChapAlgorithm>? Algorithms = null)
 {
     public bool IsMutual => TargetUser != null;
+
+    /// <summary>The CHAP_A offer, most preferred first (<c>chap.algorithms</c>, <c>--chap-algorithms</c>).</summary>
+    public IReadOnlyList<ChapAlgorithm> Offer => Algorithms ?? ChapAlgorithmNames.Default;
 
     /// <summary>What the CHAP code of the iSCSI core takes.</summary>
     public ChapCredentials Initiator => new(User, Secret);

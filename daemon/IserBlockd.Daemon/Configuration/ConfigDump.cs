@@ -41,7 +41,7 @@ public static class ConfigDump
             Target = n.Target,
             Transport = n.Transport.ToName(),
             Chap = n.Chap is { } c
-                ? new ChapDocument { User = c.User, SecretFile = c.SecretFile, TargetUser = c.TargetUser, TargetSecretFile = c.TargetSecretFile }
+                ? new ChapDocument { User = c.User, SecretFile = c.SecretFile, TargetUser = c.TargetUser, TargetSecretFile = c.TargetSecretFile, Algorithms = [.. c.Offer.Select(ChapAlgorithmNames.Name)] }
                 : null,
             Operational = n.Operational == OperationalOverrides.None ? null : new OperationalDocument
             {

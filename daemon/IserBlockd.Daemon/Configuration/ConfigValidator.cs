@@ -253,8 +253,15 @@ internal sealed class ConfigValidator
         if (secret != null && targetSecret != null && secret.Equals(targetSecret))
             Error(path + ".targetSecretFile", "the target's secret must differ from the initiator's (RFC 7143 section 12.1.3)");
 
+        IReadOnlyList<ChapAlgorithm>? algorithms = null;
+        if (doc.Algorithms != null)
+        {
+            if (ChapAlgorithmNames.TryParseList(doc.Algorithms.Select(a => a ?? "null"), out var parsed, out var why)) algorithms = parsed;
+            else Error(path + ".algorithms", why);
+        }
+
         return _errors.Count == before
-            ? new ChapSettings(doc.User!, doc.SecretFile!, secret!, doc.TargetUser, doc.TargetSecretFile, targetSecret)
+            ? new ChapSettings(doc.User!, doc.SecretFile!, secret!, doc.TargetUser, doc.TargetSecretFile, targetSecret, algorithms)
             : null;
     }
 

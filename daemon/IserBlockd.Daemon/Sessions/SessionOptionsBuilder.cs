@@ -30,6 +30,7 @@ public static class SessionOptionsBuilder
             InitiatorName = initiatorName,
             Chap = node.Chap?.Initiator,
             TargetChap = node.Chap?.Target,
+            ChapAlgorithms = node.Chap?.Offer ?? ChapAlgorithmNames.Default,
             Operational = operational,
             LoginTimeout = settings.LoginTimeout,
             RetainCommandsOnConnectionLoss = true,

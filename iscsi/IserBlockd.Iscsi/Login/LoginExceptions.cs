@@ -52,3 +52,12 @@ public sealed class UnsupportedVersionException(string message, byte statusClass
 /// <summary>Redirected more often than allowed, or a redirection without a usable TargetAddress.</summary>
 public sealed class TargetRedirectException(string message, byte statusClass = 1, byte statusDetail = 1)
     : IscsiLoginException(message, statusClass, statusDetail);
+
+/// <summary>
+/// The target chose CHAP_A=7 and then refused our SHA-256 response (status 0x0200 or 0x0201), or answered our
+/// challenge with a digest of another length. RFC 7143 and the IANA registry number SHA-256 as 7, but tgt numbers
+/// SHA-1 as 7 and expects a 20-byte SHA-1 response: we never authenticate with a digest the target computes
+/// differently. The session logs in again without SHA-256 in the offer (<see cref="Sessions.IscsiSession"/>).
+/// </summary>
+public sealed class ChapAlgorithmMismatchException(string message, byte statusClass, byte statusDetail, Exception? inner = null)
+    : IscsiLoginException(message, statusClass, statusDetail, inner);

@@ -158,7 +158,15 @@ public sealed class LoginExchange
         _logger.LogDebug("{Context}: CHAP with algorithm {Algorithm} as user {User}{Mutual}", _settings.Context, algorithm, chap.UserName,
             _settings.TargetChap != null ? " (mutual)" : "");
 
-        step = await ExchangeAsync(LoginStage.SecurityNegotiation, true, LoginStage.OperationalNegotiation, keys, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            step = await ExchangeAsync(LoginStage.SecurityNegotiation, true, LoginStage.OperationalNegotiation, keys, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IscsiLoginException e) when (algorithm == ChapAlgorithm.Sha256 && e.StatusClass == LoginStatus.InitiatorError && e.StatusDetail is 0 or 1)
+        {
+            throw new ChapAlgorithmMismatchException($"{e.Message}; the target chose CHAP_A=7 and refused a SHA-256 response (tgt computes SHA-1 for 7)",
+                e.StatusClass, e.StatusDetail, e);
+        }
         if (step.Redirect != null) return step;
 
         if (_settings.TargetChap is { } target)
@@ -171,6 +179,12 @@ public sealed class LoginExchange
                 throw new TargetAuthenticationFailedException($"{_settings.Context} failed: mutual CHAP: the target calls itself '{name}', expected '{target.UserName}'");
             var expected = Chap.ComputeResponse(algorithm, ourIdentifier, target.Secret, ourChallenge);
             var actual = Chap.DecodeBinary(answer, ChapR);
+            if (actual.Length != expected.Length)
+            {
+                var why = $"{_settings.Context} failed: mutual CHAP: the target answered CHAP_A={(int)algorithm} with a {actual.Length}-byte digest, {algorithm} gives {expected.Length}";
+                if (algorithm == ChapAlgorithm.Sha256) throw new ChapAlgorithmMismatchException(why + " (tgt computes SHA-1 for 7)", 0, 0);
+                throw new TargetAuthenticationFailedException(why);
+            }
             if (!CryptographicOperations.FixedTimeEquals(expected, actual))
                 throw new TargetAuthenticationFailedException($"{_settings.Context} failed: mutual CHAP: the target's response is wrong (target secret mismatch)");
         }

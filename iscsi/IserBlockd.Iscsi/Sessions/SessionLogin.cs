@@ -1,4 +1,5 @@
 using IserBlockd.Iscsi.Login;
+using IserBlockd.Iscsi.Security;
 using IserBlockd.Iscsi.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -11,6 +12,8 @@ namespace IserBlockd.Iscsi.Sessions;
 internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOptions options, ILogger logger)
 {
     private IscsiPortal? _preferredPortal;
+    /// <summary>The CHAP_A offer: the configured list, less SHA-256 once a target showed it numbers SHA-1 as 7.</summary>
+    private IReadOnlyList<ChapAlgorithm> _chapAlgorithms = options.ChapAlgorithms;
 
     private IEnumerable<IscsiPortal> PortalOrder()
     {
@@ -25,6 +28,7 @@ internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOption
         foreach (var start in PortalOrder())
         {
             var portal = start;
+            var retryWithoutSha256 = false;
             for (var redirects = 0; ; redirects++)
             {
                 IIscsiConnection? connection = null;
@@ -44,7 +48,7 @@ internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOption
                         Isid = options.Isid,
                         Chap = options.Chap,
                         TargetChap = options.TargetChap,
-                        ChapAlgorithms = options.ChapAlgorithms,
+                        ChapAlgorithms = _chapAlgorithms,
                         Operational = options.Operational,
                         Portal = portal,
                     };
@@ -76,11 +80,24 @@ internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOption
                 {
                     last = new IscsiLoginException($"{context} failed: {e.Message}", 0, 0, e);
                 }
+                catch (ChapAlgorithmMismatchException e) when (_chapAlgorithms.Count > 1 && _chapAlgorithms.Contains(ChapAlgorithm.Sha256))
+                {
+                    // tgt's CHAP_A=7 is SHA-1: offer the rest of the list, once, and keep that offer for this session.
+                    _chapAlgorithms = [.. _chapAlgorithms.Where(a => a != ChapAlgorithm.Sha256)];
+                    logger.LogInformation("{Reason}; logging in again offering CHAP_A={Offer}", e.Message, Chap.FormatAlgorithms(_chapAlgorithms));
+                    retryWithoutSha256 = true;
+                }
                 finally
                 {
                     if (connection != null && !done) await connection.DisposeAsync().ConfigureAwait(false);
                 }
-                logger.LogWarning("{Reason}", last.Message);
+                if (retryWithoutSha256)
+                {
+                    retryWithoutSha256 = false;
+                    redirects--;
+                    continue;
+                }
+                logger.LogWarning("{Reason}", last!.Message);
                 break;
             }
         }
