@@ -118,6 +118,26 @@ public sealed class IserblockctlConnectTests(ITestOutputHelper output) : IAsyncL
     }
 
     [Fact]
+    public async Task Chap_algorithm_lists_reach_tgtd_as_offered()
+    {
+        var secret = SecretFile("alg.secret", "cli-secret-123\n");
+        string[] login = ["inquiry", "-p", _tgtd.Portal, "-T", _secure.Name, "-l", "1", "-I", Initiator, "--chap-user", "cli-user", "--chap-secret-file", secret];
+        // tgtd knows MD5, and SHA-1 which it numbers 7: the strongest-first list falls back to MD5 by itself.
+        var md5 = await Run([.. login, "--chap-algorithms", "MD5"]);
+        Assert.Equal(0, md5.ExitCode);
+        var all = await Run([.. login, "--chap-algorithms", "SHA3-256,SHA256,SHA1,MD5", "--verbose"]);
+        Assert.Equal(0, all.ExitCode);
+        Assert.Contains("refused a SHA-256 response", all.StandardError);
+        // SHA-256 alone is never authenticated with tgtd's SHA-1: an authentication failure, exit 24.
+        var sha256 = await Run([.. login, "--chap-algorithms", "SHA256"]);
+        Assert.Equal(24, sha256.ExitCode);
+        Assert.Contains("tgt computes SHA-1 for 7", sha256.StandardError);
+        var bad = await Run([.. login, "--chap-algorithms", "SHA512"]);
+        Assert.Equal(7, bad.ExitCode);
+        Assert.Contains("unknown CHAP algorithm 'SHA512'", bad.StandardError);
+    }
+
+    [Fact]
     public async Task Wrong_chap_secret_exits_24()
     {
         var secret = SecretFile("wrong.secret", "not-the-secret");

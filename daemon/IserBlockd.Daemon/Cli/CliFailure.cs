@@ -14,7 +14,7 @@ public sealed class CliFailure(int exitCode, string message) : Exception(message
     public static CliFailure From(Exception e) => e switch
     {
         CliFailure f => f,
-        AuthenticationFailedException or TargetAuthenticationFailedException or AuthorizationFailedException
+        AuthenticationFailedException or TargetAuthenticationFailedException or AuthorizationFailedException or ChapAlgorithmMismatchException
             => new CliFailure(CtlExitCodes.AuthenticationFailed, e.Message),
         TargetNotFoundException => new CliFailure(CtlExitCodes.NotFound, e.Message),
         TargetBusyException => new CliFailure(CtlExitCodes.Again, e.Message),
