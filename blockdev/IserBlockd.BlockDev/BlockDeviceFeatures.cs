@@ -14,4 +14,10 @@ public enum BlockDeviceFeatures
     /// completed writes, and a FLUSH on one covers writes completed on all (NBD_FLAG_CAN_MULTI_CONN).</summary>
     MultiConnection = 1 << 5,
     Rotational = 1 << 6,
+    /// <summary>The device can tell allocated ranges from holes (<see cref="IBlockDevice.GetAllocationAsync"/>);
+    /// without it every range is reported as data.</summary>
+    AllocationStatus = 1 << 7,
+    /// <summary>The device can be asked to read a range into its cache ahead of use
+    /// (<see cref="IBlockDevice.PrefetchAsync"/>); without it a prefetch request succeeds doing nothing.</summary>
+    Prefetch = 1 << 8,
 }

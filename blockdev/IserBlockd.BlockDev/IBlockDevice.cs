@@ -9,11 +9,12 @@ namespace IserBlockd.BlockDev;
 /// <list type="bullet">
 /// <item>Offsets and lengths passed in are already validated against <see cref="Geometry"/>: in range
 /// and aligned to <see cref="BlockGeometry.LogicalBlockSize"/>; reads and writes are not over
-/// <see cref="BlockGeometry.MaxTransferBytes"/>. Trim and write-zeroes ranges may be longer (NBD does not
+/// <see cref="BlockGeometry.MaxTransferBytes"/>. Trim, write-zeroes, allocation and prefetch ranges may be longer (NBD does not
 /// bound them by the maximum block size): the device splits them to its own limits (UNMAP, WRITE SAME).</item>
 /// <item>Lengths are never zero; the server answers zero-length requests itself.</item>
 /// <item>A completed <see cref="WriteAsync"/> means the device accepted the data; with
-/// <c>fua</c> it means the data is durable. A completed <see cref="FlushAsync"/> means every
+/// <c>fua</c> it means the data is durable. <c>fua</c> is only passed when the device has
+/// <see cref="BlockDeviceFeatures.Fua"/>; FUA on anything else is emulated by the caller with a flush. A completed <see cref="FlushAsync"/> means every
 /// write that completed before the flush was issued is durable.</item>
 /// <item>Failures are reported by throwing <see cref="BlockDeviceException"/> with the errno
 /// the client should see. Any other exception is treated as EIO.</item>
@@ -43,7 +44,18 @@ public interface IBlockDevice
     /// <summary>Discard (NBD TRIM). Only called when <see cref="BlockDeviceFeatures.Trim"/> is set.</summary>
     ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken);
 
-    /// <summary>Write zeroes. <paramref name="mayUnmap"/> is false for NBD_CMD_FLAG_NO_HOLE.
-    /// Only called when <see cref="BlockDeviceFeatures.WriteZeroes"/> is set.</summary>
-    ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken);
+    /// <summary>Write zeroes without sending them (WRITE SAME, a punched hole). <paramref name="mayUnmap"/> is
+    /// false for NBD_CMD_FLAG_NO_HOLE. Only called when <see cref="BlockDeviceFeatures.WriteZeroes"/> is set.</summary>
+    ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken);
+
+    /// <summary>Describes how the range from <paramref name="offset"/> is provisioned: fills
+    /// <paramref name="extents"/> with consecutive extents starting at <paramref name="offset"/> (at least one;
+    /// together at most <paramref name="length"/> bytes, each a multiple of the logical block size) and
+    /// returns how many. Only called when <see cref="BlockDeviceFeatures.AllocationStatus"/> is set.</summary>
+    ValueTask<int> GetAllocationAsync(long offset, long length, Memory<BlockExtent> extents, CancellationToken cancellationToken);
+
+    /// <summary>Reads the range into the device's cache ahead of use; a hint, whose failure costs nothing.
+    /// The range may be longer than <see cref="BlockGeometry.MaxTransferBytes"/>. Only called when
+    /// <see cref="BlockDeviceFeatures.Prefetch"/> is set.</summary>
+    ValueTask PrefetchAsync(long offset, long length, CancellationToken cancellationToken);
 }

@@ -96,13 +96,18 @@ public sealed class FileBlockDevice : IBlockDevice, IDisposable
     public ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken) =>
         new(Task.Run(() => { FileSpace.TryPunchHole(_file, offset, length); }, cancellationToken)); // a trim is only a hint
 
-    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken) =>
+    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken) =>
         new(Task.Run(async () =>
         {
             var done = mayUnmap ? FileSpace.TryPunchHole(_file, offset, length) : FileSpace.TryZeroRange(_file, offset, length);
             if (!done) await WriteZeroBuffersAsync(offset, length, cancellationToken).ConfigureAwait(false);
-            if (fua) RandomAccess.FlushToDisk(_file);
         }, cancellationToken));
+
+    public ValueTask<int> GetAllocationAsync(long offset, long length, Memory<BlockExtent> extents, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("FileBlockDevice does not report allocation.");
+
+    /// <summary>The page cache reads ahead by itself.</summary>
+    public ValueTask PrefetchAsync(long offset, long length, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     private async Task WriteZeroBuffersAsync(long offset, long length, CancellationToken cancellationToken)
     {

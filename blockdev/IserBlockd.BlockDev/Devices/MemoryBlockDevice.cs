@@ -127,7 +127,7 @@ public sealed class MemoryBlockDevice : IBlockDevice
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken)
+    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken)
     {
         CheckWritable();
         CheckRange(offset, length);
@@ -147,9 +147,30 @@ public sealed class MemoryBlockDevice : IBlockDevice
                 remaining -= count;
             }
         }
-        Completed(offset, length, fua);
+        Completed(offset, length, fua: false);
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>Chunks never written (or trimmed whole) are holes that read as zeroes; the rest is data.</summary>
+    public ValueTask<int> GetAllocationAsync(long offset, long length, Memory<BlockExtent> extents, CancellationToken cancellationToken)
+    {
+        CheckRange(offset, length);
+        var span = extents.Span;
+        var count = 0;
+        while (length > 0 && count < span.Length)
+        {
+            var (index, _, run) = Locate(offset, length);
+            var state = Volatile.Read(ref _chunks[index]) == null ? BlockAllocation.Hole | BlockAllocation.Zero : BlockAllocation.Data;
+            if (count > 0 && span[count - 1].State == state) span[count - 1] = span[count - 1] with { Length = span[count - 1].Length + run };
+            else span[count++] = new BlockExtent(run, state);
+            offset += run;
+            length -= run;
+        }
+        return ValueTask.FromResult(count);
+    }
+
+    /// <summary>Everything is in memory already.</summary>
+    public ValueTask PrefetchAsync(long offset, long length, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>True when the chunk holding <paramref name="offset"/> has storage (for NO_HOLE/trim tests).</summary>
     public bool IsAllocated(long offset) => Volatile.Read(ref _chunks[offset >> ChunkShift]) != null;

@@ -8,7 +8,7 @@ public sealed record MemoryBlockDeviceOptions
 
     public BlockDeviceFeatures Features { get; init; } =
         BlockDeviceFeatures.Flush | BlockDeviceFeatures.Fua | BlockDeviceFeatures.Trim |
-        BlockDeviceFeatures.WriteZeroes | BlockDeviceFeatures.MultiConnection;
+        BlockDeviceFeatures.WriteZeroes | BlockDeviceFeatures.MultiConnection | BlockDeviceFeatures.AllocationStatus;
 
     /// <summary>Model a volatile write cache: keep a durable copy that only FLUSH and FUA update, so a
     /// test can <see cref="MemoryBlockDevice.SimulatePowerLoss"/> and see what was really durable.

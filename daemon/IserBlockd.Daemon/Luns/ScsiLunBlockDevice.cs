@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using IserBlockd.BlockDev;
 using IserBlockd.Iscsi.Scsi;
@@ -5,7 +6,7 @@ using IserBlockd.Iscsi.Scsi;
 namespace IserBlockd.Daemon.Luns;
 
 /// <summary>
-/// The LUN adapter (DESIGN, data path step 3): an iSCSI LUN as the <see cref="IBlockDevice"/> the NBD side
+/// The LUN adapter: an iSCSI LUN as the <see cref="IBlockDevice"/> the NBD side
 /// serves. READ/WRITE(16) with FUA, SYNCHRONIZE CACHE for FLUSH, UNMAP for TRIM, WRITE SAME(16) for write
 /// zeroes; geometry and features from what the LUN reports; SCSI failures become errno values. The I/O
 /// path awaits pooled value tasks end to end and allocates nothing per request.
@@ -22,6 +23,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
 
     private readonly ScsiLun _lun;
     private readonly bool _writeZeroesMayUnmap;
+    private volatile bool _lbaStatusRefused, _preFetchRefused;
 
     private ScsiLunBlockDevice(ScsiLun lun, BlockGeometry geometry, BlockDeviceFeatures features, IBlockBufferProvider buffers, CachingModePage caching)
     {
@@ -60,6 +62,9 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         if (lun.SupportsUnmap || lun.SupportsWriteSameUnmap) features |= BlockDeviceFeatures.Trim;
         if (lun.SupportsWriteSameUnmap) features |= BlockDeviceFeatures.WriteZeroes;
         if (rotational) features |= BlockDeviceFeatures.Rotational;
+        // Thin LUNs (LBPME) report their holes through GET LBA STATUS; on thick ones everything is data.
+        if (lun.Capacity.ProvisioningManagementEnabled) features |= BlockDeviceFeatures.AllocationStatus;
+        features |= BlockDeviceFeatures.Prefetch; // until the LUN refuses PRE-FETCH
 
         var blockSize = (int)lun.BlockSize;
         var physical = (int)Math.Min(lun.Capacity.PhysicalBlockLength, 64 * 1024);
@@ -85,19 +90,113 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        TrackAsync(LunOperation.Read, destination.Length, _lun.ReadAtAsync(offset, destination, cancellationToken));
+
+    /// <summary>FUA is the WRITE's own bit: the NBD server passes it only when the LUN has DPOFUA
+    /// (<see cref="BlockDeviceFeatures.Fua"/>) and otherwise follows the write with a flush itself.</summary>
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) =>
+        TrackAsync(LunOperation.Write, source.Length, _lun.WriteAtAsync(offset, source, fua, cancellationToken));
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken) =>
+        TrackAsync(LunOperation.Flush, 0, _lun.SynchronizeCacheAsync(cancellationToken));
+
+    public ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken)
     {
+        var (lba, blocks) = Blocks(offset, length);
+        return TrackAsync(LunOperation.Trim, length, _lun.SupportsUnmap
+            ? _lun.UnmapAsync(lba, blocks, cancellationToken)
+            : _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken));
+    }
+
+    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken)
+    {
+        var (lba, blocks) = Blocks(offset, length);
+        return TrackAsync(LunOperation.WriteZeroes, length, mayUnmap && _writeZeroesMayUnmap
+            ? _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken)
+            : _lun.WriteZeroesAsync(lba, blocks, unmap: false, cancellationToken));
+    }
+
+    /// <summary>Descriptors asked for per GET LBA STATUS: a reply of 4 KiB.</summary>
+    private const int LbaStatusDescriptors = 255;
+
+    /// <summary>GET LBA STATUS: deallocated and anchored blocks are holes, which read as zeroes when the LUN
+    /// says so (LBPRZ). A LUN that refuses the command (ILLEGAL REQUEST) is from then on reported as all
+    /// data, which is always a true answer.</summary>
+    public async ValueTask<int> GetAllocationAsync(long offset, long length, Memory<BlockExtent> extents, CancellationToken cancellationToken)
+    {
+        if (_lbaStatusRefused || extents.IsEmpty) return AllData(length, extents.Span);
+        var (lba, blocks) = Blocks(offset, length);
+        var count = Math.Min(extents.Length, LbaStatusDescriptors);
+        var answer = ArrayPool<byte>.Shared.Rent(LbaStatus.AllocationLength(count));
+        var descriptors = ArrayPool<LbaStatusDescriptor>.Shared.Rent(count);
         Statistics.Begin();
         try
         {
-            await _lun.ReadAtAsync(offset, destination, cancellationToken).ConfigureAwait(false);
-            Statistics.Read(destination.Length);
+            var found = await _lun.GetLbaStatusAsync(lba, answer.AsMemory(0, LbaStatus.AllocationLength(count)),
+                descriptors.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            return found == 0 ? AllData(length, extents.Span) : ToExtents(descriptors.AsSpan(0, found), blocks, extents.Span);
+        }
+        catch (ScsiCommandException e) when (e.Sense?.Key == SenseKey.IllegalRequest)
+        {
+            _lbaStatusRefused = true;
+            return AllData(length, extents.Span);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, "READ");
+            throw ScsiErrorMapping.ToBlockDeviceException(e, "GET LBA STATUS");
+        }
+        finally
+        {
+            Statistics.End();
+            ArrayPool<byte>.Shared.Return(answer);
+            ArrayPool<LbaStatusDescriptor>.Shared.Return(descriptors);
+        }
+    }
+
+    private int ToExtents(ReadOnlySpan<LbaStatusDescriptor> descriptors, ulong blocks, Span<BlockExtent> extents)
+    {
+        var hole = BlockAllocation.Hole | (_lun.UnmapReadsZeroes ? BlockAllocation.Zero : 0);
+        var count = 0;
+        foreach (var d in descriptors)
+        {
+            if (blocks == 0) break;
+            var run = Math.Min(d.Blocks, blocks);
+            blocks -= run;
+            var state = d.Status == LbaProvisioningStatus.Mapped ? BlockAllocation.Data : hole;
+            var bytes = (long)(run * _lun.BlockSize);
+            if (count > 0 && extents[count - 1].State == state) extents[count - 1] = extents[count - 1] with { Length = extents[count - 1].Length + bytes };
+            else if (count < extents.Length) extents[count++] = new BlockExtent(bytes, state);
+            else break;
+        }
+        return count;
+    }
+
+    private static int AllData(long length, Span<BlockExtent> extents)
+    {
+        extents[0] = new BlockExtent(length, BlockAllocation.Data);
+        return 1;
+    }
+
+    /// <summary>PRE-FETCH(16); a hint, so failures are only counted. A LUN that refuses the command
+    /// (ILLEGAL REQUEST) is not asked again.</summary>
+    public async ValueTask PrefetchAsync(long offset, long length, CancellationToken cancellationToken)
+    {
+        if (_preFetchRefused) return;
+        var (lba, blocks) = Blocks(offset, length);
+        Statistics.Begin();
+        try
+        {
+            await _lun.PreFetchAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ScsiCommandException e) when (e.Sense?.Key == SenseKey.IllegalRequest)
+        {
+            _preFetchRefused = true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Statistics.Failed();
         }
         finally
         {
@@ -105,28 +204,29 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
+    private enum LunOperation { Read, Write, Flush, Trim, WriteZeroes }
+
+    /// <summary>The one wrapper every operation goes through: counts it in flight, records its outcome in
+    /// <see cref="Statistics"/>, and turns a SCSI failure into the errno the client sees.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
+    private async ValueTask TrackAsync(LunOperation operation, long bytes, ValueTask running)
     {
         Statistics.Begin();
         try
         {
-            if (fua && !Features.HasFlag(BlockDeviceFeatures.Fua) && Features.HasFlag(BlockDeviceFeatures.Flush))
+            await running.ConfigureAwait(false);
+            switch (operation)
             {
-                // The LUN ignores FUA (no DPOFUA): write, then make it durable with a cache flush.
-                await _lun.WriteAtAsync(offset, source, false, cancellationToken).ConfigureAwait(false);
-                await _lun.SynchronizeCacheAsync(cancellationToken).ConfigureAwait(false);
+                case LunOperation.Read: Statistics.Read((int)bytes); break;
+                case LunOperation.Write or LunOperation.WriteZeroes: Statistics.Written(bytes); break;
+                case LunOperation.Flush: Statistics.Flushed(); break;
+                case LunOperation.Trim: Statistics.Trimmed(); break;
             }
-            else
-            {
-                await _lun.WriteAtAsync(offset, source, fua, cancellationToken).ConfigureAwait(false);
-            }
-            Statistics.Written(source.Length);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, "WRITE");
+            throw ScsiErrorMapping.ToBlockDeviceException(e, CommandName(operation));
         }
         finally
         {
@@ -134,71 +234,14 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    private static string CommandName(LunOperation operation) => operation switch
     {
-        Statistics.Begin();
-        try
-        {
-            await _lun.SynchronizeCacheAsync(cancellationToken).ConfigureAwait(false);
-            Statistics.Flushed();
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, "SYNCHRONIZE CACHE");
-        }
-        finally
-        {
-            Statistics.End();
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken)
-    {
-        Statistics.Begin();
-        try
-        {
-            var (lba, blocks) = Blocks(offset, length);
-            if (_lun.SupportsUnmap) await _lun.UnmapAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
-            else await _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
-            Statistics.Trimmed();
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, "UNMAP");
-        }
-        finally
-        {
-            Statistics.End();
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken)
-    {
-        Statistics.Begin();
-        try
-        {
-            var (lba, blocks) = Blocks(offset, length);
-            if (mayUnmap && _writeZeroesMayUnmap) await _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
-            else await _lun.WriteZeroesAsync(lba, blocks, unmap: false, cancellationToken).ConfigureAwait(false);
-            if (fua && Features.HasFlag(BlockDeviceFeatures.Flush))
-                await _lun.SynchronizeCacheAsync(cancellationToken).ConfigureAwait(false);
-            Statistics.Written(length);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, "WRITE SAME");
-        }
-        finally
-        {
-            Statistics.End();
-        }
-    }
+        LunOperation.Read => "READ",
+        LunOperation.Write => "WRITE",
+        LunOperation.Flush => "SYNCHRONIZE CACHE",
+        LunOperation.Trim => "UNMAP",
+        _ => "WRITE SAME",
+    };
 
     private (ulong Lba, ulong Blocks) Blocks(long offset, long length) =>
         ((ulong)offset / _lun.BlockSize, (ulong)length / _lun.BlockSize);

@@ -11,6 +11,7 @@ public static class ScsiOpcode
     public const byte SynchronizeCache10 = 0x35;
     public const byte Unmap = 0x42;
     public const byte Read16 = 0x88;
+    public const byte PreFetch16 = 0x90;
     public const byte Write16 = 0x8a;
     public const byte SynchronizeCache16 = 0x91;
     public const byte WriteSame16 = 0x93;
@@ -35,6 +36,8 @@ public static class ScsiOpcode
             Write16 => "WRITE(16)",
             SynchronizeCache16 => "SYNCHRONIZE CACHE(16)",
             WriteSame16 => "WRITE SAME(16)",
+            PreFetch16 => "PRE-FETCH(16)",
+            ServiceActionIn16 when cdb.Length > 1 && (cdb[1] & 0x1f) == LbaStatus.ServiceAction => "GET LBA STATUS",
             ServiceActionIn16 when cdb.Length > 1 && (cdb[1] & 0x1f) == ReadCapacity16ServiceAction => "READ CAPACITY(16)",
             ReportLuns => "REPORT LUNS",
             var op => $"opcode 0x{op:x2}",

@@ -33,8 +33,8 @@ public class FileBlockDeviceTests(ITestOutputHelper output)
         await device.WriteAsync(0, Enumerable.Repeat((byte)7, 16 << 20).ToArray(), false, CancellationToken.None);
         var full = AllocatedBytes(path);
         await device.TrimAsync(0, 4 << 20, CancellationToken.None);
-        await device.WriteZeroesAsync(8 << 20, 4 << 20, mayUnmap: true, fua: false, CancellationToken.None);
-        await device.WriteZeroesAsync(12 << 20, 1 << 20, mayUnmap: false, fua: true, CancellationToken.None);
+        await device.WriteZeroesAsync(8 << 20, 4 << 20, mayUnmap: true, CancellationToken.None);
+        await device.WriteZeroesAsync(12 << 20, 1 << 20, mayUnmap: false, CancellationToken.None);
         var back = new byte[16 << 20];
         await device.ReadAsync(0, back, CancellationToken.None);
         Assert.True(back.AsSpan(0, 4 << 20).IndexOfAnyExcept((byte)0) < 0);

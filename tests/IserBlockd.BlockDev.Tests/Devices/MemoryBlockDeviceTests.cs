@@ -46,9 +46,9 @@ public class MemoryBlockDeviceTests
     public async Task Write_zeroes_without_unmap_keeps_storage()
     {
         var device = new MemoryBlockDevice(1 << 20);
-        await device.WriteZeroesAsync(0, 1 << 20, mayUnmap: false, fua: false, CancellationToken.None);
+        await device.WriteZeroesAsync(0, 1 << 20, mayUnmap: false, CancellationToken.None);
         Assert.True(device.IsAllocated(0) && device.IsAllocated(512 << 10));
-        await device.WriteZeroesAsync(0, 1 << 20, mayUnmap: true, fua: false, CancellationToken.None);
+        await device.WriteZeroesAsync(0, 1 << 20, mayUnmap: true, CancellationToken.None);
         Assert.Equal(0, device.AllocatedBytes);
     }
 

@@ -43,8 +43,14 @@ public sealed class ControlledDevice(MemoryBlockDevice inner) : IBlockDevice
     public ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken) =>
         Run(DeviceOperation.Trim, offset, length, false, () => Inner.TrimAsync(offset, length, cancellationToken));
 
-    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, bool fua, CancellationToken cancellationToken) =>
-        Run(DeviceOperation.WriteZeroes, offset, length, fua, () => Inner.WriteZeroesAsync(offset, length, mayUnmap, fua, cancellationToken));
+    public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken) =>
+        Run(DeviceOperation.WriteZeroes, offset, length, false, () => Inner.WriteZeroesAsync(offset, length, mayUnmap, cancellationToken));
+
+    public ValueTask<int> GetAllocationAsync(long offset, long length, Memory<BlockExtent> extents, CancellationToken cancellationToken) =>
+        Inner.GetAllocationAsync(offset, length, extents, cancellationToken);
+
+    public ValueTask PrefetchAsync(long offset, long length, CancellationToken cancellationToken) =>
+        Inner.PrefetchAsync(offset, length, cancellationToken);
 
     private ValueTask Run(DeviceOperation operation, long offset, long length, bool fua, Func<ValueTask> action)
     {
