@@ -43,8 +43,9 @@ internal sealed class UblkRequest(UblkQueue queue, ushort tag)
                     using (var buffer = await device.Buffers.RentAsync((int)length, served.Stopping).ConfigureAwait(false))
                     {
                         Copy(buffer.Memory, toKernel: false);
-                        await device.WriteAsync(offset, buffer.Memory, fua, served.Stopping).ConfigureAwait(false);
+                        await device.WriteAsync(offset, buffer.Memory, fua && device.HasNativeFua(), served.Stopping).ConfigureAwait(false);
                     }
+                    if (fua && device.NeedsFlushForFua(isWrite: true)) await device.FlushAsync(served.Stopping).ConfigureAwait(false);
                     result = (int)length;
                     break;
                 case UblkIoOp.Flush:
@@ -59,7 +60,8 @@ internal sealed class UblkRequest(UblkQueue queue, ushort tag)
                     break;
                 case UblkIoOp.WriteZeroes when device.Features.HasFlag(BlockDeviceFeatures.WriteZeroes):
                     RefuseIfReadOnly(device);
-                    await device.WriteZeroesAsync(offset, length, (d.Flags & UblkIoFlags.NoUnmap) == 0, fua, served.Stopping).ConfigureAwait(false);
+                    await device.WriteZeroesAsync(offset, length, (d.Flags & UblkIoFlags.NoUnmap) == 0, served.Stopping).ConfigureAwait(false);
+                    if (fua && device.NeedsFlushForFua(isWrite: false)) await device.FlushAsync(served.Stopping).ConfigureAwait(false);
                     result = 0;
                     break;
                 default:

@@ -8,7 +8,7 @@ namespace IserBlockd.BlockDev.Nbd;
 /// Runs validated requests on the device: one pooled async method per request, which records the
 /// outcome in the request; the request then goes to the reply writer.
 /// </summary>
-/// <remarks>FUA is made good here and nowhere else: a WRITE carries the device's own FUA when it has one;
+/// <remarks>FUA as <see cref="FuaEmulation"/> decides: a WRITE carries the device's own FUA when it has one;
 /// otherwise, and for TRIM and WRITE_ZEROES (WRITE SAME has no FUA bit), the request is followed by a
 /// flush before it is answered.</remarks>
 internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies, ILogger logger)
@@ -17,8 +17,7 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
     private const int ZeroingChunk = 1 << 20;
 
     private readonly IBlockDevice _device = export.Device;
-    private readonly bool _deviceFua = (export.Device.Features & BlockDeviceFeatures.Fua) != 0;
-    private readonly bool _deviceFlush = (export.Device.Features & BlockDeviceFeatures.Flush) != 0;
+    private readonly bool _deviceFua = export.Device.HasNativeFua();
     private readonly bool _deviceWriteZeroes = (export.Device.Features & BlockDeviceFeatures.WriteZeroes) != 0;
     private readonly int _maximum = (int)Math.Min(export.BlockSizes.Maximum, int.MaxValue);
 
@@ -43,7 +42,6 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
                         break;
                     case NbdCommand.Write:
                         await _device.WriteAsync(request.Offset, request.Buffer!.Memory, fua && _deviceFua, CancellationToken.None).ConfigureAwait(false);
-                        if (_deviceFua) fua = false;
                         break;
                     case NbdCommand.Trim:
                         await _device.TrimAsync(request.Offset, request.Length, CancellationToken.None).ConfigureAwait(false);
@@ -57,7 +55,7 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
                         break;
                 }
             }
-            if (request.Command == NbdCommand.Flush || (fua && _deviceFlush))
+            if (request.Command == NbdCommand.Flush || (fua && _device.NeedsFlushForFua(request.Command == NbdCommand.Write)))
                 await _device.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
