@@ -44,6 +44,8 @@ public static class DaemonHost
                 sp.GetRequiredService<IDaemonControl>(), sp.GetRequiredService<ILogger<ControlServer>>()));
 
             builder.Services.AddHostedService<SignalHandling>(); // first: SIGHUP must never end a starting daemon
+            if (settings.MetricsListen is { } metrics)
+                builder.Services.AddHostedService(sp => new MetricsService(metrics, sp.GetRequiredService<ILogger<MetricsService>>()));
             builder.Services.AddHostedService(sp => new ControlSocketService(sp.GetRequiredService<ControlServer>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<DaemonRuntime>());
             builder.Services.AddHostedService<SystemdWatchdog>();

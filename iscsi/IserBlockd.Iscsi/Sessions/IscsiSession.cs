@@ -91,6 +91,9 @@ public sealed partial class IscsiSession : IAsyncDisposable
     /// <summary>Commands queued or in flight.</summary>
     public int OutstandingCommands => _tasks.Count;
 
+    /// <summary>The command window now (RFC 7143 §4.2.2.1): the next CmdSN, the target's ExpCmdSN and MaxCmdSN.</summary>
+    public (uint CmdSN, uint ExpCmdSN, uint MaxCmdSN) CommandWindow => _tasks.WindowNow;
+
     /// <summary>The connection ended other than by our logout. Raised on the thread pool.</summary>
     public event EventHandler<IscsiConnectionLostEventArgs>? ConnectionLost;
 

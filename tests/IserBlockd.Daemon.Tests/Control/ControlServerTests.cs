@@ -146,6 +146,8 @@ public sealed class ControlServerTests : IAsyncLifetime
             },
         ];
 
+        public ControlResponse Show(string? node) => new() { Ok = true, Sessions = List() };
+
         public StatusInfo Status() => new() { Version = "test-version", Pid = Environment.ProcessId };
 
         public Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken) => Record($"login {node}");
