@@ -53,6 +53,9 @@ public static class DaemonHost
                 () => sp.GetRequiredService<DaemonRuntime>().Summary()));
 
             using var host = builder.Build();
+            // The control socket first: a second daemon on the same socket stops here, with one line, before any
+            // service starts (its logins would fence the running daemon's sessions).
+            host.Services.GetRequiredService<ControlServer>().Start();
             await host.RunAsync().ConfigureAwait(false);
             return ExitCodes.Ok;
         }
