@@ -94,6 +94,10 @@ internal static class ExportCommand
             var logging = LoggingSettings.Default with { Level = level };
             using var logger = DaemonLogging.CreateLogger(logging, LogConsoleDetection.Detect());
             using var loggerFactory = new SerilogLoggerFactory(logger);
+            if (target.InitiatorOrigin is { IsPerUserFallback: true } fallback)
+                logger.Warning("initiator name {InitiatorName:l}: {Why:l}; targets whose ACL lists the host's name will refuse it (give --initiator-name to choose)", fallback.Name, fallback.Why);
+            else if (target.InitiatorOrigin is { } origin)
+                logger.Information("initiator name {InitiatorName:l}: {Why:l}", origin.Name, origin.Why);
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
