@@ -140,7 +140,6 @@ public sealed class ConnectOptions
             throw new CliFailure(CtlExitCodes.Invalid, "--login-timeout: expected 1 to 3600 seconds");
 
         var initiator = result.GetValue(InitiatorName);
-        Identity.InitiatorName? origin = null;
         if (initiator != null)
         {
             if (!IscsiNameSyntax.IsValid(initiator))
@@ -148,18 +147,11 @@ public sealed class ConnectOptions
         }
         else
         {
-            try
-            {
-                origin = (identity?.Invoke() ?? new InitiatorIdentity()).Resolve();
-                initiator = origin.Name;
-            }
+            try { initiator = (identity?.Invoke() ?? new InitiatorIdentity()).Resolve().Name; }
             catch (InvalidOperationException e) { throw new CliFailure(CtlExitCodes.Invalid, e.Message); }
         }
 
-        return new ConnectSettings(portals, target, lun, initiator, kind, ReadChap(result), operational, TimeSpan.FromSeconds(timeout))
-        {
-            InitiatorOrigin = origin,
-        };
+        return new ConnectSettings(portals, target, lun, initiator, kind, ReadChap(result), operational, TimeSpan.FromSeconds(timeout));
     }
 
     private ChapSettings? ReadChap(ParseResult result)
@@ -205,9 +197,6 @@ public sealed record ConnectSettings(
     OperationalOverrides Operational,
     TimeSpan LoginTimeout)
 {
-    /// <summary>Where the initiator name came from when --initiator-name was not given (for the log).</summary>
-    public Identity.InitiatorName? InitiatorOrigin { get; init; }
-
     public ChapCredentials? Chap => ChapSettings?.Initiator;
 
     public ChapCredentials? TargetChap => ChapSettings?.Target;

@@ -22,8 +22,6 @@ public static class CtlCommandLine
             UnmapCommand.Create(context),
             ReloadCommand.Create(context),
             LunsCommand.Create(context),
-            ShowCommand.Create(context),
-            StatsCommand.Create(context),
         };
         return root;
     }

@@ -364,8 +364,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         }
     }
 
-    /// <param name="detailed">Add what <c>show</c> and <c>stats</c> need: negotiated keys, command window, per-kind LUN figures.</param>
-    public SessionInfo Describe(bool detailed = false)
+    public SessionInfo Describe()
     {
         var session = Session.Session;
         var info = new SessionInfo
@@ -381,7 +380,6 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             LastError = Session.LastError,
             Reconnects = Session.Reconnects,
         };
-        if (detailed) SessionDetails.AddTo(info, session, Session.Transport?.Reason);
         lock (_mapped)
         {
             foreach (var wanted in _wanted.OrderBy(m => m.Lun))
@@ -406,7 +404,6 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                             Flushes = s.Flushes, Trims = s.Trims, Errors = s.Errors, InFlight = s.InFlight,
                         },
                     });
-                    if (detailed) SessionDetails.AddTo(info.Luns[^1], device);
                 }
                 else
                 {
@@ -463,7 +460,6 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await StopAsync(timeout.Token).ConfigureAwait(false);
-        await Session.DisposeAsync().ConfigureAwait(false);
         _gate.Dispose();
     }
 

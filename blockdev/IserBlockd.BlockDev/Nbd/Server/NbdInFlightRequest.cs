@@ -33,9 +33,6 @@ internal sealed class NbdInFlightRequest
     public IMemoryOwner<byte>? Buffer;
     public BlockError Error;
     public ReadOnlyMemory<byte> ErrorMessage;
-    /// <summary>BLOCK_STATUS: the extents found (allocated with the request object on first use).</summary>
-    public BlockExtent[]? Extents;
-    public int ExtentCount;
 
     public bool IsFua => (Flags & NbdCommandFlags.Fua) != 0;
 
@@ -82,7 +79,6 @@ internal sealed class NbdInFlightRequest
         Buffer = null;
         Error = 0;
         ErrorMessage = default;
-        ExtentCount = 0;
         Next = null;
     }
 }
