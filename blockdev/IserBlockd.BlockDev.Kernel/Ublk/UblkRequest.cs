@@ -11,14 +11,45 @@ namespace IserBlockd.BlockDev.Kernel.Ublk;
 /// between the kernel's request and a buffer of the device's own provider (UBLK_F_USER_COPY: pread/pwrite on
 /// /dev/ublkcN at the tag's position), so on iSER it lands in registered memory.
 /// </summary>
-internal sealed class UblkRequest(UblkQueue queue, ushort tag)
+internal sealed class UblkRequest
 {
-    private readonly long _position = UblkCommands.UserCopyPosition(queue.QueueId, tag);
+    private readonly UblkQueue queue;
+    private readonly ushort tag;
+    private readonly long _position;
+    private readonly Action _onCompleted;
+    private ValueTask<int> _pending;
 
-    public void Start(UblkIoDescriptor descriptor) => _ = HandleAsync(descriptor);
+    public UblkRequest(UblkQueue queue, ushort tag)
+    {
+        this.queue = queue;
+        this.tag = tag;
+        _position = UblkCommands.UserCopyPosition(queue.QueueId, tag);
+        _onCompleted = OnCompleted;
+    }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask HandleAsync(UblkIoDescriptor d)
+    /// <summary>Handles the request the kernel just handed this tag; the answer goes to the queue when it is known.
+    /// The pooled ValueTask is awaited through a cached continuation, so its box returns to the pool.</summary>
+    public void Start(UblkIoDescriptor descriptor)
+    {
+        var handling = HandleAsync(descriptor);
+        if (handling.IsCompleted)
+        {
+            queue.Answer(tag, handling.GetAwaiter().GetResult());
+            return;
+        }
+        _pending = handling;
+        handling.GetAwaiter().UnsafeOnCompleted(_onCompleted);
+    }
+
+    private void OnCompleted()
+    {
+        var result = _pending.GetAwaiter().GetResult();   // never throws: HandleAsync turns failures into errnos
+        _pending = default;
+        queue.Answer(tag, result);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> HandleAsync(UblkIoDescriptor d)
     {
         var served = queue.Device;
         var device = served.BlockDevice;
@@ -79,7 +110,7 @@ internal sealed class UblkRequest(UblkQueue queue, ushort tag)
             result = -(int)BlockError.IoError;
             served.ReportRequestFailure(e);
         }
-        queue.Answer(tag, result);
+        return result;
     }
 
     private static void RefuseIfReadOnly(IBlockDevice device)
