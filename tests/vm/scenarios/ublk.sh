@@ -74,8 +74,8 @@ checked ublk-ext4 "mkfs, write, fstrim (DISCARD), remount, fsck -f clean, data r
 
 step "fio writing and verifying on the mounted device while the server is killed and restarted"
 dmesg -C
-FIO=(fio --name=ublk --filename="$MNT/fio.dat" --size=40M --bs=64k --rw=write --direct=1 --ioengine=psync
-     --verify=crc32c --verify_fatal=1 --rate=2m --output-format=normal)
+FIO=(fio --name=ublk --filename="$MNT/fio.dat" --size=32M --bs=64k --rw=write --direct=1 --ioengine=psync
+     --verify=crc32c --verify_fatal=1 --rate=4m --output-format=normal)
 spawn fio 200 "${FIO[@]}"
 FIO_PID=$SPAWNED
 wait_progress "$DEV" 30 "fio to write"
