@@ -26,11 +26,12 @@ internal static class ExportCommand
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Export read-only" };
         var connections = new Option<int>("--connections", "-C") { Description = "Sockets for a kernel device (default 4)", DefaultValueFactory = _ => 4, HelpName = "N" };
         var replacement = new Option<double?>("--replacement-timeout") { Description = "Seconds I/O is held while the target is unreachable (default 120)", HelpName = "SECONDS" };
+        var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics on http://ADDRESS:PORT/metrics (as the configuration's metrics.listen; port default 9809)", HelpName = "ADDR:PORT" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, metricsListen, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -53,6 +54,12 @@ internal static class ExportCommand
                 if (HostPort.TryParse(l, HostPort.NbdPort, out var parsed, out var why)) listenAddress = parsed;
                 else errors.Add($"--listen {why}");
             }
+            HostPort? metricsAddress = null;
+            if (result.GetValue(metricsListen) is { } m)
+            {
+                if (HostPort.TryParse(m, HostPort.MetricsPort, out var parsed, out var why)) metricsAddress = parsed;
+                else errors.Add($"--metrics-listen {why}");
+            }
             DeviceSelection? deviceSelection = null;
             if (result.GetValue(device) is { } d)
             {
@@ -62,7 +69,7 @@ internal static class ExportCommand
             var socketPath = result.GetValue(socket) is { } s ? Path.GetFullPath(s) : null;
             if (!LoggingSettings.TryParseLevel(result.GetValue(logLevel)!, out var level)) errors.Add($"--log-level: expected {LoggingSettings.ExpectedLevel}");
             if (result.GetValue(connections) is < 1 or > 64) errors.Add("--connections: expected 1 to 64");
-            var settings = DaemonSettings.Defaults with { LoginTimeout = target.LoginTimeout };
+            var settings = DaemonSettings.Defaults with { LoginTimeout = target.LoginTimeout, MetricsListen = metricsAddress };
             if (result.GetValue(replacement) is { } seconds)
             {
                 if (seconds is < 0 or > 86400) errors.Add("--replacement-timeout: expected 0 to 86400 seconds");
@@ -87,6 +94,10 @@ internal static class ExportCommand
             var logging = LoggingSettings.Default with { Level = level };
             using var logger = DaemonLogging.CreateLogger(logging, LogConsoleDetection.Detect());
             using var loggerFactory = new SerilogLoggerFactory(logger);
+            if (target.InitiatorOrigin is { IsPerUserFallback: true } fallback)
+                logger.Warning("initiator name {InitiatorName:l}: {Why:l}; targets whose ACL lists the host's name will refuse it (give --initiator-name to choose)", fallback.Name, fallback.Why);
+            else if (target.InitiatorOrigin is { } origin)
+                logger.Information("initiator name {InitiatorName:l}: {Why:l}", origin.Name, origin.Why);
             using var stop = new CancellationTokenSource();
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);

@@ -18,14 +18,18 @@ internal sealed class TestTarget : IAsyncDisposable
     public string Iqn => Target.Name;
     public string Portal => Server.Portal;
 
-    public static async Task<TestTarget> StartAsync(params (int Lun, long Size, int BlockSize)[] luns)
+    public static Task<TestTarget> StartAsync(params (int Lun, long Size, int BlockSize)[] luns) => StartAsync(thin: false, luns);
+
+    /// <param name="thin">LUNs with thin_provisioning=1: UNMAP and WRITE SAME punch holes in the backing file,
+    /// GET LBA STATUS reports them.</param>
+    public static async Task<TestTarget> StartAsync(bool thin, params (int Lun, long Size, int BlockSize)[] luns)
     {
         var server = await TgtdServer.StartAsync();
         try
         {
             var target = await server.CreateTargetAsync($"iqn.2024-01.org.iserblockd.test:{Guid.NewGuid():N}"[..52]);
             foreach (var (lun, size, blockSize) in luns)
-                await target.AddLunAsync(lun, size, blockSize);
+                await target.AddLunAsync(lun, size, blockSize, thinProvisioning: thin);
             await target.BindAsync();
             return new TestTarget(server, target);
         }

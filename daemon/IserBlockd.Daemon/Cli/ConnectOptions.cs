@@ -140,6 +140,7 @@ public sealed class ConnectOptions
             throw new CliFailure(CtlExitCodes.Invalid, "--login-timeout: expected 1 to 3600 seconds");
 
         var initiator = result.GetValue(InitiatorName);
+        Identity.InitiatorName? origin = null;
         if (initiator != null)
         {
             if (!IscsiNameSyntax.IsValid(initiator))
@@ -147,11 +148,18 @@ public sealed class ConnectOptions
         }
         else
         {
-            try { initiator = (identity?.Invoke() ?? new InitiatorIdentity()).Resolve().Name; }
+            try
+            {
+                origin = (identity?.Invoke() ?? new InitiatorIdentity()).Resolve();
+                initiator = origin.Name;
+            }
             catch (InvalidOperationException e) { throw new CliFailure(CtlExitCodes.Invalid, e.Message); }
         }
 
-        return new ConnectSettings(portals, target, lun, initiator, kind, ReadChap(result), operational, TimeSpan.FromSeconds(timeout));
+        return new ConnectSettings(portals, target, lun, initiator, kind, ReadChap(result), operational, TimeSpan.FromSeconds(timeout))
+        {
+            InitiatorOrigin = origin,
+        };
     }
 
     private ChapSettings? ReadChap(ParseResult result)
@@ -197,6 +205,9 @@ public sealed record ConnectSettings(
     OperationalOverrides Operational,
     TimeSpan LoginTimeout)
 {
+    /// <summary>Where the initiator name came from when --initiator-name was not given (for the log).</summary>
+    public Identity.InitiatorName? InitiatorOrigin { get; init; }
+
     public ChapCredentials? Chap => ChapSettings?.Initiator;
 
     public ChapCredentials? TargetChap => ChapSettings?.Target;

@@ -22,6 +22,8 @@ public static class CtlCommandLine
             UnmapCommand.Create(context),
             ReloadCommand.Create(context),
             LunsCommand.Create(context),
+            ShowCommand.Create(context),
+            StatsCommand.Create(context),
         };
         return root;
     }

@@ -34,6 +34,7 @@ public static class ConfigDump
             File = s.Logging.File,
         },
         ControlSocket = s.ControlSocket,
+        Metrics = s.MetricsListen is { } metrics ? new MetricsDocument { Listen = metrics.ToString() } : null,
         Nodes = [.. s.Nodes.Select(n => (NodeDocument?)new NodeDocument
         {
             Name = n.Name,

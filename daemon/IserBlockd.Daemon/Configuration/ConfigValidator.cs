@@ -83,6 +83,13 @@ internal sealed class ConfigValidator
             else controlSocket = doc.ControlSocket;
         }
 
+        HostPort? metrics = null;
+        if (doc.Metrics?.Listen is { } metricsListen)
+        {
+            if (HostPort.TryParse(metricsListen, HostPort.MetricsPort, out var parsed, out var why)) metrics = parsed;
+            else Error("metrics.listen", why);
+        }
+
         var nodes = new List<NodeSettings>();
         var nodeNames = new HashSet<string>(StringComparer.Ordinal);
         var devices = new Dictionary<string, string>();
@@ -108,6 +115,7 @@ internal sealed class ConfigValidator
             KernelNbdConnections = kernelConnections,
             KernelNbdMethod = kernelMethod,
             IserBuffers = iser,
+            MetricsListen = metrics,
         };
     }
 

@@ -9,6 +9,8 @@ public readonly record struct HostPort(string Host, int Port)
 {
     public const int IscsiPort = 3260;
     public const int NbdPort = 10809;
+    /// <summary>The metrics endpoint's default port (beside node_exporter's 9100 range, unassigned in Prometheus's list).</summary>
+    public const int MetricsPort = 9809;
 
     public bool IsIPv6Literal => Host.Contains(':');
 

@@ -6,7 +6,7 @@ namespace IserBlockd.Daemon.Control;
 /// <summary>Checks a control request and hands it to the daemon.</summary>
 public static class ControlDispatcher
 {
-    public const string Commands = "list, status, luns, login, logout, map, unmap, reload";
+    public const string Commands = "list, status, show, luns, login, logout, map, unmap, reload";
 
     public static async Task<ControlResponse> DispatchAsync(ControlRequest request, IDaemonControl control, CancellationToken cancellationToken)
     {
@@ -44,6 +44,8 @@ public static class ControlDispatcher
                 if (request.Node is not { Length: > 0 } unmapNode) return Missing("unmap", "node");
                 if (request.Lun is not { } unmapLun) return Missing("unmap", "lun");
                 return await control.UnmapAsync(unmapNode, unmapLun, cancellationToken).ConfigureAwait(false);
+            case "show":
+                return control.Show(request.Node is { Length: > 0 } showNode ? showNode : null);
             case "luns":
                 return request.Node is { Length: > 0 } lunsNode
                     ? await control.LunsAsync(lunsNode, cancellationToken).ConfigureAwait(false)

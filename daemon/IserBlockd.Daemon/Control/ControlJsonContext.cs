@@ -11,6 +11,7 @@ namespace IserBlockd.Daemon.Control;
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(ControlRequest))]
 [JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(List<Cli.LunRates>))] // iserblockctl stats -o json: one report per line
 public sealed partial class ControlJsonContext : JsonSerializerContext
 {
     /// <summary>As <see cref="Default"/>, but leaves '+', '&lt;' and quotes in strings readable (URIs, messages):
@@ -29,6 +30,8 @@ public sealed partial class ControlJsonContext : JsonSerializerContext
 [JsonSerializable(typeof(List<SessionInfo>))]
 [JsonSerializable(typeof(StatusInfo))]
 [JsonSerializable(typeof(List<LunDescription>))]
+[JsonSerializable(typeof(SessionInfo))]
+[JsonSerializable(typeof(List<Cli.LunRates>))]
 public sealed partial class ControlOutputJsonContext : JsonSerializerContext
 {
     public static ControlOutputJsonContext Readable => s_readable ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

@@ -38,6 +38,7 @@ public sealed partial class ControlServer : IAsyncDisposable
     /// <summary>Binds the socket (failing now, at startup, if it cannot) and starts accepting.</summary>
     public void Start()
     {
+        if (_listener != null) return; // bound early by the host, before the other services start
         var directory = System.IO.Path.GetDirectoryName(_path)!;
         if (!Directory.Exists(directory))
             Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -46,7 +47,15 @@ public sealed partial class ControlServer : IAsyncDisposable
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            listener.Bind(new UnixDomainSocketEndPoint(_path));
+            try
+            {
+                listener.Bind(new UnixDomainSocketEndPoint(_path));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                // Another daemon bound it between our check and our bind.
+                throw new IOException($"control socket {_path}: address already in use", e);
+            }
             File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             listener.Listen(16);
         }
@@ -61,24 +70,39 @@ public sealed partial class ControlServer : IAsyncDisposable
     }
 
     /// <summary>A socket file left by a daemon that died is removed; one that answers belongs to a
-    /// running daemon, and starting a second one is refused.</summary>
+    /// running daemon, and starting a second one is refused. Anything but a socket is left alone.</summary>
     private void RemoveStaleSocket()
     {
         if (!File.Exists(_path) && !Directory.Exists(_path))
             return;
         if ((File.GetAttributes(_path) & FileAttributes.Directory) != 0)
-            throw new IOException($"{_path} is a directory, not a control socket");
+            throw new IOException($"control socket {_path}: is a directory, not a socket");
+        if (!IsSocket(_path))
+            throw new IOException($"control socket {_path}: a file that is not a socket is in the way (not removed)");
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
             probe.Connect(new UnixDomainSocketEndPoint(_path));
         }
-        catch (SocketException)
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
         {
+            // Nobody listens: a daemon that died left it behind.
             File.Delete(_path);
             return;
         }
-        throw new IOException($"another iserblockd is already listening on {_path}");
+        catch (SocketException e)
+        {
+            throw new IOException($"control socket {_path}: cannot check the socket already there: {e.Message}", e);
+        }
+        throw new IOException($"control socket {_path}: address already in use (another iserblockd answers there)");
+    }
+
+    private static unsafe bool IsSocket(string path)
+    {
+        const ushort typeMask = 0xF000, socketType = 0xC000; // S_IFMT, S_IFSOCK
+        StatX stat;
+        return Libc.statx(-100 /* AT_FDCWD */, path, 0x100 /* AT_SYMLINK_NOFOLLOW */, Libc.STATX_BASIC_STATS, &stat) == 0
+            && (stat.Mode & typeMask) == socketType;
     }
 
     private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)

@@ -7,6 +7,9 @@ public interface IDaemonControl
 
     StatusInfo Status();
 
+    /// <summary>One node (or every node, with null) in detail: negotiated keys, command window, per-kind LUN figures.</summary>
+    ControlResponse Show(string? node);
+
     /// <summary>Logs in to a configured node (and brings up its configured mappings).</summary>
     Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken);
 

@@ -6,6 +6,7 @@ using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Hosting;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Mappings;
+using IserBlockd.Daemon.Metrics;
 using IserBlockd.Daemon.Sessions;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Login;
@@ -25,6 +26,20 @@ public static partial class ForegroundExport
         TextWriter output, TextWriter error, CancellationToken stop)
     {
         var logger = loggerFactory.CreateLogger(typeof(ForegroundExport).FullName!);
+        PrometheusEndpoint? metrics = null;
+        if (settings.MetricsListen is { } metricsListen)
+        {
+            try
+            {
+                metrics = PrometheusEndpoint.Start(metricsListen);
+            }
+            catch (IOException e)
+            {
+                await error.WriteLineAsync($"iserblockd: {e.Message}").ConfigureAwait(false);
+                return CtlExitCodes.Failure;
+            }
+        }
+        using var metricsEndpoint = metrics;
         var node = options.ToNode();
         await using var session = new NodeSession(node, options.Connect.InitiatorName, settings, loggerFactory);
         try

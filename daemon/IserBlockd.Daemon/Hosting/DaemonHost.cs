@@ -44,6 +44,8 @@ public static class DaemonHost
                 sp.GetRequiredService<IDaemonControl>(), sp.GetRequiredService<ILogger<ControlServer>>()));
 
             builder.Services.AddHostedService<SignalHandling>(); // first: SIGHUP must never end a starting daemon
+            if (settings.MetricsListen is { } metrics)
+                builder.Services.AddHostedService(sp => new MetricsService(metrics, sp.GetRequiredService<ILogger<MetricsService>>()));
             builder.Services.AddHostedService(sp => new ControlSocketService(sp.GetRequiredService<ControlServer>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<DaemonRuntime>());
             builder.Services.AddHostedService<SystemdWatchdog>();
@@ -51,6 +53,9 @@ public static class DaemonHost
                 () => sp.GetRequiredService<DaemonRuntime>().Summary()));
 
             using var host = builder.Build();
+            // The control socket first: a second daemon on the same socket stops here, with one line, before any
+            // service starts (its logins would fence the running daemon's sessions).
+            host.Services.GetRequiredService<ControlServer>().Start();
             await host.RunAsync().ConfigureAwait(false);
             return ExitCodes.Ok;
         }

@@ -15,7 +15,13 @@ public enum InitiatorNameSource
     Generated,
 }
 
-public sealed record InitiatorName(string Name, InitiatorNameSource Source, string File);
+/// <param name="Why">For the log: where the name came from, and why not from open-iscsi's file when it could not be read.</param>
+public sealed record InitiatorName(string Name, InitiatorNameSource Source, string File, string Why = "")
+{
+    /// <summary>True when a system-wide name exists but this user could not read it (a non-root user on Debian, where
+    /// /etc/iscsi/initiatorname.iscsi is mode 0600): target ACLs written for the host do not admit this name.</summary>
+    public bool IsPerUserFallback { get; init; }
+}
 
 /// <summary>
 /// The initiator name this host uses, as open-iscsi users expect: <c>InitiatorName=</c> from
@@ -46,14 +52,19 @@ public sealed class InitiatorIdentity
     /// <summary>Finds or creates the name; throws <see cref="InvalidOperationException"/> with a one-line reason when neither works.</summary>
     public InitiatorName Resolve()
     {
-        if (TryReadNameFile(_openIscsiFile, out var fromOpenIscsi, out var error))
-            return new InitiatorName(fromOpenIscsi, InitiatorNameSource.OpenIscsi, _openIscsiFile);
-        if (error != null) throw new InvalidOperationException(error);
+        if (TryReadNameFile(_openIscsiFile, out var fromOpenIscsi, out var error, out var unreadable))
+            return new InitiatorName(fromOpenIscsi, InitiatorNameSource.OpenIscsi, _openIscsiFile, $"from {_openIscsiFile}");
+        // A file this user may not read (Debian's is mode 0600) is not a mistake to stop at: fall back to our own name.
+        if (error != null && !unreadable) throw new InvalidOperationException(error);
+        var skipped = new List<string>();
+        if (error != null) skipped.Add(error);
 
         foreach (var file in StateFiles())
         {
-            if (TryReadNameFile(file, out var stored, out error)) return new InitiatorName(stored, InitiatorNameSource.Stored, file);
-            if (error != null) throw new InvalidOperationException(error);
+            if (TryReadNameFile(file, out var stored, out error, out unreadable))
+                return Named(stored, InitiatorNameSource.Stored, file, $"kept in {file} since its first use", skipped);
+            if (error != null && !unreadable) throw new InvalidOperationException(error);
+            if (error != null) skipped.Add(error);
         }
 
         var name = Generate(_hostName());
@@ -64,9 +75,9 @@ public sealed class InitiatorIdentity
             {
                 Write(file, name);
                 // Read back: a concurrent first run may have won, and the host must have one name.
-                if (TryReadNameFile(file, out var kept, out _) && kept != name)
-                    return new InitiatorName(kept, InitiatorNameSource.Stored, file);
-                return new InitiatorName(name, InitiatorNameSource.Generated, file);
+                if (TryReadNameFile(file, out var kept, out _, out _) && kept != name)
+                    return Named(kept, InitiatorNameSource.Stored, file, $"kept in {file} since its first use", skipped);
+                return Named(name, InitiatorNameSource.Generated, file, $"generated now and kept in {file}", skipped);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -75,6 +86,9 @@ public sealed class InitiatorIdentity
         }
         throw new InvalidOperationException($"cannot keep a generated initiator name ({string.Join("; ", failures)}); give --initiator-name IQN");
     }
+
+    private static InitiatorName Named(string name, InitiatorNameSource source, string file, string why, List<string> skipped) =>
+        new(name, source, file, skipped.Count == 0 ? why : $"{why}, because {string.Join("; ", skipped)}") { IsPerUserFallback = skipped.Count > 0 };
 
     /// <summary>iqn.2026-11.io.iserblockd:HOST-RANDOM with the host name reduced to what an iSCSI name allows.</summary>
     public static string Generate(string hostName)
@@ -95,10 +109,14 @@ public sealed class InitiatorIdentity
     }
 
     /// <summary>Reads <c>InitiatorName=</c> (comments and blank lines allowed). False with no error when the file is absent.</summary>
-    internal static bool TryReadNameFile(string path, out string name, out string? error)
+    internal static bool TryReadNameFile(string path, out string name, out string? error) => TryReadNameFile(path, out name, out error, out _);
+
+    /// <param name="unreadable">The error is that this user may not read the file (as opposed to a malformed one).</param>
+    internal static bool TryReadNameFile(string path, out string name, out string? error, out bool unreadable)
     {
         name = "";
         error = null;
+        unreadable = false;
         string[] lines;
         try
         {
@@ -107,7 +125,8 @@ public sealed class InitiatorIdentity
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            error = $"cannot read {path}: {e.Message}";
+            unreadable = e is UnauthorizedAccessException;
+            error = unreadable ? $"{path} is not readable by this user (uid {Native.Libc.geteuid()})" : $"cannot read {path}: {e.Message}";
             return false;
         }
         foreach (var raw in lines)

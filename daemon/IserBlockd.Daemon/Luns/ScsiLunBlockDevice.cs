@@ -91,20 +91,20 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     }
 
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
-        TrackAsync(LunOperation.Read, destination.Length, _lun.ReadAtAsync(offset, destination, cancellationToken));
+        TrackAsync(LunIoKind.Read, destination.Length, _lun.ReadAtAsync(offset, destination, cancellationToken));
 
     /// <summary>FUA is the WRITE's own bit: the NBD server passes it only when the LUN has DPOFUA
     /// (<see cref="BlockDeviceFeatures.Fua"/>) and otherwise follows the write with a flush itself.</summary>
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) =>
-        TrackAsync(LunOperation.Write, source.Length, _lun.WriteAtAsync(offset, source, fua, cancellationToken));
+        TrackAsync(LunIoKind.Write, source.Length, _lun.WriteAtAsync(offset, source, fua, cancellationToken));
 
     public ValueTask FlushAsync(CancellationToken cancellationToken) =>
-        TrackAsync(LunOperation.Flush, 0, _lun.SynchronizeCacheAsync(cancellationToken));
+        TrackAsync(LunIoKind.Flush, 0, _lun.SynchronizeCacheAsync(cancellationToken));
 
     public ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken)
     {
         var (lba, blocks) = Blocks(offset, length);
-        return TrackAsync(LunOperation.Trim, length, _lun.SupportsUnmap
+        return TrackAsync(LunIoKind.Trim, length, _lun.SupportsUnmap
             ? _lun.UnmapAsync(lba, blocks, cancellationToken)
             : _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken));
     }
@@ -112,7 +112,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken)
     {
         var (lba, blocks) = Blocks(offset, length);
-        return TrackAsync(LunOperation.WriteZeroes, length, mayUnmap && _writeZeroesMayUnmap
+        return TrackAsync(LunIoKind.WriteZeroes, length, mayUnmap && _writeZeroesMayUnmap
             ? _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken)
             : _lun.WriteZeroesAsync(lba, blocks, unmap: false, cancellationToken));
     }
@@ -144,8 +144,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, "GET LBA STATUS");
+            throw Statistics.Failed(ScsiErrorMapping.ToBlockDeviceException(e, "GET LBA STATUS"));
         }
         finally
         {
@@ -196,37 +195,28 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            Statistics.Failed();
+            Statistics.Failed(ScsiErrorMapping.ToBlockDeviceException(e, "PRE-FETCH"));
         }
         finally
         {
             Statistics.End();
         }
     }
-
-    private enum LunOperation { Read, Write, Flush, Trim, WriteZeroes }
 
     /// <summary>The one wrapper every operation goes through: counts it in flight, records its outcome in
     /// <see cref="Statistics"/>, and turns a SCSI failure into the errno the client sees.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TrackAsync(LunOperation operation, long bytes, ValueTask running)
+    private async ValueTask TrackAsync(LunIoKind operation, long bytes, ValueTask running)
     {
-        Statistics.Begin();
+        var started = Statistics.Begin();
         try
         {
             await running.ConfigureAwait(false);
-            switch (operation)
-            {
-                case LunOperation.Read: Statistics.Read((int)bytes); break;
-                case LunOperation.Write or LunOperation.WriteZeroes: Statistics.Written(bytes); break;
-                case LunOperation.Flush: Statistics.Flushed(); break;
-                case LunOperation.Trim: Statistics.Trimmed(); break;
-            }
+            Statistics.Completed(operation, bytes, started);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            Statistics.Failed();
-            throw ScsiErrorMapping.ToBlockDeviceException(e, CommandName(operation));
+            throw Statistics.Failed(operation, started, ScsiErrorMapping.ToBlockDeviceException(e, CommandName(operation)));
         }
         finally
         {
@@ -234,12 +224,12 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
-    private static string CommandName(LunOperation operation) => operation switch
+    private static string CommandName(LunIoKind operation) => operation switch
     {
-        LunOperation.Read => "READ",
-        LunOperation.Write => "WRITE",
-        LunOperation.Flush => "SYNCHRONIZE CACHE",
-        LunOperation.Trim => "UNMAP",
+        LunIoKind.Read => "READ",
+        LunIoKind.Write => "WRITE",
+        LunIoKind.Flush => "SYNCHRONIZE CACHE",
+        LunIoKind.Trim => "UNMAP",
         _ => "WRITE SAME",
     };
 

@@ -3,6 +3,8 @@ using IserBlockd.BlockDev.Kernel;
 using IserBlockd.BlockDev.Kernel.Ublk;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Luns;
+using IserBlockd.Daemon.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Daemon.Mappings;
@@ -45,6 +47,8 @@ public sealed partial class MappedLun
         KernelDeviceOptions kernelOptions, NbdServerOptions serverOptions, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var lun = new MappedLun(node, mapping, device, endpoints, loggerFactory.CreateLogger<MappedLun>());
+        if (device is ScsiLunBlockDevice scsi)
+            DaemonMetrics.Register(node, mapping.Lun, scsi.Statistics, () => scsi.Geometry.Size);
         try
         {
             var export = new NbdExport(mapping.ExportName, device, $"{node} LUN {mapping.Lun}", mapping.ReadOnly);
@@ -126,6 +130,7 @@ public sealed partial class MappedLun
     public async Task StopAsync(bool keepDeviceInUse, bool flush = true, CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        if (Device is ScsiLunBlockDevice scsi) DaemonMetrics.Unregister(scsi.Statistics);
         await _endpoints.RemoveAsync(Mapping.Socket, Mapping.Listen, Mapping.ExportName).ConfigureAwait(false);
 
         if (_kernelDevice is { } kernel)

@@ -88,6 +88,14 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
 
     public List<SessionInfo> List() => [.. Nodes.Select(n => n.Describe())];
 
+    public ControlResponse Show(string? node)
+    {
+        if (node == null) return new ControlResponse { Ok = true, Sessions = [.. Nodes.Select(n => n.Describe(detailed: true))] };
+        return Find(node, out var runtime, out var missing)
+            ? new ControlResponse { Ok = true, Sessions = [runtime.Describe(detailed: true)] }
+            : missing;
+    }
+
     public StatusInfo Status()
     {
         var nodes = Nodes;

@@ -364,7 +364,8 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         }
     }
 
-    public SessionInfo Describe()
+    /// <param name="detailed">Add what <c>show</c> and <c>stats</c> need: negotiated keys, command window, per-kind LUN figures.</param>
+    public SessionInfo Describe(bool detailed = false)
     {
         var session = Session.Session;
         var info = new SessionInfo
@@ -380,6 +381,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             LastError = Session.LastError,
             Reconnects = Session.Reconnects,
         };
+        if (detailed) SessionDetails.AddTo(info, session, Session.Transport?.Reason);
         lock (_mapped)
         {
             foreach (var wanted in _wanted.OrderBy(m => m.Lun))
@@ -404,6 +406,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                             Flushes = s.Flushes, Trims = s.Trims, Errors = s.Errors, InFlight = s.InFlight,
                         },
                     });
+                    if (detailed) SessionDetails.AddTo(info.Luns[^1], device);
                 }
                 else
                 {
@@ -460,6 +463,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await StopAsync(timeout.Token).ConfigureAwait(false);
+        await Session.DisposeAsync().ConfigureAwait(false);
         _gate.Dispose();
     }
 

@@ -49,6 +49,7 @@ public sealed partial class NodeSession : IAsyncDisposable
         _settings = settings;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<NodeSession>();
+        Metrics.DaemonMetrics.Register(this);
     }
 
     public NodeSettings Node { get; }
@@ -300,6 +301,7 @@ public sealed partial class NodeSession : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Metrics.DaemonMetrics.Unregister(this);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await LogoutAsync(timeout.Token).ConfigureAwait(false);
     }

@@ -22,7 +22,7 @@ namespace IserBlockd.Iscsi.Scsi;
 /// Failures, and the probing and <see cref="ExecuteWithRetryAsync(ReadOnlyMemory{byte}, ScsiDataDirection, Memory{byte}, CancellationToken)"/>
 /// calls, complete on the thread pool.
 /// </remarks>
-public sealed class ScsiLun
+public sealed partial class ScsiLun
 {
     private const uint DefaultMaxTransferBytes = 32 * 1024 * 1024;
 
@@ -86,6 +86,7 @@ public sealed class ScsiLun
             throw new IscsiException($"LUN {lun} of {session.Options.TargetName} is not connected (peripheral qualifier {unit.Inquiry.PeripheralQualifier})");
         await unit.ReadCapacityAsync(cancellationToken).ConfigureAwait(false);
         unit.ChooseCommandSize();
+        unit.WatchAttentions();
         try
         {
             unit.SupportedVpdPages = VpdPage.ParseSupportedPages(await unit.InquiryVpdAsync(VpdPage.SupportedPages, cancellationToken).ConfigureAwait(false));
@@ -221,6 +222,7 @@ public sealed class ScsiLun
 
     private int CheckRange(ulong lba, int length)
     {
+        ThrowIfOffline();
         if (BlockSize == 0) throw new InvalidOperationException("the LUN's block size is unknown");
         if (length % BlockSize != 0)
             throw new ArgumentException($"{length} bytes is not a multiple of the {BlockSize}-byte block size", nameof(length));

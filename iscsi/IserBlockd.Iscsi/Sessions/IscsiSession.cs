@@ -91,6 +91,9 @@ public sealed partial class IscsiSession : IAsyncDisposable
     /// <summary>Commands queued or in flight.</summary>
     public int OutstandingCommands => _tasks.Count;
 
+    /// <summary>The command window now (RFC 7143 §4.2.2.1): the next CmdSN, the target's ExpCmdSN and MaxCmdSN.</summary>
+    public (uint CmdSN, uint ExpCmdSN, uint MaxCmdSN) CommandWindow => _tasks.WindowNow;
+
     /// <summary>The connection ended other than by our logout. Raised on the thread pool.</summary>
     public event EventHandler<IscsiConnectionLostEventArgs>? ConnectionLost;
 
@@ -99,6 +102,12 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     /// <summary>A command was answered with UNIT ATTENTION (it is retried). Raised on the thread pool.</summary>
     public event EventHandler<ScsiAsyncEventArgs>? UnitAttention;
+
+    /// <summary>
+    /// The target reported that its LUN inventory changed (REPORTED LUNS DATA HAS CHANGED, 3F/0E, as a unit attention
+    /// or an asynchronous event): the hook for a rescan (REPORT LUNS). Raised on the thread pool.
+    /// </summary>
+    public event EventHandler<ScsiAsyncEventArgs>? ReportedLunsChanged;
 
     internal TaskLifecycle Tasks => _tasks;
 
@@ -382,13 +391,23 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     internal void RaiseAsyncEvent(ulong lun, SenseData? sense)
     {
+        if (sense != null) CheckLunInventory(lun, sense);
         var handler = AsynchronousEvent;
         if (handler != null) ThreadPool.UnsafeQueueUserWorkItem(_ => handler(this, new ScsiAsyncEventArgs(lun, sense)), null);
     }
 
     private void RaiseUnitAttention(ulong lun, SenseData sense)
     {
+        CheckLunInventory(lun, sense);
         var handler = UnitAttention;
+        if (handler != null) ThreadPool.UnsafeQueueUserWorkItem(_ => handler(this, new ScsiAsyncEventArgs(lun, sense)), null);
+    }
+
+    private void CheckLunInventory(ulong lun, SenseData sense)
+    {
+        if (sense.AdditionalSenseCode != 0x3f || sense.AdditionalSenseCodeQualifier != 0x0e) return;
+        _logger.LogWarning("{Target}: reported LUNs data has changed (from LUN {Lun}); a rescan would see the new inventory", TargetDescription, lun);
+        var handler = ReportedLunsChanged;
         if (handler != null) ThreadPool.UnsafeQueueUserWorkItem(_ => handler(this, new ScsiAsyncEventArgs(lun, sense)), null);
     }
 

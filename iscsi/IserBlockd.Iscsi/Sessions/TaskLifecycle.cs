@@ -46,6 +46,9 @@ internal sealed class TaskLifecycle
     /// <summary>The target's ExpCmdSN as last reported.</summary>
     public uint ExpCmdSN { get { lock (_gate) return _window.ExpCmdSN; } }
 
+    /// <summary>The window as it stands: the next CmdSN, ExpCmdSN and MaxCmdSN (for diagnostics).</summary>
+    public (uint CmdSN, uint ExpCmdSN, uint MaxCmdSN) WindowNow { get { lock (_gate) return (_window.CmdSN, _window.ExpCmdSN, _window.MaxCmdSN); } }
+
     // ---------------------------------------------------------------- queued
 
     /// <summary>Adds a new task at the back of the queue. Caller holds the gate.</summary>

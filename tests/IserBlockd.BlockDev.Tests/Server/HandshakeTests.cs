@@ -62,7 +62,8 @@ public class HandshakeTests(ITestOutputHelper output)
         var export = NbdInfoExport.Read(infos[NbdInfoType.Export]);
         Assert.Equal((ulong)Size, export.Size);
         Assert.Equal(NbdTransmissionFlags.HasFlags | NbdTransmissionFlags.SendFlush | NbdTransmissionFlags.SendFua |
-                     NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes | NbdTransmissionFlags.CanMultiConn,
+                     NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes | NbdTransmissionFlags.CanMultiConn |
+                     NbdTransmissionFlags.SendCache | NbdTransmissionFlags.SendFastZero,
             export.Flags);
         Assert.Equal("lun0", NbdInfoName.Read(infos[NbdInfoType.Name]).Name);
         Assert.Equal("a test export", NbdInfoDescription.Read(infos[NbdInfoType.Description]).Description);
@@ -98,8 +99,6 @@ public class HandshakeTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData(NbdOption.StartTls)]
-    [InlineData(NbdOption.ListMetaContext)]
-    [InlineData(NbdOption.SetMetaContext)]
     [InlineData(NbdOption.ExtendedHeaders)]
     [InlineData(NbdOption.PeekExport)]
     [InlineData((NbdOption)0x4242)]

@@ -28,8 +28,8 @@ internal sealed class InProcessNbdServer : IAsyncDisposable
     /// <summary>The NBD URI of an export, as libnbd and qemu write it.</summary>
     public string Uri(string export = "") => $"nbd+unix:///{export}?socket={SocketPath}";
 
-    public RawNbdClient Connect(string export = "", bool structuredReplies = false) =>
-        RawNbdClient.Open(SocketPath, export, structuredReplies);
+    public RawNbdClient Connect(string export = "", bool structuredReplies = false, bool allocationContext = false) =>
+        RawNbdClient.Open(SocketPath, export, structuredReplies, allocationContext);
 
     public async ValueTask DisposeAsync()
     {

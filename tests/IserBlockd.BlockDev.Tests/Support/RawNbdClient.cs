@@ -7,6 +7,9 @@ namespace IserBlockd.BlockDev.Tests.Support;
 /// <summary>One reply as the client saw it: a simple reply, or the chunks of a structured one put together.</summary>
 internal sealed record NbdReply(ulong Handle, uint Error, byte[] Data, string? ErrorMessage, bool Structured)
 {
+    /// <summary>BLOCK_STATUS: the meta context id and descriptors of its chunk.</summary>
+    public (uint ContextId, BlockExtent[] Extents)? BlockStatus { get; init; }
+
     public BlockError BlockError => (BlockError)Error;
 }
 
@@ -55,17 +58,23 @@ internal sealed class RawNbdClient : IDisposable
     public static RawNbdClient ForTransmission(Socket socket, ulong size) => new(socket) { Size = size };
 
     /// <summary>Connects, optionally negotiates structured replies, and enters transmission with NBD_OPT_GO.</summary>
-    public static RawNbdClient Open(string unixPath, string export = "", bool structuredReplies = false)
+    public static RawNbdClient Open(string unixPath, string export = "", bool structuredReplies = false, bool allocationContext = false)
     {
         var client = Connect(unixPath);
         try
         {
-            if (structuredReplies)
+            if (structuredReplies || allocationContext)
             {
                 var reply = client.Option(NbdOption.StructuredReply, []);
                 if (reply[^1].Header.Type != NbdOptionReplyType.Ack)
                     throw new InvalidOperationException($"structured replies refused: {reply[^1].Header.Type}");
                 client.StructuredReplies = true;
+            }
+            if (allocationContext)
+            {
+                var set = client.Option(NbdOption.SetMetaContext, MetaContextRequest(export, "base:allocation"));
+                if (set.Count != 2 || set[0].Header.Type != NbdOptionReplyType.MetaContext)
+                    throw new InvalidOperationException($"base:allocation refused: {set[^1].Header.Type}");
             }
             var go = client.Option(NbdOption.Go, InfoRequest(export, NbdInfoType.BlockSize));
             if (go[^1].Header.Type != NbdOptionReplyType.Ack)
@@ -78,6 +87,14 @@ internal sealed class RawNbdClient : IDisposable
             client.Dispose();
             throw;
         }
+    }
+
+    public static byte[] MetaContextRequest(string export, params string[] queries)
+    {
+        var request = new NbdMetaContextRequest(export, queries);
+        var data = new byte[request.GetSize()];
+        request.Write(data);
+        return data;
     }
 
     public static byte[] InfoRequest(string export, params NbdInfoType[] requests)
@@ -171,6 +188,7 @@ internal sealed class RawNbdClient : IDisposable
         byte[]? data = null;
         uint error = 0;
         string? message = null;
+        (uint, BlockExtent[])? blockStatus = null;
         while (true)
         {
             var header = NbdStructuredReplyHeader.Read(ReceiveExactly(NbdStructuredReplyHeader.Size));
@@ -189,13 +207,16 @@ internal sealed class RawNbdClient : IDisposable
                     break;
                 case NbdReplyChunkType.None:
                     break;
+                case NbdReplyChunkType.BlockStatus:
+                    blockStatus = NbdBlockStatusChunk.ReadPayload(payload);
+                    break;
                 default:
                     throw new InvalidOperationException($"unexpected chunk type {header.Type}");
             }
             if ((header.Flags & NbdReplyFlags.Done) != 0)
             {
                 _pending.Remove(header.Handle);
-                return new NbdReply(header.Handle, error, data ?? [], message, Structured: true);
+                return new NbdReply(header.Handle, error, data ?? [], message, Structured: true) { BlockStatus = blockStatus };
             }
         }
     }

@@ -123,7 +123,9 @@ public sealed class ControlServerTests : IAsyncLifetime
     {
         var second = new ControlServer(SocketPath, _control, NullLogger<ControlServer>.Instance);
         var e = Assert.Throws<IOException>(second.Start);
-        Assert.Contains("another iserblockd is already listening", e.Message);
+        Assert.Equal($"control socket {SocketPath}: address already in use (another iserblockd answers there)", e.Message);
+        await second.DisposeAsync(); // a server that never bound leaves the live daemon's socket in place
+        Assert.True((await ControlClient.SendAsync(SocketPath, new ControlRequest { Command = "status" }, CancellationToken.None)).Ok);
 
         var stalePath = _dir.File("stale");
         using (var dead = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
@@ -131,6 +133,17 @@ public sealed class ControlServerTests : IAsyncLifetime
         await using var third = new ControlServer(stalePath, _control, NullLogger<ControlServer>.Instance);
         third.Start();
         Assert.True((await ControlClient.SendAsync(stalePath, new ControlRequest { Command = "status" }, CancellationToken.None)).Ok);
+    }
+
+    [Fact]
+    public async Task A_file_that_is_not_a_socket_is_never_removed()
+    {
+        var path = _dir.File("not-a-socket");
+        File.WriteAllText(path, "someone's data");
+        await using var server = new ControlServer(path, _control, NullLogger<ControlServer>.Instance);
+        var e = Assert.Throws<IOException>(server.Start);
+        Assert.Contains("not a socket", e.Message);
+        Assert.Equal("someone's data", File.ReadAllText(path));
     }
 
     private sealed class RecordingControl : IDaemonControl
@@ -145,6 +158,8 @@ public sealed class ControlServerTests : IAsyncLifetime
                 Luns = [new LunInfo { Lun = 0, State = "up", Counters = new LunCounters { Reads = 1234 } }],
             },
         ];
+
+        public ControlResponse Show(string? node) => new() { Ok = true, Sessions = List() };
 
         public StatusInfo Status() => new() { Version = "test-version", Pid = Environment.ProcessId };
 

@@ -17,7 +17,7 @@ public sealed class FaultTests(ITestOutputHelper output)
             await t.SetParameterAsync("HeaderDigest", "CRC32C");
             await t.SetParameterAsync("DataDigest", "CRC32C");
         });
-        await using var proxy = new TcpFaultProxy(new IPEndPoint(IPAddress.Loopback, bed.Server.Port));
+        await using var proxy = new TcpFaultProxy(new IPEndPoint(IPAddress.Loopback, bed.Server.Port)) { HeaderDigest = true, DataDigest = true };
         var options = bed.Options(new OperationalOptions { HeaderDigest = [DigestType.Crc32C], DataDigest = [DigestType.Crc32C] }) with
         {
             Portals = [new IscsiPortal("127.0.0.1", proxy.Port)],

@@ -58,6 +58,17 @@ public sealed class TgtdServer : IAsyncDisposable
     public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string> { ["TGT_IPC_SOCKET"] = IpcSocket };
 
     /// <summary>Everything tgtd printed so far (for failure messages).</summary>
+    /// <summary>Bytes tgtd has read so far through read system calls (rchar of /proc/PID/io, every thread):
+    /// its backing files and its sockets. What a client's copy costs the target shows in the difference.</summary>
+    public long BytesReadByTarget()
+    {
+        var shell = _process?.Id ?? throw new InvalidOperationException("tgtd is not running");
+        var children = File.ReadAllText($"/proc/{shell}/task/{shell}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var tgtd = children.Single(pid => File.ReadAllText($"/proc/{pid}/comm").Trim() == "tgtd");
+        var line = File.ReadAllLines($"/proc/{tgtd}/io").Single(l => l.StartsWith("rchar:", StringComparison.Ordinal));
+        return long.Parse(line["rchar:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+
     public string Log => _process == null ? "" : _process.StandardOutput + _process.StandardError;
 
     public static async Task<TgtdServer> StartAsync(TgtdOptions? options = null, CancellationToken cancellationToken = default)

@@ -31,7 +31,8 @@ internal sealed class NbdConnection
     private volatile bool _broken;
     private Timer? _shutdownDeadline;
 
-    public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies,
+    /// <param name="allocationContext">The client selected <c>base:allocation</c>: BLOCK_STATUS is allowed.</param>
+    public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies, bool allocationContext,
         NbdServerOptions options, ILogger logger)
     {
         Transport = transport;
@@ -44,7 +45,7 @@ internal sealed class NbdConnection
         _writer = new NbdReplyWriter(this, structuredReplies, options);
         _enqueueReply = _writer.Enqueue;
         var runner = new NbdRequestRunner(export, _writer, logger);
-        _reader = new NbdRequestReader(this, new NbdRequestValidator(export, Flags, structuredReplies), runner, _writer, options, logger);
+        _reader = new NbdRequestReader(this, new NbdRequestValidator(export, Flags, structuredReplies, allocationContext), runner, _writer, options, logger);
         _free = new NbdInFlightRequest[options.MaxRequestsInFlight];
     }
 

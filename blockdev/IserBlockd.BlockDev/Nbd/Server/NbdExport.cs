@@ -50,6 +50,7 @@ public sealed class NbdExport
         if ((features & BlockDeviceFeatures.Rotational) != 0) flags |= NbdTransmissionFlags.Rotational;
         if ((features & BlockDeviceFeatures.MultiConnection) != 0) flags |= NbdTransmissionFlags.CanMultiConn;
         if (structuredReplies) flags |= NbdTransmissionFlags.SendDf;
+        flags |= NbdTransmissionFlags.SendCache; // a prefetch hint; without device support it is answered at once
         if (IsReadOnly)
         {
             flags |= NbdTransmissionFlags.ReadOnly;
@@ -61,6 +62,8 @@ public sealed class NbdExport
             if ((features & BlockDeviceFeatures.Trim) != 0) flags |= NbdTransmissionFlags.SendTrim;
             // Write-zeroes is always offered: without device support it is done with ordinary writes.
             flags |= NbdTransmissionFlags.SendWriteZeroes;
+            // FAST_ZERO: refused at once (ENOTSUP) where zeroing would fall back to writing zeroes.
+            flags |= NbdTransmissionFlags.SendFastZero;
         }
         return flags;
     }

@@ -7,7 +7,9 @@ namespace IserBlockd.BlockDev.Nbd;
 
 /// <summary>The outcome of a successful handshake: the export chosen and what was negotiated.
 /// The export's connection slot is held and must be released when transmission ends.</summary>
-internal sealed record NbdNegotiatedSession(NbdExport Export, bool StructuredReplies);
+/// <param name="AllocationContext">The client selected <c>base:allocation</c> for this export
+/// (NBD_OPT_SET_META_CONTEXT): BLOCK_STATUS is answered with <see cref="NbdHandshake.AllocationContextId"/>.</param>
+internal sealed record NbdNegotiatedSession(NbdExport Export, bool StructuredReplies, bool AllocationContext);
 
 /// <summary>
 /// Server side of the fixed newstyle handshake (doc/proto.md, "Handshake"): greeting, client flags,
@@ -19,6 +21,9 @@ internal sealed class NbdHandshake
     private const NbdHandshakeFlags ServerFlags = NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes;
     private const uint LargestSkippableOption = 1 << 20;
 
+    /// <summary>The id this server gives <c>base:allocation</c>, its only meta context.</summary>
+    public const uint AllocationContextId = 1;
+
     private readonly INbdTransport _transport;
     private readonly Func<string, NbdExport?> _findExport;
     private readonly Func<IReadOnlyCollection<NbdExport>> _listExports;
@@ -27,6 +32,8 @@ internal sealed class NbdHandshake
     private readonly string _peer;
     private bool _noZeroes;
     private bool _structuredReplies;
+    /// <summary>The export for which <c>base:allocation</c> was selected, if any; another export in GO drops it.</summary>
+    private string? _allocationContextExport;
 
     public NbdHandshake(INbdTransport transport, Func<string, NbdExport?> findExport,
         Func<IReadOnlyCollection<NbdExport>> listExports, NbdServerOptions options, ILogger logger)
@@ -120,6 +127,10 @@ internal sealed class NbdHandshake
                     _structuredReplies = true;
                     await ReplyAsync(option.Option, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
                     break;
+                case NbdOption.ListMetaContext:
+                case NbdOption.SetMetaContext:
+                    await HandleMetaContextAsync(option.Option, data).ConfigureAwait(false);
+                    break;
                 case NbdOption.StartTls:
                     await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrUnsupported, "TLS is not supported by this server").ConfigureAwait(false);
                     break;
@@ -152,7 +163,50 @@ internal sealed class NbdHandshake
             export.ReleaseConnection();
             throw;
         }
-        return new NbdNegotiatedSession(export, _structuredReplies);
+        return Negotiated(export);
+    }
+
+    private NbdNegotiatedSession Negotiated(NbdExport export) =>
+        new(export, _structuredReplies, _structuredReplies && _allocationContextExport == export.Name);
+
+    /// <summary>NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT. The one context is
+    /// <c>base:allocation</c>; LIST with no queries or with "base:" names it, unknown queries are passed
+    /// over, and SET replaces whatever an earlier SET selected.</summary>
+    private async Task HandleMetaContextAsync(NbdOption option, byte[] data)
+    {
+        if (!_structuredReplies)
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrInvalid, "meta contexts need structured replies (NBD_OPT_STRUCTURED_REPLY) first").ConfigureAwait(false);
+            return;
+        }
+        NbdMetaContextRequest request;
+        try
+        {
+            request = NbdMetaContextRequest.Parse(data);
+        }
+        catch (NbdProtocolException e)
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrInvalid, e.Message).ConfigureAwait(false);
+            return;
+        }
+        if (option == NbdOption.SetMetaContext) _allocationContextExport = null;
+        if (_findExport(request.ExportName) == null)
+        {
+            await ReplyErrorAsync(option, NbdOptionReplyType.ErrUnknown, $"there is no export named '{request.ExportName}'").ConfigureAwait(false);
+            return;
+        }
+        var list = option == NbdOption.ListMetaContext;
+        var selected = request.Queries.Any(q => q == NbdMetaContextReply.BaseAllocation || (list && q == "base:")) ||
+                       (list && request.Queries.Count == 0);
+        if (selected)
+        {
+            var reply = new NbdMetaContextReply(list ? 0 : AllocationContextId, NbdMetaContextReply.BaseAllocation);
+            var payload = new byte[reply.GetSize()];
+            reply.Write(payload);
+            await ReplyAsync(option, NbdOptionReplyType.MetaContext, payload).ConfigureAwait(false);
+            if (!list) _allocationContextExport = request.ExportName;
+        }
+        await ReplyAsync(option, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
     }
 
     private async Task HandleListAsync(byte[] data)
@@ -244,7 +298,7 @@ internal sealed class NbdHandshake
             export.ReleaseConnection();
             throw;
         }
-        return new NbdNegotiatedSession(export, _structuredReplies);
+        return Negotiated(export);
     }
 
     private Task ReplyErrorAsync(NbdOption option, NbdOptionReplyType type, string message) =>

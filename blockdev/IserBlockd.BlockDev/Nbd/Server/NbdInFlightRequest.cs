@@ -33,6 +33,9 @@ internal sealed class NbdInFlightRequest
     public IMemoryOwner<byte>? Buffer;
     public BlockError Error;
     public ReadOnlyMemory<byte> ErrorMessage;
+    /// <summary>BLOCK_STATUS: the extents found (allocated with the request object on first use).</summary>
+    public BlockExtent[]? Extents;
+    public int ExtentCount;
 
     public bool IsFua => (Flags & NbdCommandFlags.Fua) != 0;
 
@@ -79,6 +82,7 @@ internal sealed class NbdInFlightRequest
         Buffer = null;
         Error = 0;
         ErrorMessage = default;
+        ExtentCount = 0;
         Next = null;
     }
 }

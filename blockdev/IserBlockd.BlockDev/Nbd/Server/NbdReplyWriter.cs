@@ -168,6 +168,7 @@ internal sealed class NbdReplyWriter
         if (request.Error != 0) return NbdStructuredReplyHeader.Size + 6 + request.ErrorMessage.Length;
         if (request.Command == NbdCommand.Read)
             return request.Length > 0 ? NbdOffsetDataChunk.PrefixSize : NbdStructuredReplyHeader.Size;
+        if (request.Command == NbdCommand.BlockStatus) return NbdBlockStatusChunk.GetSize(request.ExtentCount);
         return NbdSimpleReply.Size;
     }
 
@@ -190,7 +191,10 @@ internal sealed class NbdReplyWriter
             new NbdOffsetDataChunk(request.Handle, (ulong)request.Offset, (uint)request.Length, Done: true).WritePrefix(destination);
             return NbdOffsetDataChunk.PrefixSize;
         }
-        // Structured replies allow a simple reply for anything but READ.
+        if (request.Command == NbdCommand.BlockStatus)
+            return NbdBlockStatusChunk.Write(destination, request.Handle, NbdHandshake.AllocationContextId,
+                request.Extents.AsSpan(0, request.ExtentCount));
+        // Structured replies allow a simple reply for anything but READ and BLOCK_STATUS.
         new NbdSimpleReply(0, request.Handle).Write(destination);
         return NbdSimpleReply.Size;
     }

@@ -15,11 +15,17 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
 {
     private const int MaxErrorMessageChars = 512;
     private const int ZeroingChunk = 1 << 20;
+    /// <summary>Extents per BLOCK_STATUS reply; the client asks again for the rest.</summary>
+    internal const int MaxExtents = 128;
+    private static readonly ReadOnlyMemory<byte> BadAllocationAnswer = "the device described allocation inconsistently"u8.ToArray();
 
     private readonly IBlockDevice _device = export.Device;
     private readonly bool _deviceFua = export.Device.HasNativeFua();
     private readonly bool _deviceWriteZeroes = (export.Device.Features & BlockDeviceFeatures.WriteZeroes) != 0;
+    private readonly bool _deviceAllocation = (export.Device.Features & BlockDeviceFeatures.AllocationStatus) != 0;
+    private readonly bool _devicePrefetch = (export.Device.Features & BlockDeviceFeatures.Prefetch) != 0;
     private readonly int _maximum = (int)Math.Min(export.BlockSizes.Maximum, int.MaxValue);
+    private readonly long _blockSize = export.BlockSizes.Minimum;
 
     /// <summary>Starts the request; its reply is queued when the device is done with it.</summary>
     public void Start(NbdInFlightRequest request) => request.Await(RunAsync(request));
@@ -53,6 +59,12 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
                     case NbdCommand.WriteZeroes:
                         await WriteZeroesWithWritesAsync(request.Offset, request.Length).ConfigureAwait(false);
                         break;
+                    case NbdCommand.Cache when _devicePrefetch:
+                        await _device.PrefetchAsync(request.Offset, request.Length, CancellationToken.None).ConfigureAwait(false);
+                        break;
+                    case NbdCommand.BlockStatus:
+                        await DescribeAllocationAsync(request).ConfigureAwait(false);
+                        break;
                 }
             }
             if (request.Command == NbdCommand.Flush || (fua && _device.NeedsFlushForFua(request.Command == NbdCommand.Write)))
@@ -62,6 +74,36 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
         {
             Fail(request, e);
         }
+    }
+
+    /// <summary>BLOCK_STATUS for <c>base:allocation</c>: the device's extents, checked (at least one, each
+    /// non-empty and block-aligned, together within the request), or all data for a device that cannot tell.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask DescribeAllocationAsync(NbdInFlightRequest request)
+    {
+        var extents = request.Extents ??= new BlockExtent[MaxExtents];
+        var room = (request.Flags & NbdCommandFlags.ReqOne) != 0 ? 1 : extents.Length;
+        if (!_deviceAllocation)
+        {
+            extents[0] = new BlockExtent(request.Length, BlockAllocation.Data);
+            request.ExtentCount = 1;
+            return;
+        }
+        var count = await _device.GetAllocationAsync(request.Offset, request.Length, extents.AsMemory(0, room), CancellationToken.None).ConfigureAwait(false);
+        long total = 0;
+        var valid = count >= 1 && count <= room;
+        for (var i = 0; valid && i < count; i++)
+        {
+            var length = extents[i].Length;
+            valid = length > 0 && length % _blockSize == 0;
+            total += length;
+        }
+        if (!valid || total > request.Length)
+        {
+            request.Fail(BlockError.IoError, BadAllocationAnswer);
+            return;
+        }
+        request.ExtentCount = count;
     }
 
     /// <summary>WRITE_ZEROES for a device without it: ordinary writes from one zeroed buffer.</summary>

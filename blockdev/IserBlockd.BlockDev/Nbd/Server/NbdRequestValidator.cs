@@ -8,7 +8,7 @@ namespace IserBlockd.BlockDev.Nbd;
 /// </summary>
 /// <remarks>The maximum block size bounds payloads only (READ, WRITE): TRIM and WRITE_ZEROES carry none
 /// and may be longer (nbdcopy zeroes holes 128 MiB at a time); the device splits them.</remarks>
-internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags flags, bool structuredReplies)
+internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags flags, bool structuredReplies, bool allocationContext)
 {
     private static readonly ReadOnlyMemory<byte> UnknownCommand = "unknown command"u8.ToArray();
     private static readonly ReadOnlyMemory<byte> UnsupportedFlags = "command flags not supported for this command or export"u8.ToArray();
@@ -19,10 +19,15 @@ internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags
     private static readonly ReadOnlyMemory<byte> FlushNotSupported = "the export does not support flush"u8.ToArray();
     private static readonly ReadOnlyMemory<byte> FlushWithRange = "flush requests must have zero offset and length"u8.ToArray();
     private static readonly ReadOnlyMemory<byte> TrimNotSupported = "the export does not support trim"u8.ToArray();
+    private static readonly ReadOnlyMemory<byte> NoMetaContext = "no meta context was negotiated (NBD_OPT_SET_META_CONTEXT base:allocation)"u8.ToArray();
+    private static readonly ReadOnlyMemory<byte> EmptyRange = "length must not be zero"u8.ToArray();
+    private static readonly ReadOnlyMemory<byte> ZeroingNotFast = "zeroing would not be faster than writing zeroes"u8.ToArray();
 
     private readonly ulong _size = (ulong)export.Device.Geometry.Size;
     private readonly NbdBlockSizeConstraints _limits = export.BlockSizes;
     private readonly NbdCommandFlags _fua = (flags & NbdTransmissionFlags.SendFua) != 0 ? NbdCommandFlags.Fua : NbdCommandFlags.None;
+    private readonly NbdCommandFlags _fastZero = (flags & NbdTransmissionFlags.SendFastZero) != 0 ? NbdCommandFlags.FastZero : NbdCommandFlags.None;
+    private readonly bool _zeroingIsFast = (export.Device.Features & BlockDeviceFeatures.WriteZeroes) != 0;
 
     /// <summary>0 when the request may run; otherwise the error to answer with, and why.</summary>
     public BlockError Validate(in NbdRequest request, out ReadOnlyMemory<byte> reason)
@@ -41,7 +46,7 @@ internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags
                 writes = true; hasRange = true; boundedByMaximum = true; beyondEnd = BlockError.NoSpace;
                 break;
             case NbdCommand.WriteZeroes:
-                allowed = _fua | NbdCommandFlags.NoHole;
+                allowed = _fua | NbdCommandFlags.NoHole | _fastZero;
                 writes = true; hasRange = true; boundedByMaximum = false; beyondEnd = BlockError.NoSpace;
                 break;
             case NbdCommand.Trim:
@@ -51,6 +56,24 @@ internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags
             case NbdCommand.Flush:
                 allowed = _fua;
                 writes = false; hasRange = false; boundedByMaximum = false; beyondEnd = BlockError.InvalidArgument;
+                break;
+            case NbdCommand.Cache:
+                allowed = NbdCommandFlags.None;
+                writes = false; hasRange = true; boundedByMaximum = false; beyondEnd = BlockError.InvalidArgument;
+                break;
+            case NbdCommand.BlockStatus:
+                if (!allocationContext)
+                {
+                    reason = NoMetaContext;
+                    return BlockError.InvalidArgument;
+                }
+                if (request.Length == 0)
+                {
+                    reason = EmptyRange;
+                    return BlockError.InvalidArgument;
+                }
+                allowed = NbdCommandFlags.ReqOne;
+                writes = false; hasRange = true; boundedByMaximum = false; beyondEnd = BlockError.InvalidArgument;
                 break;
             default:
                 reason = UnknownCommand;
@@ -102,6 +125,11 @@ internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags
                 reason = TooLong;
                 return BlockError.InvalidArgument;
             }
+        }
+        if ((request.Flags & NbdCommandFlags.FastZero) != 0 && !_zeroingIsFast)
+        {
+            reason = ZeroingNotFast;
+            return BlockError.NotSupported;
         }
         reason = default;
         return 0;

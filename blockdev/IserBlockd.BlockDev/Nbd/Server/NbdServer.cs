@@ -176,7 +176,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
         try
         {
-            await new NbdConnection(transport, session.Export, session.StructuredReplies, Options, _logger)
+            await new NbdConnection(transport, session.Export, session.StructuredReplies, session.AllocationContext, Options, _logger)
                 .RunAsync(linked.Token).ConfigureAwait(false);
         }
         finally
@@ -191,7 +191,7 @@ public sealed class NbdServer : IAsyncDisposable
         NbdConnection connection;
         try
         {
-            connection = new NbdConnection(transport, export, structuredReplies, Options, _logger);
+            connection = new NbdConnection(transport, export, structuredReplies, allocationContext: false, Options, _logger);
         }
         catch
         {

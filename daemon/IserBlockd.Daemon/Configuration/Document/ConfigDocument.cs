@@ -17,5 +17,6 @@ public sealed class ConfigDocument
     public ReconnectDocument? Reconnect { get; set; }
     public LoggingDocument? Logging { get; set; }
     public string? ControlSocket { get; set; }
+    public MetricsDocument? Metrics { get; set; }
     public List<NodeDocument?>? Nodes { get; set; }
 }
