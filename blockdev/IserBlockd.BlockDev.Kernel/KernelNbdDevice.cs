@@ -80,6 +80,25 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         }, cancellationToken);
     }
 
+    /// <summary>Gives the live device a new size (the LUN grew or shrank): NBD_CMD_RECONFIGURE with the size alone; the
+    /// kernel updates the disk's capacity and tells udev, so that an online resize2fs can follow. Netlink only.</summary>
+    public Task ResizeAsync(long sizeBytes, CancellationToken cancellationToken = default)
+    {
+        RequireNetlink("NBD_CMD_RECONFIGURE");
+        return Task.Run(() =>
+        {
+            using var client = NbdNetlinkClient.Open();
+            try
+            {
+                client.Reconfigure(new NbdDeviceConfiguration { Index = Index, SizeBytes = (ulong)sizeBytes, BackendIdentifier = _request.BackendIdentifier }, []);
+            }
+            catch (NetlinkException e)
+            {
+                throw new KernelNbdException(e.Message, e.Errno, e);
+            }
+        }, cancellationToken);
+    }
+
     /// <summary>The kernel's view of this device (NBD_CMD_STATUS), null if it no longer exists.</summary>
     public NbdDeviceStatus? Status()
     {

@@ -23,6 +23,7 @@ public static class CtlCommandLine
             ReloadCommand.Create(context),
             LunsCommand.Create(context),
             ShowCommand.Create(context),
+            RescanCommand.Create(context),
             StatsCommand.Create(context),
         };
         return root;

@@ -6,7 +6,7 @@ namespace IserBlockd.Daemon.Control;
 /// <summary>Checks a control request and hands it to the daemon.</summary>
 public static class ControlDispatcher
 {
-    public const string Commands = "list, status, show, luns, login, logout, map, unmap, reload";
+    public const string Commands = "list, status, show, luns, rescan, login, logout, map, unmap, reload";
 
     public static async Task<ControlResponse> DispatchAsync(ControlRequest request, IDaemonControl control, CancellationToken cancellationToken)
     {
@@ -50,6 +50,10 @@ public static class ControlDispatcher
                 return request.Node is { Length: > 0 } lunsNode
                     ? await control.LunsAsync(lunsNode, cancellationToken).ConfigureAwait(false)
                     : Missing("luns", "node");
+            case "rescan":
+                return request.Node is { Length: > 0 } rescanNode
+                    ? await control.RescanAsync(rescanNode, request.Lun, cancellationToken).ConfigureAwait(false)
+                    : Missing("rescan", "node");
             case "reload":
                 return await control.ReloadAsync(cancellationToken).ConfigureAwait(false);
             case null:

@@ -23,6 +23,9 @@ public interface IDaemonControl
     /// <summary>The LUNs the node's target reports now (REPORT LUNS, INQUIRY, READ CAPACITY) and which are mapped.</summary>
     Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken);
 
+    /// <summary>Reads the size of the node's mapped LUNs (or of one) again and applies a change; unmaps LUNs the target no longer has.</summary>
+    Task<ControlResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken);
+
     /// <summary>Reads and validates the configuration file again and applies the difference (nothing when it is broken).</summary>
     Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken);
 }

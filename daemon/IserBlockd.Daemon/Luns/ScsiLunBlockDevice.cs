@@ -29,13 +29,16 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     {
         _lun = lun;
         Geometry = geometry;
+        lun.CapacityChanged += (_, e) => Geometry = Geometry with { Size = (long)e.SizeBytes };
         Features = features;
         Buffers = buffers;
         Caching = caching;
         _writeZeroesMayUnmap = lun.SupportsWriteSameUnmap && lun.UnmapReadsZeroes;
     }
 
-    public BlockGeometry Geometry { get; }
+    /// <summary>What the LUN reports; its size follows a capacity change (unit attention 2A/09, <c>iserblockctl rescan</c>),
+    /// so NBD connections made after it see the new size.</summary>
+    public BlockGeometry Geometry { get; private set; }
     public BlockDeviceFeatures Features { get; }
     public IBlockBufferProvider Buffers { get; }
     public LunStatistics Statistics { get; } = new();

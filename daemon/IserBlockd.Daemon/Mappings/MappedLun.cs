@@ -76,6 +76,8 @@ public sealed partial class MappedLun
                 if (reattached) lun.LogReattached(node, mapping.Lun, kernel.DevicePath);
                 else lun.LogAttached(node, mapping.Lun, kernel.DevicePath, kernel.Method.ToName());
                 lun.MatchKernelRequestSize(kernel);
+                if (device is ScsiLunBlockDevice resizable)
+                    resizable.Lun.CapacityChanged += (_, e) => _ = lun.ResizeKernelDeviceAsync(kernel, (long)e.SizeBytes);
                 kernel.ConnectionsReplaced += count => lun.LogConnectionsReplaced(kernel.DevicePath, count);
                 kernel.ReplacementFailed += e => lun.LogReplacementFailed(kernel.DevicePath, e.Message);
                 _ = kernel.Ended.ContinueWith(static (_, state) => ((MappedLun)state!).OnKernelDeviceEnded(), lun,
@@ -115,6 +117,22 @@ public sealed partial class MappedLun
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {
             LogQueueLimitFailed(kernel.DevicePath, Device.Geometry.MaxTransferBytes / 1024, e.Message);
+        }
+    }
+
+    /// <summary>The LUN's capacity changed: the kernel device follows (NBD exports give the new size to new connections
+    /// by themselves), so that a mounted filesystem can be grown online (resize2fs).</summary>
+    private async Task ResizeKernelDeviceAsync(KernelNbdDevice kernel, long sizeBytes)
+    {
+        if (Volatile.Read(ref _stopped) != 0) return;
+        try
+        {
+            await kernel.ResizeAsync(sizeBytes).ConfigureAwait(false);
+            LogKernelResized(kernel.DevicePath, sizeBytes);
+        }
+        catch (Exception e) when (e is KernelNbdException or InvalidOperationException or NotSupportedException or IOException)
+        {
+            LogKernelResizeFailed(kernel.DevicePath, sizeBytes, e.Message);
         }
     }
 
@@ -204,6 +222,12 @@ public sealed partial class MappedLun
 
     [LoggerMessage(LogLevel.Warning, "{Device}: {Problem}")]
     private partial void LogUblkProblem(string device, string problem);
+
+    [LoggerMessage(LogLevel.Information, "{Device}: size set to {Bytes} bytes (the LUN's new capacity)")]
+    private partial void LogKernelResized(string device, long bytes);
+
+    [LoggerMessage(LogLevel.Warning, "{Device}: cannot set the new size of {Bytes} bytes: {Reason}; it keeps its old size until mapped again")]
+    private partial void LogKernelResizeFailed(string device, long bytes, string reason);
 
     [LoggerMessage(LogLevel.Information, "{Device} detached")]
     private partial void LogDetached(string device);

@@ -138,6 +138,9 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
     public Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? Update(runtime.UnmapAsync(lun, cancellationToken)) : Task.FromResult(missing);
 
+    public Task<ControlResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) =>
+        Find(node, out var runtime, out var missing) ? Update(runtime.RescanAsync(lun, cancellationToken)) : Task.FromResult(missing);
+
     public Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? runtime.LunsAsync(cancellationToken) : Task.FromResult(missing);
 

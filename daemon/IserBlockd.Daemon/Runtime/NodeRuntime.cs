@@ -85,6 +85,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             try
             {
                 await Session.LoginAsync(cancellationToken).ConfigureAwait(false);
+                if (Session.Session is { } loggedIn) loggedIn.ReportedLunsChanged += OnReportedLunsChanged;
                 await MapWantedAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

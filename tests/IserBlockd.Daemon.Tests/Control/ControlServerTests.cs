@@ -176,6 +176,8 @@ public sealed class ControlServerTests : IAsyncLifetime
 
         public Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken) => Record($"luns {node}");
 
+        public Task<ControlResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) => Record($"rescan {node} {lun}");
+
         private Task<ControlResponse> Record(string call)
         {
             lock (Calls) Calls.Add(call);

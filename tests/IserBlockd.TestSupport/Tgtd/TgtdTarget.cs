@@ -37,6 +37,10 @@ public sealed class TgtdTarget
         return backingFile;
     }
 
+    /// <summary>Removes a LUN (tgtd tells the other sessions with REPORTED LUNS DATA HAS CHANGED).</summary>
+    public Task DeleteLunAsync(int lun)
+        => Server.ConfigureAsync("--mode", "logicalunit", "--op", "delete", "--tid", TidText, "--lun", lun.ToString(CultureInfo.InvariantCulture));
+
     /// <summary>Sets LUN parameters (<c>vendor_id=X,product_id=Y,thin_provisioning=1,readonly=1,...</c>).</summary>
     public Task SetLunParametersAsync(int lun, string parameters)
         => Server.ConfigureAsync("--mode", "logicalunit", "--op", "update", "--tid", TidText, "--lun", lun.ToString(CultureInfo.InvariantCulture), "--params", parameters);
