@@ -39,7 +39,8 @@ for dll in $(dotnet "$BIN/IserBlockd.Fuzz.dll" list | cut -d' ' -f2 | tr ',' '\n
     dotnet sharpfuzz "$AFL/$dll" >/dev/null
 done
 
-# afl-fuzz runs `dotnet`, which it cannot see instrumented; the machine is shared, so no CPU binding.
+# afl-fuzz runs `dotnet`, which it cannot see instrumented; the machine is shared, so no CPU binding, and a
+# generous per-input timeout (-t 20000): under load the first, JIT-compiling run of an async target takes seconds.
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export AFL_NO_UI=1 AFL_FORKSRV_INIT_TMOUT=120000 AFL_QUIET=1
 
@@ -50,7 +51,7 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$dir/in"
     dotnet "$BIN/IserBlockd.Fuzz.dll" seeds "$t" "$dir/in"
     if [ -d "tests/fuzz/regressions/$t" ]; then cp "tests/fuzz/regressions/$t"/* "$dir/in/" 2>/dev/null || true; fi
-    afl-fuzz -i "$dir/in" -o "$dir/out" -V "$SECONDS_EACH" -t 5000 -m none -- \
+    afl-fuzz -i "$dir/in" -o "$dir/out" -V "$SECONDS_EACH" -t 20000 -m none -- \
         dotnet "$AFL/IserBlockd.Fuzz.dll" fuzz "$t" >"$dir/afl.log" 2>&1 || true
     stats=$dir/out/default/fuzzer_stats
     if [ ! -f "$stats" ]; then
