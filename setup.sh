@@ -24,6 +24,7 @@ PACKAGES=(
     qemu-system-x86 busybox-static cpio kmod iproute2 e2fsprogs nbd-client open-iscsi
     clang zlib1g-dev gcc
     python3 python3-prometheus-client strace
+    afl++
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
