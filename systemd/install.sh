@@ -63,6 +63,7 @@ for exe in iserblockd iserblockctl; do
 done
 install -m 0644 systemd/iserblockd.service "$DESTDIR$UNIT"
 install -m 0644 README.md "$DESTDIR$DOC/README.md"
+install -m 0644 systemd/grafana-dashboard.json "$DESTDIR$DOC/grafana-dashboard.json"
 install -d -m 0700 "$DESTDIR$CONF"
 install -m 0600 systemd/iserblockd.example.json "$DESTDIR$CONF/iserblockd.example.json"
 if [ ! -e "$DESTDIR$CONF/iserblockd.json" ]; then
