@@ -27,11 +27,14 @@ internal static class ExportCommand
         var connections = new Option<int>("--connections", "-C") { Description = "Sockets for a kernel device (default 4)", DefaultValueFactory = _ => 4, HelpName = "N" };
         var replacement = new Option<double?>("--replacement-timeout") { Description = "Seconds I/O is held while the target is unreachable (default 120)", HelpName = "SECONDS" };
         var metricsListen = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics on http://ADDRESS:PORT/metrics (as the configuration's metrics.listen; port default 9809)", HelpName = "ADDR:PORT" };
+        var tlsCreds = new Option<string?>("--tls-creds") { Description = "Serve NBD over TLS with the X.509 credentials in DIR (qemu's layout: ca-cert.pem, server-cert.pem, server-key.pem)", HelpName = "DIR" };
+        var tls = new Option<string?>("--tls") { Description = "off, allow (TLS offered, plain clients served) or require (default with --tls-creds)", HelpName = "MODE" };
+        var tlsVerifyPeer = new Option<bool>("--tls-verify-peer") { Description = "Require a client certificate signed by the CA in --tls-creds" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, metricsListen, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, metricsListen, tlsCreds, tls, tlsVerifyPeer, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -75,6 +78,7 @@ internal static class ExportCommand
                 if (seconds is < 0 or > 86400) errors.Add("--replacement-timeout: expected 0 to 86400 seconds");
                 else settings = settings with { ReplacementTimeout = TimeSpan.FromSeconds(seconds), KernelNbdTimeout = TimeSpan.FromSeconds(seconds) + DaemonSettings.KernelTimeoutMargin };
             }
+            var tlsOptions = ResolveTls(result.GetValue(tlsCreds), result.GetValue(tls), result.GetValue(tlsVerifyPeer), errors);
             if (errors.Count > 0)
             {
                 foreach (var e in errors) await Console.Error.WriteLineAsync($"iserblockd export: {e}");
@@ -90,6 +94,7 @@ internal static class ExportCommand
                 ExportName = result.GetValue(exportName)!,
                 ReadOnly = result.GetValue(readOnly),
                 Connections = result.GetValue(connections),
+                Tls = tlsOptions,
             };
             var logging = LoggingSettings.Default with { Level = level };
             using var logger = DaemonLogging.CreateLogger(logging, LogConsoleDetection.Detect());
@@ -112,5 +117,36 @@ internal static class ExportCommand
             }
         });
         return command;
+    }
+
+    /// <summary>--tls-creds, --tls and --tls-verify-peer as qemu-nbd reads them: credentials mean TLS is
+    /// required unless --tls allow says otherwise; --tls off ignores them.</summary>
+    private static IserBlockd.BlockDev.Nbd.NbdTlsOptions? ResolveTls(string? directory, string? mode, bool verifyPeer, List<string> errors)
+    {
+        mode ??= directory == null ? "off" : "require";
+        if (mode is not ("off" or "allow" or "require"))
+        {
+            errors.Add($"--tls: expected off, allow or require, got \"{mode}\"");
+            return null;
+        }
+        if (mode == "off")
+        {
+            if (verifyPeer) errors.Add("--tls-verify-peer needs TLS (--tls-creds DIR)");
+            return null;
+        }
+        if (directory == null)
+        {
+            errors.Add($"--tls {mode} needs --tls-creds DIR");
+            return null;
+        }
+        try
+        {
+            return IserBlockd.BlockDev.Nbd.NbdTlsOptions.Load(directory, required: mode == "require", verifyPeer);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or System.Security.Cryptography.CryptographicException)
+        {
+            errors.Add($"--tls-creds: {e.Message}");
+            return null;
+        }
     }
 }

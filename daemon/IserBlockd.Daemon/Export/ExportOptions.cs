@@ -13,6 +13,8 @@ public sealed record ExportOptions
     public DeviceSelection? Device { get; init; }
     public string ExportName { get; init; } = "";
     public bool ReadOnly { get; init; }
+    /// <summary>NBD over TLS for --socket and --listen (qemu-nbd's --tls-creds); null: in the clear.</summary>
+    public IserBlockd.BlockDev.Nbd.NbdTlsOptions? Tls { get; init; }
     /// <summary>Sockets the kernel uses for a /dev/nbdN.</summary>
     public int Connections { get; init; } = 4;
 

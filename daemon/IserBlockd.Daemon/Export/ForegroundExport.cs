@@ -89,7 +89,8 @@ public static partial class ForegroundExport
         var mapping = options.ToMapping(lun);
 
         var buffers = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
-        var serverOptions = new NbdServerOptions();
+        var serverOptions = new NbdServerOptions { Tls = options.Tls };
+        if (options.Listen is { } listen && options.Tls == null && !IsLoopback(listen.Host)) LogListeningInTheClear(logger, listen.ToString());
         await using var endpoints = new NbdEndpointRegistry(serverOptions, loggerFactory);
         MappedLun mapped;
         try
@@ -146,6 +147,12 @@ public static partial class ForegroundExport
         IOException or System.Net.Sockets.SocketException => $"cannot serve NBD on {options.Socket ?? options.Listen?.ToString()}: {e.Message}",
         _ => $"LUN {lun} of {options.Target}: {e.Message}",
     };
+
+    private static bool IsLoopback(string host) =>
+        host == "localhost" || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address));
+
+    [LoggerMessage(LogLevel.Warning, "Serving NBD on {Address} without TLS: anyone who can reach it can read and write the LUN (give --tls-creds)")]
+    private static partial void LogListeningInTheClear(ILogger logger, string address);
 
     [LoggerMessage(LogLevel.Information, "Stopping: withdrawing the export, flushing the LUN, logging out")]
     private static partial void LogStopping(ILogger logger);

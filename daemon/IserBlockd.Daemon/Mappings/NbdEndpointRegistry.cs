@@ -18,12 +18,12 @@ public sealed class NbdEndpointRegistry(NbdServerOptions options, ILoggerFactory
 
     /// <summary>Offers <paramref name="export"/> on a Unix socket; returns its URI.</summary>
     public Task<string> AddUnixAsync(string path, NbdExport export) =>
-        AddAsync("unix:" + path, export, server => server.ListenUnix(path), _ => NbdUri.ForUnixSocket(path, export.Name));
+        AddAsync("unix:" + path, export, server => server.ListenUnix(path), _ => NbdUri.ForUnixSocket(path, export.Name, options.Tls is { Required: true }));
 
     /// <summary>Offers <paramref name="export"/> on TCP; returns its URI (with the real port when 0 was asked).</summary>
     public Task<string> AddTcpAsync(HostPort address, NbdExport export) =>
         AddAsync("tcp:" + address, export, server => server.ListenTcp(Resolve(address)),
-            listener => NbdUri.ForTcp(address with { Port = listener.Port }, export.Name));
+            listener => NbdUri.ForTcp(address with { Port = listener.Port }, export.Name, options.Tls is { Required: true }));
 
     private async Task<string> AddAsync(string key, NbdExport export, Func<NbdServer, NbdListener> listen, Func<NbdListener, string> uri)
     {

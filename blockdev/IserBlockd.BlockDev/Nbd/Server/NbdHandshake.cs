@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
@@ -9,7 +11,9 @@ namespace IserBlockd.BlockDev.Nbd;
 /// The export's connection slot is held and must be released when transmission ends.</summary>
 /// <param name="AllocationContext">The client selected <c>base:allocation</c> for this export
 /// (NBD_OPT_SET_META_CONTEXT): BLOCK_STATUS is answered with <see cref="NbdHandshake.AllocationContextId"/>.</param>
-internal sealed record NbdNegotiatedSession(NbdExport Export, bool StructuredReplies, bool AllocationContext);
+/// <param name="Transport">What the transmission phase runs on: the connection's transport, or TLS over it
+/// after NBD_OPT_STARTTLS.</param>
+internal sealed record NbdNegotiatedSession(NbdExport Export, bool StructuredReplies, bool AllocationContext, INbdTransport Transport);
 
 /// <summary>
 /// Server side of the fixed newstyle handshake (doc/proto.md, "Handshake"): greeting, client flags,
@@ -24,7 +28,9 @@ internal sealed class NbdHandshake
     /// <summary>The id this server gives <c>base:allocation</c>, its only meta context.</summary>
     public const uint AllocationContextId = 1;
 
-    private readonly INbdTransport _transport;
+    private INbdTransport _transport;
+    private readonly NbdTlsOptions? _tls;
+    private bool _secured;
     private readonly Func<string, NbdExport?> _findExport;
     private readonly Func<IReadOnlyCollection<NbdExport>> _listExports;
     private readonly NbdServerOptions _options;
@@ -42,9 +48,14 @@ internal sealed class NbdHandshake
         _findExport = findExport;
         _listExports = listExports;
         _options = options;
+        _tls = options.Tls;
         _logger = logger;
         _peer = transport.RemoteDescription;
     }
+
+    /// <summary>The transport as it is now (TLS once NBD_OPT_STARTTLS succeeded); the caller disposes it
+    /// when the handshake fails.</summary>
+    public INbdTransport Transport => _transport;
 
     /// <summary>Negotiates; null when the client aborted, went away or broke the protocol (the caller
     /// then closes the connection).</summary>
@@ -58,7 +69,8 @@ internal sealed class NbdHandshake
         {
             return await NegotiateAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NbdProtocolException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is NbdProtocolException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException
+                                       or System.Security.Authentication.AuthenticationException)
         {
             var reason = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested
                 ? $"did not finish within {_options.HandshakeTimeout.TotalSeconds:0} s"
@@ -101,6 +113,14 @@ internal sealed class NbdHandshake
             var data = new byte[option.Length];
             if (!await ReceiveExactlyAsync(data).ConfigureAwait(false)) return null;
 
+            if (_tls is { Required: true } && !_secured && option.Option is not (NbdOption.StartTls or NbdOption.Abort))
+            {
+                if (option.Option == NbdOption.ExportName)
+                    throw new NbdProtocolException("NBD_OPT_EXPORT_NAME without TLS, which this server requires");
+                await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first").ConfigureAwait(false);
+                continue;
+            }
+
             switch (option.Option)
             {
                 case NbdOption.ExportName:
@@ -132,7 +152,7 @@ internal sealed class NbdHandshake
                     await HandleMetaContextAsync(option.Option, data).ConfigureAwait(false);
                     break;
                 case NbdOption.StartTls:
-                    await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrUnsupported, "TLS is not supported by this server").ConfigureAwait(false);
+                    await HandleStartTlsAsync(data).ConfigureAwait(false);
                     break;
                 default:
                     await ReplyErrorAsync(option.Option, NbdOptionReplyType.ErrUnsupported, $"option {(uint)option.Option} is not supported").ConfigureAwait(false);
@@ -167,7 +187,65 @@ internal sealed class NbdHandshake
     }
 
     private NbdNegotiatedSession Negotiated(NbdExport export) =>
-        new(export, _structuredReplies, _structuredReplies && _allocationContextExport == export.Name);
+        new(export, _structuredReplies, _structuredReplies && _allocationContextExport == export.Name, _transport);
+
+    /// <summary>NBD_OPT_STARTTLS: ACK in the clear, then the TLS handshake; everything after runs through
+    /// TLS, and what was negotiated before it is forgotten (doc/proto.md, "TLS support").</summary>
+    private async Task HandleStartTlsAsync(byte[] data)
+    {
+        if (_tls == null)
+        {
+            await ReplyErrorAsync(NbdOption.StartTls, NbdOptionReplyType.ErrUnsupported, "TLS is not configured on this server").ConfigureAwait(false);
+            return;
+        }
+        if (data.Length != 0 || _secured)
+        {
+            await ReplyErrorAsync(NbdOption.StartTls, NbdOptionReplyType.ErrInvalid,
+                _secured ? "TLS is already on" : "NBD_OPT_STARTTLS takes no data").ConfigureAwait(false);
+            return;
+        }
+        await ReplyAsync(NbdOption.StartTls, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
+        var tls = new SslStream(new NbdTransportStream(_transport), leaveInnerStreamOpen: true, ValidateClientCertificate);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = _tls.Certificate,
+                ClientCertificateRequired = _tls.VerifyPeer,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            }).ConfigureAwait(false);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        _transport = new SslStreamTransport(tls, _transport);
+        _secured = true;
+        _structuredReplies = false;
+        _allocationContextExport = null;
+        NbdLog.TlsStarted(_logger, _peer, tls.SslProtocol, tls.RemoteCertificate?.Subject ?? "no client certificate");
+    }
+
+    /// <summary>With <see cref="NbdTlsOptions.VerifyPeer"/>, the client's certificate must chain to the
+    /// configured CA (and nothing else: the system's roots do not count).</summary>
+    private bool ValidateClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (!_tls!.VerifyPeer) return true;
+        if (certificate == null)
+        {
+            NbdLog.HandshakeFailed(_logger, _peer, "no client certificate, which this server requires");
+            return false;
+        }
+        using var custom = new X509Chain();
+        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        custom.ChainPolicy.CustomTrustStore.AddRange(_tls.Authority);
+        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        var valid = custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+        if (!valid)
+            NbdLog.HandshakeFailed(_logger, _peer, $"client certificate '{certificate.Subject}' is not signed by the configured CA");
+        return valid;
+    }
 
     /// <summary>NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT. The one context is
     /// <c>base:allocation</c>; LIST with no queries or with "base:" names it, unknown queries are passed

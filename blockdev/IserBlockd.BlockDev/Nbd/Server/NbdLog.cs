@@ -45,6 +45,9 @@ internal static partial class NbdLog
     [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "NBD connection {Peer} failed unexpectedly")]
     public static partial void ConnectionFailed(ILogger logger, Exception exception, string peer);
 
+    [LoggerMessage(EventId = 15, Level = LogLevel.Information, Message = "NBD client {Peer} started TLS ({Protocol}, {Client})")]
+    public static partial void TlsStarted(ILogger logger, string peer, System.Security.Authentication.SslProtocols protocol, string client);
+
     [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "Accepting NBD connections on {Endpoint} failed")]
     public static partial void AcceptFailed(ILogger logger, Exception exception, string endpoint);
 }

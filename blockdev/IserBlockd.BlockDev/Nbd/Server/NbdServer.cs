@@ -159,9 +159,9 @@ public sealed class NbdServer : IAsyncDisposable
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         NbdLog.Connected(_logger, transport.RemoteDescription);
         NbdNegotiatedSession? session;
+        var handshake = new NbdHandshake(transport, FindExport, () => Exports, Options, _logger);
         try
         {
-            var handshake = new NbdHandshake(transport, FindExport, () => Exports, Options, _logger);
             session = await handshake.RunAsync(linked.Token).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -171,12 +171,12 @@ public sealed class NbdServer : IAsyncDisposable
         }
         if (session == null)
         {
-            await transport.DisposeAsync().ConfigureAwait(false);
+            await handshake.Transport.DisposeAsync().ConfigureAwait(false);
             return;
         }
         try
         {
-            await new NbdConnection(transport, session.Export, session.StructuredReplies, session.AllocationContext, Options, _logger)
+            await new NbdConnection(session.Transport, session.Export, session.StructuredReplies, session.AllocationContext, Options, _logger)
                 .RunAsync(linked.Token).ConfigureAwait(false);
         }
         finally

@@ -33,7 +33,10 @@ public sealed record NbdServerOptions
     /// on; a larger one is treated as a denial of service and the client is disconnected.</summary>
     public long MaxDiscardedPayload { get; init; } = 64L << 20;
 
-    /// <summary>Time a client has to finish option haggling.</summary>
+    /// <summary>NBD over TLS (NBD_OPT_STARTTLS); null: the option is refused and everything is in the clear.</summary>
+    public NbdTlsOptions? Tls { get; init; }
+
+    /// <summary>Time a client has to finish option haggling (the TLS handshake included).</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>When the server stops, how long a connection may take to deliver the replies of requests
