@@ -30,11 +30,12 @@ internal static class ExportCommand
         var tlsCreds = new Option<string?>("--tls-creds") { Description = "Serve NBD over TLS with the X.509 credentials in DIR (qemu's layout: ca-cert.pem, server-cert.pem, server-key.pem)", HelpName = "DIR" };
         var tls = new Option<string?>("--tls") { Description = "off, allow (TLS offered, plain clients served) or require (default with --tls-creds)", HelpName = "MODE" };
         var tlsVerifyPeer = new Option<bool>("--tls-verify-peer") { Description = "Require a client certificate signed by the CA in --tls-creds" };
+        var commandTimeout = new Option<double?>("--command-timeout") { Description = "Seconds a SCSI command may go unanswered before it is aborted (default 30)", HelpName = "SECONDS" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, metricsListen, tlsCreds, tls, tlsVerifyPeer, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -76,9 +77,15 @@ internal static class ExportCommand
             if (result.GetValue(replacement) is { } seconds)
             {
                 if (seconds is < 0 or > 86400) errors.Add("--replacement-timeout: expected 0 to 86400 seconds");
-                else settings = settings with { ReplacementTimeout = TimeSpan.FromSeconds(seconds), KernelNbdTimeout = TimeSpan.FromSeconds(seconds) + DaemonSettings.KernelTimeoutMargin };
+                else settings = settings with { ReplacementTimeout = TimeSpan.FromSeconds(seconds) };
             }
             var tlsOptions = ResolveTls(result.GetValue(tlsCreds), result.GetValue(tls), result.GetValue(tlsVerifyPeer), errors);
+            if (result.GetValue(commandTimeout) is { } commandSeconds)
+            {
+                if (commandSeconds is < 1 or > 3600) errors.Add("--command-timeout: expected 1 to 3600 seconds");
+                else settings = settings with { CommandTimeout = TimeSpan.FromSeconds(commandSeconds) };
+            }
+            settings = settings with { KernelNbdTimeout = DaemonSettings.DefaultKernelNbdTimeout(settings.ReplacementTimeout, settings.CommandTimeout) };
             if (errors.Count > 0)
             {
                 foreach (var e in errors) await Console.Error.WriteLineAsync($"iserblockd export: {e}");

@@ -40,7 +40,7 @@ public sealed record ConfigDifference(
     /// <summary>What every session of the daemon was logged in with (a change redoes them all).</summary>
     private static bool SameSessionGlobals(DaemonSettings a, DaemonSettings b) =>
         a.InitiatorName == b.InitiatorName && a.ReplacementTimeout == b.ReplacementTimeout && a.NopInterval == b.NopInterval
-        && a.NopTimeout == b.NopTimeout && a.LoginTimeout == b.LoginTimeout && a.KernelNbdTimeout == b.KernelNbdTimeout
+        && a.NopTimeout == b.NopTimeout && a.CommandTimeout == b.CommandTimeout && a.LoginTimeout == b.LoginTimeout && a.KernelNbdTimeout == b.KernelNbdTimeout
         && a.Reconnect == b.Reconnect && a.KernelNbdConnections == b.KernelNbdConnections && a.KernelNbdMethod == b.KernelNbdMethod;
 
     public static bool SameSession(NodeSettings a, NodeSettings b) =>

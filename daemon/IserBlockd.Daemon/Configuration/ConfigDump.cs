@@ -17,6 +17,7 @@ public static class ConfigDump
         ReplacementTimeout = s.ReplacementTimeout.TotalSeconds,
         NopInterval = s.NopInterval.TotalSeconds,
         NopTimeout = s.NopTimeout.TotalSeconds,
+        CommandTimeout = s.CommandTimeout.TotalSeconds,
         LoginTimeout = s.LoginTimeout.TotalSeconds,
         KernelNbdTimeout = s.KernelNbdTimeout.TotalSeconds,
         KernelNbdConnections = s.KernelNbdConnections,

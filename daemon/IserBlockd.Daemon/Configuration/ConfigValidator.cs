@@ -48,7 +48,8 @@ internal sealed class ConfigValidator
         var nopInterval = Seconds(doc.NopInterval, "nopInterval", DaemonSettings.DefaultNopInterval, min: 0);
         var nopTimeout = Seconds(doc.NopTimeout, "nopTimeout", DaemonSettings.DefaultNopTimeout, min: 0.1);
         var loginTimeout = Seconds(doc.LoginTimeout, "loginTimeout", DaemonSettings.DefaultLoginTimeout, min: 1);
-        var kernelTimeout = Seconds(doc.KernelNbdTimeout, "kernelNbdTimeout", replacement + DaemonSettings.KernelTimeoutMargin, min: 1);
+        var commandTimeout = Seconds(doc.CommandTimeout, "commandTimeout", DaemonSettings.DefaultCommandTimeout, min: 1);
+        var kernelTimeout = Seconds(doc.KernelNbdTimeout, "kernelNbdTimeout", DaemonSettings.DefaultKernelNbdTimeout(replacement, commandTimeout), min: 1);
         if (doc.KernelNbdTimeout != null && kernelTimeout <= replacement)
             Error("kernelNbdTimeout", $"must be greater than replacementTimeout ({replacement.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s) so that the kernel never fails a request the daemon is still holding; leave it out to use replacementTimeout + {DaemonSettings.KernelTimeoutMargin.TotalSeconds} s");
 
@@ -112,6 +113,7 @@ internal sealed class ConfigValidator
         return new DaemonSettings(initiatorName, replacement, nopInterval, nopTimeout, loginTimeout, kernelTimeout,
             reconnect, logging, controlSocket, nodes)
         {
+            CommandTimeout = commandTimeout,
             KernelNbdConnections = kernelConnections,
             KernelNbdMethod = kernelMethod,
             IserBuffers = iser,

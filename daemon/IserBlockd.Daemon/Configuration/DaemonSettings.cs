@@ -30,8 +30,20 @@ public sealed record DaemonSettings(
     /// <summary>Settings with nothing configured: what <c>iserblockd export</c> starts from.</summary>
     public static DaemonSettings Defaults { get; } = new(
         null, DefaultReplacementTimeout, DefaultNopInterval, DefaultNopTimeout, DefaultLoginTimeout,
-        DefaultReplacementTimeout + KernelTimeoutMargin, ReconnectPolicy.Default, LoggingSettings.Default,
+        DefaultKernelNbdTimeout(DefaultReplacementTimeout, DefaultCommandTimeout), ReconnectPolicy.Default, LoggingSettings.Default,
         DefaultControlSocket, []);
+
+    /// <summary>How long a sent SCSI command may go unanswered before it is aborted (then LU reset, then reinstatement).</summary>
+    public TimeSpan CommandTimeout { get; init; } = DefaultCommandTimeout;
+
+    public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The default kernel NBD timeout: above the replacement timeout plus the whole escalation of a command timeout
+    /// (abort, LU reset, re-issues), so that the kernel never resubmits a request that might still run on the target.
+    /// </summary>
+    public static TimeSpan DefaultKernelNbdTimeout(TimeSpan replacement, TimeSpan commandTimeout)
+        => replacement + new Iscsi.Sessions.IscsiSessionOptions { Portals = [], InitiatorName = "", CommandTimeout = commandTimeout }.WorstCaseCommandTime + KernelTimeoutMargin;
 
     /// <summary>Sockets the kernel spreads the requests of each /dev/nbdN over (as nbd-client -connections).</summary>
     public int KernelNbdConnections { get; init; } = DefaultKernelNbdConnections;

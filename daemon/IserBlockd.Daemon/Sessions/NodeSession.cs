@@ -1,5 +1,6 @@
 using IserBlockd.BlockDev;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Daemon.Identity;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Scsi;
@@ -23,7 +24,7 @@ public sealed partial class NodeSession : IAsyncDisposable
     private readonly string _initiatorName;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
-    private readonly Isid _isid = Isid.CreateRandom();
+    private Isid? _isid;
     private readonly Lock _lock = new();
     private IscsiSession? _session;
     private NodeState _state = NodeState.LoggedOut;
@@ -86,7 +87,9 @@ public sealed partial class NodeSession : IAsyncDisposable
         IscsiSession session;
         try
         {
-            var options = SessionOptionsBuilder.Build(Node, _initiatorName, _settings) with { Isid = _isid };
+            // The node's ISID is kept across restarts, so that this login reinstates (and fences) a predecessor's session.
+            _isid ??= NodeIsidStore.Default.GetOrCreate(Node.Name, $"{Node.Target}@{string.Join(',', Node.Portals.Select(p => $"{p.Host}:{p.Port}"))}", _logger);
+            var options = SessionOptionsBuilder.Build(Node, _initiatorName, _settings) with { Isid = _isid.Value };
             var (loggedIn, choice) = await new TransportChooser(devices: _iserDevices, loggerFactory: _loggerFactory)
                 .LoginAsync(Node.Transport, options, cancellationToken).ConfigureAwait(false);
             session = loggedIn;
@@ -232,20 +235,11 @@ public sealed partial class NodeSession : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(lifetime).ConfigureAwait(false))
             {
                 if (State != NodeState.LoggedIn) continue;
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime);
-                timeout.CancelAfter(_settings.NopTimeout);
-                try
-                {
-                    await session.PingAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!lifetime.IsCancellationRequested)
+                // Any PDU received counts as life; a ping goes out only after nopInterval of silence.
+                if (!await session.ProbeLivenessAsync(_settings.NopInterval, _settings.NopTimeout, lifetime).ConfigureAwait(false))
                 {
                     LogSilentTarget(Node.Target, _settings.NopTimeout.TotalSeconds);
-                    StartRecovery(session, $"no NOP-In answer within {_settings.NopTimeout.TotalSeconds:0.#} s");
-                }
-                catch (IscsiException)
-                {
-                    // The connection is already gone; ConnectionLost starts the recovery.
+                    StartRecovery(session, $"no NOP-In answer (and no other PDU) within {_settings.NopTimeout.TotalSeconds:0.#} s");
                 }
             }
         }

@@ -33,6 +33,7 @@ public static class SessionOptionsBuilder
             ChapAlgorithms = node.Chap?.Offer ?? ChapAlgorithmNames.Default,
             Operational = operational,
             LoginTimeout = settings.LoginTimeout,
+            CommandTimeout = settings.CommandTimeout,
             RetainCommandsOnConnectionLoss = true,
             MaxOutstandingCommands = o.QueueDepth ?? 1024,
         };

@@ -359,6 +359,39 @@ public sealed partial class IscsiSession : IAsyncDisposable
         return _controls.Send(request, connection);
     }
 
+    /// <summary>
+    /// Liveness from traffic: any PDU received proves the connection alive. A NOP-Out goes out only after
+    /// <paramref name="interval"/> of receive silence, and the connection counts as dead (false) only when that ping
+    /// stays unanswered for <paramref name="timeout"/> with nothing else arriving meanwhile. True without a
+    /// connection (nothing to probe).
+    /// </summary>
+    public async Task<bool> ProbeLivenessAsync(TimeSpan interval, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var connection = CurrentConnection();
+        if (connection == null || Stopwatch.GetElapsedTime(connection.LastReceiveTimestamp) < interval) return true;
+        var ping = NopExchange.PingAsync(this, CancellationToken.None);
+        var sent = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            var quietSince = Math.Max(sent, connection.LastReceiveTimestamp);
+            var left = timeout - Stopwatch.GetElapsedTime(quietSince);
+            if (left <= TimeSpan.Zero) return ping.IsCompletedSuccessfully;
+            try
+            {
+                await ping.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (TimeoutException)
+            {
+                // Traffic that arrived meanwhile (Data-In queued ahead of the NOP-In) extends the wait.
+            }
+            catch (IscsiException)
+            {
+                return true; // the connection is already gone; its loss is reported by ConnectionLost
+            }
+        }
+    }
+
     /// <summary>Sends a NOP-Out ping and waits for the NOP-In; returns the round-trip time.</summary>
     public Task<TimeSpan> PingAsync(CancellationToken cancellationToken = default) => NopExchange.PingAsync(this, cancellationToken);
 

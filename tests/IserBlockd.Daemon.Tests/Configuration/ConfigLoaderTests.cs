@@ -35,7 +35,9 @@ public sealed class ConfigLoaderTests : IDisposable
 
         Assert.Null(settings.InitiatorName);
         Assert.Equal(TimeSpan.FromSeconds(120), settings.ReplacementTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(150), settings.KernelNbdTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.CommandTimeout);
+        // Above the replacement timeout plus the whole escalation of a timed-out command (30 + 15 + 30 s, three times).
+        Assert.Equal(TimeSpan.FromSeconds(120 + 225 + 30), settings.KernelNbdTimeout);
         Assert.Equal(TimeSpan.FromSeconds(5), settings.NopInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), settings.NopTimeout);
         Assert.Equal(TimeSpan.FromSeconds(15), settings.LoginTimeout);

@@ -104,7 +104,7 @@ public sealed class DaemonLoggingTests
             """), "t.json");
         var again = ConfigLoader.Parse(Encoding.UTF8.GetBytes(ConfigDump.ToJson(settings)), "dump");
         Assert.Equal(ConfigDump.ToJson(settings), ConfigDump.ToJson(again));
-        Assert.Equal(TimeSpan.FromSeconds(60), again.KernelNbdTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30 + 225 + 30), again.KernelNbdTimeout);
         Assert.Equal(settings.Nodes[0].Portals, again.Nodes[0].Portals);
         Assert.Equal(settings.Nodes[0].Luns[0], again.Nodes[0].Luns[0]);
     }

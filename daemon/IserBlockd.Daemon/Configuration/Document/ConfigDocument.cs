@@ -9,6 +9,7 @@ public sealed class ConfigDocument
     public double? ReplacementTimeout { get; set; }
     public double? NopInterval { get; set; }
     public double? NopTimeout { get; set; }
+    public double? CommandTimeout { get; set; }
     public double? LoginTimeout { get; set; }
     public double? KernelNbdTimeout { get; set; }
     public int? KernelNbdConnections { get; set; }
