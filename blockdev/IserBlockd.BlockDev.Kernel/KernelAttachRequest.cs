@@ -10,7 +10,7 @@ namespace IserBlockd.BlockDev.Kernel;
 /// in flight on a dead socket are requeued when their <see cref="IoTimeout"/> fires, so with a non-zero
 /// timeout nothing is lost across a restart, only delayed. A timeout of zero disables the kernel's
 /// timeout handling; on 6.1 such in-flight requests would then never be resent, so it is not the default.
-/// <see cref="NbdClientFlags.DestroyOnDisconnect"/> only matters after an explicit disconnect (the
+/// <see cref="NbdDeviceClientFlags.DestroyOnDisconnect"/> only matters after an explicit disconnect (the
 /// device node goes away when it is also closed), so it does not stand in the way of a restart, and it
 /// keeps devices created by auto index from piling up; DISCONNECT_ON_CLOSE is never set (an unmount
 /// would end the device).
@@ -82,7 +82,7 @@ public sealed record KernelAttachRequest
         BlockSizeBytes = (ulong)LogicalBlockSize,
         TimeoutSeconds = (ulong)Math.Ceiling(IoTimeout.TotalSeconds),
         ServerFlags = TransmissionFlags,
-        ClientFlags = DestroyOnDisconnect ? NbdClientFlags.DestroyOnDisconnect : NbdClientFlags.None,
+        ClientFlags = DestroyOnDisconnect ? NbdDeviceClientFlags.DestroyOnDisconnect : NbdDeviceClientFlags.None,
         DeadConnectionTimeoutSeconds = (ulong)Math.Ceiling(DeadConnectionTimeout.TotalSeconds),
         BackendIdentifier = BackendIdentifier,
     };

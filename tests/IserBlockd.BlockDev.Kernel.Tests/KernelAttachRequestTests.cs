@@ -35,7 +35,7 @@ public class KernelAttachRequestTests
         Assert.Equal(512UL, c.BlockSizeBytes);
         Assert.Equal(150UL, c.TimeoutSeconds);
         Assert.Equal(180UL, c.DeadConnectionTimeoutSeconds);
-        Assert.Equal(NbdClientFlags.DestroyOnDisconnect, c.ClientFlags);
+        Assert.Equal(NbdDeviceClientFlags.DestroyOnDisconnect, c.ClientFlags);
         Assert.Equal("iqn.2024-01.test:t1/lun1", c.BackendIdentifier);
     }
 

@@ -23,7 +23,7 @@ public class NbdNetlinkMessagesTests
             BlockSizeBytes = 4096,
             TimeoutSeconds = 30,
             ServerFlags = 0x10d,   // HAS_FLAGS | SEND_FLUSH | SEND_FUA | CAN_MULTI_CONN
-            ClientFlags = NbdClientFlags.DestroyOnDisconnect,
+            ClientFlags = NbdDeviceClientFlags.DestroyOnDisconnect,
             DeadConnectionTimeoutSeconds = 60,
         };
         var bytes = NbdNetlinkMessages.BuildConnect(FamilyId, sequence: 0x01020304, configuration, [7, 9]);

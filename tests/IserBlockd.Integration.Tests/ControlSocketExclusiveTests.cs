@@ -33,7 +33,7 @@ public sealed class ControlSocketExclusiveTests
         Assert.DoesNotContain("   at ", second.StandardError);         // no stack trace
         Assert.DoesNotContain("starting", second.StandardError);        // stopped before the runtime started
         // The first daemon still owns its socket and its session was not fenced by a second login.
-        Assert.True((await ControlClient.SendAsync(control, new ControlRequest { Command = "status" }, CancellationToken.None)).Ok);
+        Assert.True((await ControlClient.SendAsync(control, new ControlSocketRequest { Command = "status" }, CancellationToken.None)).Ok);
         Assert.Equal(sid, Assert.Single(await target.SessionsAsync()).Sid);
 
         first.Signal(9);
@@ -41,7 +41,7 @@ public sealed class ControlSocketExclusiveTests
         Assert.True(File.Exists(control)); // left behind by SIGKILL
         await using var third = ExternalProcess.Start(Executables.Iserblockd, ["run", "--config", config]);
         await third.WaitForLineAsync(l => l.Contains("Ready:", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-        Assert.True((await ControlClient.SendAsync(control, new ControlRequest { Command = "status" }, CancellationToken.None)).Ok);
+        Assert.True((await ControlClient.SendAsync(control, new ControlSocketRequest { Command = "status" }, CancellationToken.None)).Ok);
         third.Signal(15);
         Assert.Equal(0, await third.WaitForExitAsync(TimeSpan.FromSeconds(90)));
     }

@@ -55,7 +55,7 @@ public sealed class DaemonTests
             sources.Add(source);
         }
 
-        var list = await ControlClient.SendAsync(dir.File("run/control"), new ControlRequest { Command = "list" }, CancellationToken.None);
+        var list = await ControlClient.SendAsync(dir.File("run/control"), new ControlSocketRequest { Command = "list" }, CancellationToken.None);
         Assert.True(list.Ok, list.Error?.Message);
         Assert.Equal(["a", "b"], list.Sessions!.Select(s => s.Node));
         Assert.All(list.Sessions!, s => Assert.Equal("logged-in", s.State));
@@ -125,32 +125,32 @@ public sealed class DaemonTests
         await using var daemon = ExternalProcess.Start(Executables.Iserblockd, ["run", "--config", config],
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path });
         await notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
-        Task<ControlResponse> Send(ControlRequest r) => ControlClient.SendAsync(control, r, CancellationToken.None);
+        Task<ControlSocketResponse> Send(ControlSocketRequest r) => ControlClient.SendAsync(control, r, CancellationToken.None);
 
-        var status = (await Send(new ControlRequest { Command = "status" })).Status!;
+        var status = (await Send(new ControlSocketRequest { Command = "status" })).Status!;
         Assert.Equal(1, status.SessionsLoggedIn);
         Assert.Equal(1, status.LunsMapped);
         Assert.Equal(TestTarget.InitiatorName, status.InitiatorName);
 
-        var map = await Send(new ControlRequest { Command = "map", Node = "a", Lun = 2, Socket = dir.File("a2.sock"), ExportName = "two" });
+        var map = await Send(new ControlSocketRequest { Command = "map", Node = "a", Lun = 2, Socket = dir.File("a2.sock"), ExportName = "two" });
         Assert.True(map.Ok, map.Error?.Message);
         await Tools.RunAsync("qemu-io", "-f", "raw", "-c", "write -P 0x42 0 8192", $"nbd+unix:///two?socket={dir.File("a2.sock")}");
-        var again = await Send(new ControlRequest { Command = "map", Node = "a", Lun = 2, Socket = dir.File("a3.sock") });
+        var again = await Send(new ControlSocketRequest { Command = "map", Node = "a", Lun = 2, Socket = dir.File("a3.sock") });
         Assert.Equal(ControlErrorCodes.AlreadyDone, again.Error!.Code);
 
-        var unmap = await Send(new ControlRequest { Command = "unmap", Node = "a", Lun = 2 });
+        var unmap = await Send(new ControlSocketRequest { Command = "unmap", Node = "a", Lun = 2 });
         Assert.True(unmap.Ok, unmap.Error?.Message);
         Assert.False(File.Exists(dir.File("a2.sock")));
         Assert.Equal(0x42, File.ReadAllBytes(a.BackingFile(2))[8191]); // flushed before the unmap answered
 
-        Assert.Equal(ControlErrorCodes.NotFound, (await Send(new ControlRequest { Command = "logout", Node = "zz" })).Error!.Code);
-        var logout = await Send(new ControlRequest { Command = "logout", Node = "a" });
+        Assert.Equal(ControlErrorCodes.NotFound, (await Send(new ControlSocketRequest { Command = "logout", Node = "zz" })).Error!.Code);
+        var logout = await Send(new ControlSocketRequest { Command = "logout", Node = "a" });
         Assert.True(logout.Ok, logout.Error?.Message);
         Assert.Empty(await a.SessionsAsync());
-        Assert.Equal("logged-out", (await Send(new ControlRequest { Command = "list" })).Sessions![0].State);
-        Assert.Equal(ControlErrorCodes.AlreadyDone, (await Send(new ControlRequest { Command = "logout", Node = "a" })).Error!.Code);
+        Assert.Equal("logged-out", (await Send(new ControlSocketRequest { Command = "list" })).Sessions![0].State);
+        Assert.Equal(ControlErrorCodes.AlreadyDone, (await Send(new ControlSocketRequest { Command = "logout", Node = "a" })).Error!.Code);
 
-        var login = await Send(new ControlRequest { Command = "login", Node = "a" });
+        var login = await Send(new ControlSocketRequest { Command = "login", Node = "a" });
         Assert.True(login.Ok, login.Error?.Message);
         Assert.Single(await a.SessionsAsync());
         Assert.Contains("\"export-size\"", await Tools.RunAsync("nbdinfo", "--json", $"nbd+unix:///a-1?socket={dir.File("a1.sock")}"));

@@ -88,7 +88,7 @@ public sealed class MetricsTests
         Assert.True(Value(after, "iserblockd_session_commands_sent_total", ("node", "san")) >= readsAfter + writesAfter);
 
         // iserblockctl list reads the same figures (nothing moves now).
-        var list = await ControlClient.SendAsync(control, new ControlRequest { Command = "list" }, CancellationToken.None);
+        var list = await ControlClient.SendAsync(control, new ControlSocketRequest { Command = "list" }, CancellationToken.None);
         var counters = list.Sessions!.Single().Luns.Single().Counters;
         Assert.Equal(readsAfter, counters.Reads);
         Assert.Equal(writesAfter, counters.Writes);

@@ -29,7 +29,7 @@ public sealed class ReloadTests
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path });
         await notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
         Task<ProcessResult> Ctl(params string[] args) => ExternalProcess.RunAsync(Executables.Iserblockctl, [.. args, "--control-socket", control]);
-        Task<ControlResponse> List() => ControlClient.SendAsync(control, new ControlRequest { Command = "list" }, CancellationToken.None);
+        Task<ControlSocketResponse> List() => ControlClient.SendAsync(control, new ControlSocketRequest { Command = "list" }, CancellationToken.None);
 
         var sessionA = Assert.Single(await a.SessionsAsync()).Sid;
         var tsihA = (await List()).Sessions!.Single().Tsih;

@@ -54,12 +54,12 @@ public sealed class SecretsStaySecretTests
             Assert.Contains("(mutual)", daemon.StandardError); // mutual CHAP really ran, and verbose logging with it
             var info = await ExternalProcess.RunAsync("nbdinfo", [$"nbd+unix:///a-1?socket={dir.File("a.sock")}"]);
             Assert.Equal(0, info.ExitCode);
-            foreach (var request in new[] { new ControlRequest { Command = "list" }, new ControlRequest { Command = "status" },
-                                            new ControlRequest { Command = "show", Node = "a" }, new ControlRequest { Command = "luns", Node = "a" } })
+            foreach (var request in new[] { new ControlSocketRequest { Command = "list" }, new ControlSocketRequest { Command = "status" },
+                                            new ControlSocketRequest { Command = "show", Node = "a" }, new ControlSocketRequest { Command = "luns", Node = "a" } })
             {
                 var response = await ControlClient.SendAsync(control, request, CancellationToken.None);
                 Assert.True(response.Ok, response.Error?.Message);
-                seen.AppendLine(JsonSerializer.Serialize(response, ControlJsonContext.Readable.ControlResponse));
+                seen.AppendLine(JsonSerializer.Serialize(response, ControlJsonContext.Readable.ControlSocketResponse));
             }
             var show = await ExternalProcess.RunAsync(Executables.Iserblockctl, ["show", "a", "--control-socket", control, "-o", "json"]);
             seen.AppendLine(show.StandardOutput).AppendLine(show.StandardError);

@@ -15,7 +15,7 @@ public sealed record NbdDeviceConfiguration
     public ulong? TimeoutSeconds { get; init; }
     /// <summary>NBD transmission flags as the server would announce them (HAS_FLAGS, READ_ONLY, SEND_FLUSH ...).</summary>
     public ulong? ServerFlags { get; init; }
-    public NbdClientFlags? ClientFlags { get; init; }
+    public NbdDeviceClientFlags? ClientFlags { get; init; }
     /// <summary>How long requests wait for a RECONFIGURE after every connection died, in seconds (0 = fail at once).</summary>
     public ulong? DeadConnectionTimeoutSeconds { get; init; }
     /// <summary>Names what the device serves; the kernel then refuses a RECONFIGURE that names another.</summary>

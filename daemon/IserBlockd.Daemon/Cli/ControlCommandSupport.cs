@@ -28,8 +28,8 @@ public sealed class ControlCommandSupport
 
     /// <summary>Sends <paramref name="request"/> and hands a successful answer to <paramref name="render"/>;
     /// a refusal becomes <see cref="CliFailure"/> (exit code and message).</summary>
-    public async Task<int> SendAsync(ParseResult result, TextWriter stdout, ControlRequest request,
-        Func<ControlResponse, TextWriter, bool, Task> render, CancellationToken cancellationToken)
+    public async Task<int> SendAsync(ParseResult result, TextWriter stdout, ControlSocketRequest request,
+        Func<ControlSocketResponse, TextWriter, bool, Task> render, CancellationToken cancellationToken)
     {
         var response = await ControlClient.SendAsync(result.GetValue(Socket)!, request, cancellationToken).ConfigureAwait(false);
         if (!response.Ok)
@@ -42,10 +42,10 @@ public sealed class ControlCommandSupport
     }
 
     /// <summary>For commands that change something: the daemon's sentence, or <c>{"ok":true,"message":...}</c>.</summary>
-    public static async Task RenderMessage(ControlResponse response, TextWriter stdout, bool json)
+    public static async Task RenderMessage(ControlSocketResponse response, TextWriter stdout, bool json)
     {
         if (json)
-            await stdout.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(response, ControlOutputJsonContext.Readable.ControlResponse)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(response, ControlOutputJsonContext.Readable.ControlSocketResponse)).ConfigureAwait(false);
         else if (response.Message != null)
             await stdout.WriteLineAsync(response.Message).ConfigureAwait(false);
     }

@@ -17,11 +17,11 @@ public static class ListCommand
         var command = new Command("list", "Sessions and LUNs of the running daemon, with their state and counters");
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "list" }, RenderAsync, cancellationToken)));
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "list" }, RenderAsync, cancellationToken)));
         return command;
     }
 
-    private static async Task RenderAsync(ControlResponse response, TextWriter stdout, bool json)
+    private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)
     {
         var sessions = response.Sessions ?? [];
         if (json)

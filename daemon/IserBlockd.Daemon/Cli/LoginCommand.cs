@@ -13,7 +13,7 @@ public static class LoginCommand
         var command = new Command("login", "Log in to a configured node now (and map its LUNs)") { node };
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "login", Node = result.GetValue(node) },
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "login", Node = result.GetValue(node) },
                 ControlCommandSupport.RenderMessage, cancellationToken)));
         return command;
     }

@@ -13,7 +13,7 @@ public static class LogoutCommand
         var command = new Command("logout", "Unmap a node's LUNs (flushed, detached) and log out; refused while a device is in use") { node };
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "logout", Node = result.GetValue(node) },
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "logout", Node = result.GetValue(node) },
                 ControlCommandSupport.RenderMessage, cancellationToken)));
         return command;
     }

@@ -28,7 +28,7 @@ public static class LunsCommand
             {
                 if (result.GetValue(connect.Portal) is { Length: > 0 })
                     throw new CliFailure(CtlExitCodes.Invalid, "give either NODE or --portal and --target, not both");
-                return await control.SendAsync(result, stdout, new ControlRequest { Command = "luns", Node = name },
+                return await control.SendAsync(result, stdout, new ControlSocketRequest { Command = "luns", Node = name },
                     (response, output, json) => RenderAsync(response.Luns ?? [], output, json), cancellationToken).ConfigureAwait(false);
             }
             if (result.GetValue(connect.Portal) is not { Length: > 0 })
@@ -53,7 +53,7 @@ public static class LunsCommand
     private static async Task MarkMappedAsync(List<LunDescription> luns, string target, string socket, CancellationToken cancellationToken)
     {
         if (!File.Exists(socket)) return;
-        var list = await ControlClient.SendAsync(socket, new ControlRequest { Command = "list" }, cancellationToken).ConfigureAwait(false);
+        var list = await ControlClient.SendAsync(socket, new ControlSocketRequest { Command = "list" }, cancellationToken).ConfigureAwait(false);
         foreach (var session in list.Sessions ?? [])
         {
             if (session.Target != target) continue;

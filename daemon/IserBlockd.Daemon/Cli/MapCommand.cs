@@ -24,7 +24,7 @@ public static class MapCommand
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
         {
             var socketPath = result.GetValue(socket) is { } s ? Path.GetFullPath(s) : null;
-            var request = new ControlRequest
+            var request = new ControlSocketRequest
             {
                 Command = "map",
                 Node = result.GetValue(node),

@@ -13,7 +13,7 @@ public static class ReloadCommand
         var command = new Command("reload", "Re-read the daemon's configuration file and apply what changed (as systemctl reload)");
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "reload" }, ControlCommandSupport.RenderMessage, cancellationToken)));
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "reload" }, ControlCommandSupport.RenderMessage, cancellationToken)));
         return command;
     }
 }

@@ -16,7 +16,7 @@ public static class RescanCommand
         var command = new Command("rescan", "Read the LUNs' sizes again and pick up LUNs added or removed at the target") { node, lun };
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "rescan", Node = result.GetValue(node), Lun = result.GetValue(lun) },
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "rescan", Node = result.GetValue(node), Lun = result.GetValue(lun) },
                 ControlCommandSupport.RenderMessage, cancellationToken)));
         return command;
     }

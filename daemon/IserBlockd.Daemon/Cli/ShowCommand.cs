@@ -19,11 +19,11 @@ public static class ShowCommand
         var command = new Command("show", "One node's session in detail: portal, transport, ISID/TSIH, negotiated keys, command window, LUNs") { node };
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "show", Node = result.GetValue(node) }, RenderAsync, cancellationToken)));
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "show", Node = result.GetValue(node) }, RenderAsync, cancellationToken)));
         return command;
     }
 
-    private static async Task RenderAsync(ControlResponse response, TextWriter stdout, bool json)
+    private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)
     {
         var session = response.Sessions?.FirstOrDefault() ?? new SessionInfo();
         if (json)

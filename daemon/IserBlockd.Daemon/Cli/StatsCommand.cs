@@ -28,7 +28,7 @@ public static class StatsCommand
             var reports = result.GetValue(count) ?? (result.GetValue(watch) == null ? 1 : int.MaxValue);
             if (reports < 1) throw new CliFailure(CtlExitCodes.Invalid, "--count: expected 1 or more");
             var json = control.Output.IsJson(result);
-            var request = new ControlRequest { Command = "show", Node = result.GetValue(node) };
+            var request = new ControlSocketRequest { Command = "show", Node = result.GetValue(node) };
             var socket = result.GetValue(control.Socket)!;
 
             var before = await SnapshotAsync(socket, request, cancellationToken).ConfigureAwait(false);
@@ -57,7 +57,7 @@ public static class StatsCommand
         return command;
     }
 
-    private static async Task<List<SessionInfo>> SnapshotAsync(string socket, ControlRequest request, CancellationToken cancellationToken)
+    private static async Task<List<SessionInfo>> SnapshotAsync(string socket, ControlSocketRequest request, CancellationToken cancellationToken)
     {
         var response = await ControlClient.SendAsync(socket, request, cancellationToken).ConfigureAwait(false);
         if (!response.Ok)

@@ -13,11 +13,11 @@ public static class StatusCommand
         var command = new Command("status", "Is the daemon running: version, uptime, sessions and LUNs summary");
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "status" }, RenderAsync, cancellationToken)));
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "status" }, RenderAsync, cancellationToken)));
         return command;
     }
 
-    private static async Task RenderAsync(ControlResponse response, TextWriter stdout, bool json)
+    private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)
     {
         var s = response.Status ?? new StatusInfo();
         if (json)

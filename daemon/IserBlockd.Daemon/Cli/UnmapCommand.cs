@@ -14,7 +14,7 @@ public static class UnmapCommand
         var command = new Command("unmap", "Withdraw a LUN's exports and kernel device (after a flush); refused while the device is in use") { node, lun };
         control.AddTo(command);
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlRequest { Command = "unmap", Node = result.GetValue(node), Lun = result.GetValue(lun) },
+            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "unmap", Node = result.GetValue(node), Lun = result.GetValue(lun) },
                 ControlCommandSupport.RenderMessage, cancellationToken)));
         return command;
     }

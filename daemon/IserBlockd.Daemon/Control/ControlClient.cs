@@ -6,7 +6,7 @@ namespace IserBlockd.Daemon.Control;
 /// <summary>iserblockctl's side of the control socket: one request, one response.</summary>
 public static class ControlClient
 {
-    public static async Task<ControlResponse> SendAsync(string socketPath, ControlRequest request, CancellationToken cancellationToken)
+    public static async Task<ControlSocketResponse> SendAsync(string socketPath, ControlSocketRequest request, CancellationToken cancellationToken)
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -15,19 +15,19 @@ public static class ControlClient
         }
         catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.ConnectionRefused)
         {
-            return ControlResponse.Failure(ControlErrorCodes.NotRunning, $"iserblockd is not running (nothing listens on {socketPath})");
+            return ControlSocketResponse.Failure(ControlErrorCodes.NotRunning, $"iserblockd is not running (nothing listens on {socketPath})");
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
         {
-            return ControlResponse.Failure(ControlErrorCodes.AccessDenied, $"permission denied on {socketPath}: the control socket is for root only");
+            return ControlSocketResponse.Failure(ControlErrorCodes.AccessDenied, $"permission denied on {socketPath}: the control socket is for root only");
         }
         catch (SocketException) when (!File.Exists(socketPath))
         {
-            return ControlResponse.Failure(ControlErrorCodes.NotRunning, $"iserblockd is not running (no control socket at {socketPath})");
+            return ControlSocketResponse.Failure(ControlErrorCodes.NotRunning, $"iserblockd is not running (no control socket at {socketPath})");
         }
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        byte[] requestLine = [.. JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Readable.ControlRequest), (byte)'\n'];
+        byte[] requestLine = [.. JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Readable.ControlSocketRequest), (byte)'\n'];
         try
         {
             await stream.WriteAsync(requestLine, cancellationToken).ConfigureAwait(false);
@@ -40,15 +40,15 @@ public static class ControlClient
         using var reader = new StreamReader(stream);
         var line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
         if (line == null)
-            return ControlResponse.Failure(ControlErrorCodes.Internal, "iserblockd closed the control connection without answering");
+            return ControlSocketResponse.Failure(ControlErrorCodes.Internal, "iserblockd closed the control connection without answering");
         try
         {
-            return JsonSerializer.Deserialize(line, ControlJsonContext.Readable.ControlResponse)
-                ?? ControlResponse.Failure(ControlErrorCodes.Internal, "empty answer from iserblockd");
+            return JsonSerializer.Deserialize(line, ControlJsonContext.Readable.ControlSocketResponse)
+                ?? ControlSocketResponse.Failure(ControlErrorCodes.Internal, "empty answer from iserblockd");
         }
         catch (JsonException e)
         {
-            return ControlResponse.Failure(ControlErrorCodes.Internal, $"unreadable answer from iserblockd: {e.Message}");
+            return ControlSocketResponse.Failure(ControlErrorCodes.Internal, $"unreadable answer from iserblockd: {e.Message}");
         }
     }
 }

@@ -8,14 +8,14 @@ public static class ControlDispatcher
 {
     public const string Commands = "list, status, show, luns, rescan, login, logout, map, unmap, reload";
 
-    public static async Task<ControlResponse> DispatchAsync(ControlRequest request, IDaemonControl control, CancellationToken cancellationToken)
+    public static async Task<ControlSocketResponse> DispatchAsync(ControlSocketRequest request, IDaemonControl control, CancellationToken cancellationToken)
     {
         switch (request.Command)
         {
             case "list":
-                return new ControlResponse { Ok = true, Sessions = control.List() };
+                return new ControlSocketResponse { Ok = true, Sessions = control.List() };
             case "status":
-                return new ControlResponse { Ok = true, Status = control.Status() };
+                return new ControlSocketResponse { Ok = true, Status = control.Status() };
             case "login":
                 return request.Node is { Length: > 0 } loginNode
                     ? await control.LoginAsync(loginNode, cancellationToken).ConfigureAwait(false)
@@ -38,7 +38,7 @@ public static class ControlDispatcher
                     ReadOnly = request.ReadOnly,
                 }, mapNode, errors);
                 if (mapping == null)
-                    return ControlResponse.Failure(ControlErrorCodes.BadRequest, string.Join("; ", errors));
+                    return ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, string.Join("; ", errors));
                 return await control.MapAsync(new MapRequest(mapNode, mapping), cancellationToken).ConfigureAwait(false);
             case "unmap":
                 if (request.Node is not { Length: > 0 } unmapNode) return Missing("unmap", "node");
@@ -57,12 +57,12 @@ public static class ControlDispatcher
             case "reload":
                 return await control.ReloadAsync(cancellationToken).ConfigureAwait(false);
             case null:
-                return ControlResponse.Failure(ControlErrorCodes.BadRequest, $"no command; known commands: {Commands}");
+                return ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, $"no command; known commands: {Commands}");
             default:
-                return ControlResponse.Failure(ControlErrorCodes.BadRequest, $"unknown command \"{request.Command}\"; known commands: {Commands}");
+                return ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, $"unknown command \"{request.Command}\"; known commands: {Commands}");
         }
     }
 
-    private static ControlResponse Missing(string command, string field) =>
-        ControlResponse.Failure(ControlErrorCodes.BadRequest, $"{command} needs a {field}");
+    private static ControlSocketResponse Missing(string command, string field) =>
+        ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, $"{command} needs a {field}");
 }

@@ -9,8 +9,8 @@ namespace IserBlockd.Daemon.Control;
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
-[JsonSerializable(typeof(ControlRequest))]
-[JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(ControlSocketRequest))]
+[JsonSerializable(typeof(ControlSocketResponse))]
 [JsonSerializable(typeof(List<Cli.LunRates>))] // iserblockctl stats -o json: one report per line
 public sealed partial class ControlJsonContext : JsonSerializerContext
 {
@@ -26,7 +26,7 @@ public sealed partial class ControlJsonContext : JsonSerializerContext
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     WriteIndented = true)]
-[JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(ControlSocketResponse))]
 [JsonSerializable(typeof(List<SessionInfo>))]
 [JsonSerializable(typeof(StatusInfo))]
 [JsonSerializable(typeof(List<LunDescription>))]

@@ -139,7 +139,7 @@ public sealed partial class ControlServer : IAsyncDisposable
             if (peer.UserId != 0 && peer.UserId != _ownUid)
             {
                 LogRefused(peer.ProcessId, peer.UserId);
-                await WriteAsync(stream, ControlResponse.Failure(ControlErrorCodes.AccessDenied,
+                await WriteAsync(stream, ControlSocketResponse.Failure(ControlErrorCodes.AccessDenied,
                     $"permission denied: the iserblockd control socket is for root only (you are uid {peer.UserId})"), cancellationToken).ConfigureAwait(false);
                 await LingerAsync(socket).ConfigureAwait(false);
                 return;
@@ -159,7 +159,7 @@ public sealed partial class ControlServer : IAsyncDisposable
                 }
                 if (buffer.Length > MaxRequestBytes)
                 {
-                    await WriteAsync(stream, ControlResponse.Failure(ControlErrorCodes.BadRequest,
+                    await WriteAsync(stream, ControlSocketResponse.Failure(ControlErrorCodes.BadRequest,
                         $"request longer than {MaxRequestBytes} bytes"), cancellationToken).ConfigureAwait(false);
                     return;
                 }
@@ -212,20 +212,20 @@ public sealed partial class ControlServer : IAsyncDisposable
         return true;
     }
 
-    private async Task<ControlResponse> HandleAsync(ReadOnlySequence<byte> line, PeerCredentials peer, CancellationToken cancellationToken)
+    private async Task<ControlSocketResponse> HandleAsync(ReadOnlySequence<byte> line, PeerCredentials peer, CancellationToken cancellationToken)
     {
-        ControlRequest? request;
+        ControlSocketRequest? request;
         try
         {
             var reader = new Utf8JsonReader(line);
-            request = JsonSerializer.Deserialize(ref reader, ControlJsonContext.Readable.ControlRequest);
+            request = JsonSerializer.Deserialize(ref reader, ControlJsonContext.Readable.ControlSocketRequest);
         }
         catch (JsonException e)
         {
-            return ControlResponse.Failure(ControlErrorCodes.BadRequest, $"not a valid request: {e.Message}");
+            return ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, $"not a valid request: {e.Message}");
         }
         if (request == null)
-            return ControlResponse.Failure(ControlErrorCodes.BadRequest, "not a valid request: null");
+            return ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, "not a valid request: null");
 
         LogRequest(request.Command ?? "(none)", request.Node, peer.ProcessId, peer.UserId);
         try
@@ -234,18 +234,18 @@ public sealed partial class ControlServer : IAsyncDisposable
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return ControlResponse.Failure(ControlErrorCodes.Internal, "the daemon is stopping");
+            return ControlSocketResponse.Failure(ControlErrorCodes.Internal, "the daemon is stopping");
         }
         catch (Exception e)
         {
             LogCommandFailed(e, request.Command ?? "");
-            return ControlResponse.Failure(ControlErrorCodes.Internal, e.Message);
+            return ControlSocketResponse.Failure(ControlErrorCodes.Internal, e.Message);
         }
     }
 
-    private static async Task WriteAsync(Stream stream, ControlResponse response, CancellationToken cancellationToken)
+    private static async Task WriteAsync(Stream stream, ControlSocketResponse response, CancellationToken cancellationToken)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, ControlJsonContext.Readable.ControlResponse);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, ControlJsonContext.Readable.ControlSocketResponse);
         await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync(NewLine, cancellationToken).ConfigureAwait(false);
     }

@@ -15,10 +15,10 @@ public sealed partial class DaemonRuntime
 {
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
 
-    public async Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> ReloadAsync(CancellationToken cancellationToken)
     {
         if (_configPath == null)
-            return ControlResponse.Failure(ControlErrorCodes.BadRequest, "this daemon was started without a configuration file");
+            return ControlSocketResponse.Failure(ControlErrorCodes.BadRequest, "this daemon was started without a configuration file");
         await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -33,12 +33,12 @@ public sealed partial class DaemonRuntime
             catch (ConfigException e)
             {
                 LogReloadRefused(e.Message);
-                return ControlResponse.Failure(ControlErrorCodes.ConfigInvalid, $"{e.Message}\nnothing was changed");
+                return ControlSocketResponse.Failure(ControlErrorCodes.ConfigInvalid, $"{e.Message}\nnothing was changed");
             }
             catch (InvalidOperationException e)
             {
                 LogReloadRefused(e.Message);
-                return ControlResponse.Failure(ControlErrorCodes.ConfigInvalid, $"{_configPath}: initiatorName: not set, and {e.Message}; nothing was changed");
+                return ControlSocketResponse.Failure(ControlErrorCodes.ConfigInvalid, $"{_configPath}: initiatorName: not set, and {e.Message}; nothing was changed");
             }
 
             var difference = ConfigDifference.Between(_settings, updated);
@@ -77,8 +77,8 @@ public sealed partial class DaemonRuntime
             var summary = done.Count == 0 && refused.Count == 0 ? "no changes" : string.Join("; ", done.Concat(refused));
             LogReloaded(summary);
             return refused.Count > 0
-                ? ControlResponse.Failure(ControlErrorCodes.Busy, $"reloaded {_configPath}, but {string.Join("; ", refused)}")
-                : ControlResponse.Success($"Reloaded {_configPath}: {summary}");
+                ? ControlSocketResponse.Failure(ControlErrorCodes.Busy, $"reloaded {_configPath}, but {string.Join("; ", refused)}")
+                : ControlSocketResponse.Success($"Reloaded {_configPath}: {summary}");
         }
         finally
         {

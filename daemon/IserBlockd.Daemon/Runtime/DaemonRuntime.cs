@@ -88,11 +88,11 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
 
     public List<SessionInfo> List() => [.. Nodes.Select(n => n.Describe())];
 
-    public ControlResponse Show(string? node)
+    public ControlSocketResponse Show(string? node)
     {
-        if (node == null) return new ControlResponse { Ok = true, Sessions = [.. Nodes.Select(n => n.Describe(detailed: true))] };
+        if (node == null) return new ControlSocketResponse { Ok = true, Sessions = [.. Nodes.Select(n => n.Describe(detailed: true))] };
         return Find(node, out var runtime, out var missing)
-            ? new ControlResponse { Ok = true, Sessions = [runtime.Describe(detailed: true)] }
+            ? new ControlSocketResponse { Ok = true, Sessions = [runtime.Describe(detailed: true)] }
             : missing;
     }
 
@@ -114,13 +114,13 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         };
     }
 
-    public Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken) =>
+    public Task<ControlSocketResponse> LoginAsync(string node, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? Update(runtime.LoginAsync(cancellationToken)) : Task.FromResult(missing);
 
-    public Task<ControlResponse> LogoutAsync(string node, CancellationToken cancellationToken) =>
+    public Task<ControlSocketResponse> LogoutAsync(string node, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? Update(runtime.LogoutAsync(cancellationToken)) : Task.FromResult(missing);
 
-    public Task<ControlResponse> MapAsync(MapRequest request, CancellationToken cancellationToken)
+    public Task<ControlSocketResponse> MapAsync(MapRequest request, CancellationToken cancellationToken)
     {
         if (!Find(request.Node, out var runtime, out var missing)) return Task.FromResult(missing);
         if (request.Mapping.Device is { IsAuto: false } device)
@@ -129,29 +129,29 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
             foreach (var other in Nodes)
             {
                 if (other.Describe().Luns.Find(l => l.Device == path) is { } lun)
-                    return Task.FromResult(ControlResponse.Failure(ControlErrorCodes.MapFailed, $"{path} is already used by {other.Node.Name} LUN {lun.Lun}"));
+                    return Task.FromResult(ControlSocketResponse.Failure(ControlErrorCodes.MapFailed, $"{path} is already used by {other.Node.Name} LUN {lun.Lun}"));
             }
         }
         return Update(runtime.MapAsync(request.Mapping, cancellationToken));
     }
 
-    public Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) =>
+    public Task<ControlSocketResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? Update(runtime.UnmapAsync(lun, cancellationToken)) : Task.FromResult(missing);
 
-    public Task<ControlResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) =>
+    public Task<ControlSocketResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? Update(runtime.RescanAsync(lun, cancellationToken)) : Task.FromResult(missing);
 
-    public Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken) =>
+    public Task<ControlSocketResponse> LunsAsync(string node, CancellationToken cancellationToken) =>
         Find(node, out var runtime, out var missing) ? runtime.LunsAsync(cancellationToken) : Task.FromResult(missing);
 
-    private async Task<ControlResponse> Update(Task<ControlResponse> command)
+    private async Task<ControlSocketResponse> Update(Task<ControlSocketResponse> command)
     {
         var response = await command.ConfigureAwait(false);
         _status.Set(Summary());
         return response;
     }
 
-    private bool Find(string name, out NodeRuntime runtime, out ControlResponse missing)
+    private bool Find(string name, out NodeRuntime runtime, out ControlSocketResponse missing)
     {
         lock (_nodes)
         {
@@ -160,7 +160,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
                 missing = null!;
                 return true;
             }
-            missing = ControlResponse.Failure(ControlErrorCodes.NotFound,
+            missing = ControlSocketResponse.Failure(ControlErrorCodes.NotFound,
                 $"no node named \"{name}\" in {_configPath ?? "the configuration"}" + (_nodes.Count > 0 ? $" (nodes: {string.Join(", ", _nodes.Keys)})" : ""));
             return false;
         }

@@ -14,10 +14,10 @@ namespace IserBlockd.Daemon.Runtime;
 /// </summary>
 public sealed partial class NodeRuntime
 {
-    public async Task<ControlResponse> RescanAsync(int? only, CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> RescanAsync(int? only, CancellationToken cancellationToken)
     {
         if (Session.State != NodeState.LoggedIn || Session.Session is not { } session)
-            return ControlResponse.Failure(ControlErrorCodes.NotConnected, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()})");
+            return ControlSocketResponse.Failure(ControlErrorCodes.NotConnected, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()})");
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -25,7 +25,7 @@ public sealed partial class NodeRuntime
             List<MappedLun> mapped;
             lock (_mapped) mapped = [.. _mapped.Values.Where(m => only == null || m.Mapping.Lun == only)];
             if (only is { } asked && mapped.Count == 0)
-                return ControlResponse.Failure(ControlErrorCodes.NotFound, $"LUN {asked} of {Node.Name} is not mapped");
+                return ControlSocketResponse.Failure(ControlErrorCodes.NotFound, $"LUN {asked} of {Node.Name} is not mapped");
             var done = new List<string>();
             var busy = new List<string>();
             foreach (var m in mapped.OrderBy(m => m.Mapping.Lun))
@@ -61,7 +61,7 @@ public sealed partial class NodeRuntime
                     done.Add($"not mapped: LUN {string.Join(", ", unmapped)} (iserblockctl luns {Node.Name} describes them; iserblockctl map maps one)");
             }
             var message = $"Rescanned {Node.Name}: {string.Join("; ", done.Concat(busy))}";
-            return busy.Count > 0 ? ControlResponse.Failure(ControlErrorCodes.Busy, message) : ControlResponse.Success(message);
+            return busy.Count > 0 ? ControlSocketResponse.Failure(ControlErrorCodes.Busy, message) : ControlSocketResponse.Success(message);
         }
         finally
         {

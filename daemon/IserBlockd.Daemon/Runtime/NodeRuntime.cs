@@ -154,10 +154,10 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     }
 
     /// <summary><c>iserblockctl login NODE</c>: logs in now (or makes a retrying login try again now) and says how it went.</summary>
-    public async Task<ControlResponse> LoginAsync(CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> LoginAsync(CancellationToken cancellationToken)
     {
         if (Session.State is NodeState.LoggedIn or NodeState.Recovering or NodeState.Failed)
-            return ControlResponse.Failure(ControlErrorCodes.AlreadyDone, $"{Node.Name} is already logged in ({Session.State.ToDisplayString()})");
+            return ControlSocketResponse.Failure(ControlErrorCodes.AlreadyDone, $"{Node.Name} is already logged in ({Session.State.ToDisplayString()})");
         Task attempt;
         lock (_mapped)
         {
@@ -179,16 +179,16 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             string[] errors;
             lock (_mapped) errors = [.. _mapErrors.Select(e => $"LUN {e.Key}: {e.Value}")];
             return errors.Length == 0
-                ? ControlResponse.Success($"Logged in to {Node.Target} ({Node.Name})")
-                : ControlResponse.Failure(ControlErrorCodes.MapFailed, $"logged in to {Node.Target}, but {string.Join("; ", errors)}");
+                ? ControlSocketResponse.Success($"Logged in to {Node.Target} ({Node.Name})")
+                : ControlSocketResponse.Failure(ControlErrorCodes.MapFailed, $"logged in to {Node.Target}, but {string.Join("; ", errors)}");
         }
         var error = Session.LastError ?? "unknown error";
-        return ControlResponse.Failure(error.Contains("authentication", StringComparison.OrdinalIgnoreCase)
+        return ControlSocketResponse.Failure(error.Contains("authentication", StringComparison.OrdinalIgnoreCase)
             ? ControlErrorCodes.AuthenticationFailed : ControlErrorCodes.LoginFailed, $"login to {Node.Target} failed: {error} (still retrying)");
     }
 
     /// <summary><c>iserblockctl logout NODE</c>: unmaps every LUN (refused while a kernel device is in use), flushes, logs out.</summary>
-    public async Task<ControlResponse> LogoutAsync(CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> LogoutAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -198,10 +198,10 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             foreach (var m in mapped)
             {
                 if (m.IsDeviceInUse(out var why))
-                    return ControlResponse.Failure(ControlErrorCodes.LogoutFailed, $"cannot log out of {Node.Name}: {why}; unmount or close it first");
+                    return ControlSocketResponse.Failure(ControlErrorCodes.LogoutFailed, $"cannot log out of {Node.Name}: {why}; unmount or close it first");
             }
             if (Session.State == NodeState.LoggedOut && _loginLoop == null)
-                return ControlResponse.Failure(ControlErrorCodes.AlreadyDone, $"{Node.Name} is not logged in");
+                return ControlSocketResponse.Failure(ControlErrorCodes.AlreadyDone, $"{Node.Name} is not logged in");
             await StopLoginLoopAsync().ConfigureAwait(false);
             foreach (var m in mapped)
                 await m.StopAsync(keepDeviceInUse: false, flush: true, cancellationToken).ConfigureAwait(false);
@@ -211,7 +211,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                 _mapErrors.Clear();
             }
             await Session.LogoutAsync(cancellationToken).ConfigureAwait(false);
-            return ControlResponse.Success($"Logged out of {Node.Target} ({Node.Name})");
+            return ControlSocketResponse.Success($"Logged out of {Node.Target} ({Node.Name})");
         }
         finally
         {
@@ -220,7 +220,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     }
 
     /// <summary><c>iserblockctl map</c>: exposes one more LUN (kept across reconnects, not written to the configuration file).</summary>
-    public async Task<ControlResponse> MapAsync(LunMapping mapping, CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> MapAsync(LunMapping mapping, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -228,10 +228,10 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             lock (_mapped)
             {
                 if (_mapped.ContainsKey(mapping.Lun))
-                    return ControlResponse.Failure(ControlErrorCodes.AlreadyDone, $"LUN {mapping.Lun} of {Node.Name} is already mapped");
+                    return ControlSocketResponse.Failure(ControlErrorCodes.AlreadyDone, $"LUN {mapping.Lun} of {Node.Name} is already mapped");
             }
             if (Session.State is not (NodeState.LoggedIn or NodeState.Recovering))
-                return ControlResponse.Failure(ControlErrorCodes.MapFailed, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()}); iserblockctl login {Node.Name}");
+                return ControlSocketResponse.Failure(ControlErrorCodes.MapFailed, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()}); iserblockctl login {Node.Name}");
             MappedLun mapped;
             try
             {
@@ -239,7 +239,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                return ControlResponse.Failure(IsMissingLun(e) ? ControlErrorCodes.NotFound : ControlErrorCodes.MapFailed,
+                return ControlSocketResponse.Failure(IsMissingLun(e) ? ControlErrorCodes.NotFound : ControlErrorCodes.MapFailed,
                     $"cannot map LUN {mapping.Lun} of {Node.Name}: {e.Message}");
             }
             lock (_mapped)
@@ -248,7 +248,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                 _wanted.Add(mapping);
             }
             var where = mapped.DevicePath is { } path ? [path, .. mapped.Exports] : mapped.Exports;
-            return ControlResponse.Success($"Mapped LUN {mapping.Lun} of {Node.Name}: {string.Join(", ", where)}");
+            return ControlSocketResponse.Success($"Mapped LUN {mapping.Lun} of {Node.Name}: {string.Join(", ", where)}");
         }
         finally
         {
@@ -257,7 +257,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     }
 
     /// <summary><c>iserblockctl unmap</c>: withdraws a LUN's exports and device (refused while the device is in use) and flushes it.</summary>
-    public async Task<ControlResponse> UnmapAsync(int lun, CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> UnmapAsync(int lun, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -269,18 +269,18 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                 bool wanted;
                 lock (_mapped) wanted = _wanted.RemoveAll(m => m.Lun == lun) > 0;
                 return wanted
-                    ? ControlResponse.Success($"LUN {lun} of {Node.Name} will not be mapped")
-                    : ControlResponse.Failure(ControlErrorCodes.NotFound, $"LUN {lun} of {Node.Name} is not mapped");
+                    ? ControlSocketResponse.Success($"LUN {lun} of {Node.Name} will not be mapped")
+                    : ControlSocketResponse.Failure(ControlErrorCodes.NotFound, $"LUN {lun} of {Node.Name} is not mapped");
             }
             if (mapped.IsDeviceInUse(out var why))
-                return ControlResponse.Failure(ControlErrorCodes.Busy, $"cannot unmap LUN {lun} of {Node.Name}: {why}; unmount or close it first");
+                return ControlSocketResponse.Failure(ControlErrorCodes.Busy, $"cannot unmap LUN {lun} of {Node.Name}: {why}; unmount or close it first");
             await mapped.StopAsync(keepDeviceInUse: false, flush: true, cancellationToken).ConfigureAwait(false);
             lock (_mapped)
             {
                 _mapped.Remove(lun);
                 _wanted.RemoveAll(m => m.Lun == lun);
             }
-            return ControlResponse.Success($"Unmapped LUN {lun} of {Node.Name}");
+            return ControlSocketResponse.Success($"Unmapped LUN {lun} of {Node.Name}");
         }
         finally
         {
@@ -289,10 +289,10 @@ public sealed partial class NodeRuntime : IAsyncDisposable
     }
 
     /// <summary><c>iserblockctl luns NODE</c>: the LUNs the target reports now, through the node's session, and which are mapped.</summary>
-    public async Task<ControlResponse> LunsAsync(CancellationToken cancellationToken)
+    public async Task<ControlSocketResponse> LunsAsync(CancellationToken cancellationToken)
     {
         if (Session.State != NodeState.LoggedIn || Session.Session is not { } session)
-            return ControlResponse.Failure(ControlErrorCodes.NotConnected, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()})");
+            return ControlSocketResponse.Failure(ControlErrorCodes.NotConnected, $"{Node.Name} is not logged in ({Session.State.ToDisplayString()})");
         var luns = await LunSurvey.DescribeAsync(session, cancellationToken).ConfigureAwait(false);
         lock (_mapped)
         {
@@ -304,7 +304,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
                 lun.Exports = [.. mapped.Exports];
             }
         }
-        return new ControlResponse { Ok = true, Luns = luns };
+        return new ControlSocketResponse { Ok = true, Luns = luns };
     }
 
     /// <summary>Reload: the node's session settings are unchanged but its LUN mappings differ. Mappings gone or changed

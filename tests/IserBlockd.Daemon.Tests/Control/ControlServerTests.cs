@@ -27,7 +27,7 @@ public sealed class ControlServerTests : IAsyncLifetime
         _dir.Dispose();
     }
 
-    private Task<ControlResponse> Send(ControlRequest request) => ControlClient.SendAsync(SocketPath, request, CancellationToken.None);
+    private Task<ControlSocketResponse> Send(ControlSocketRequest request) => ControlClient.SendAsync(SocketPath, request, CancellationToken.None);
 
     [Fact]
     public void Socket_is_owner_only_in_an_owner_only_directory()
@@ -39,13 +39,13 @@ public sealed class ControlServerTests : IAsyncLifetime
     [Fact]
     public async Task List_and_status_return_what_the_daemon_reports()
     {
-        var list = await Send(new ControlRequest { Command = "list" });
+        var list = await Send(new ControlSocketRequest { Command = "list" });
         Assert.True(list.Ok);
         var session = Assert.Single(list.Sessions!);
         Assert.Equal("san1", session.Node);
         Assert.Equal(1234, session.Luns[0].Counters.Reads);
 
-        var status = await Send(new ControlRequest { Command = "status" });
+        var status = await Send(new ControlSocketRequest { Command = "status" });
         Assert.True(status.Ok);
         Assert.Equal("test-version", status.Status!.Version);
     }
@@ -53,11 +53,11 @@ public sealed class ControlServerTests : IAsyncLifetime
     [Fact]
     public async Task Login_logout_map_unmap_reach_the_daemon_with_validated_arguments()
     {
-        Assert.True((await Send(new ControlRequest { Command = "login", Node = "san1" })).Ok);
-        Assert.True((await Send(new ControlRequest { Command = "logout", Node = "san1" })).Ok);
-        var map = await Send(new ControlRequest { Command = "map", Node = "san1", Lun = 2, Socket = "/tmp/x.sock", Listen = "127.0.0.1:10900" });
+        Assert.True((await Send(new ControlSocketRequest { Command = "login", Node = "san1" })).Ok);
+        Assert.True((await Send(new ControlSocketRequest { Command = "logout", Node = "san1" })).Ok);
+        var map = await Send(new ControlSocketRequest { Command = "map", Node = "san1", Lun = 2, Socket = "/tmp/x.sock", Listen = "127.0.0.1:10900" });
         Assert.True(map.Ok);
-        Assert.True((await Send(new ControlRequest { Command = "unmap", Node = "san1", Lun = 2 })).Ok);
+        Assert.True((await Send(new ControlSocketRequest { Command = "unmap", Node = "san1", Lun = 2 })).Ok);
 
         Assert.Equal(["login san1", "logout san1", "map san1 2 /tmp/x.sock 127.0.0.1:10900 san1-2", "unmap san1 2"], _control.Calls);
     }
@@ -78,12 +78,12 @@ public sealed class ControlServerTests : IAsyncLifetime
         using var reader = new StreamReader(stream);
         await stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\n{\"command\":\"status\"}\n"));
 
-        var error = System.Text.Json.JsonSerializer.Deserialize((await reader.ReadLineAsync())!, ControlJsonContext.Default.ControlResponse)!;
+        var error = System.Text.Json.JsonSerializer.Deserialize((await reader.ReadLineAsync())!, ControlJsonContext.Default.ControlSocketResponse)!;
         Assert.False(error.Ok);
         Assert.Equal(ControlErrorCodes.BadRequest, error.Error!.Code);
         Assert.Contains(expected, error.Error.Message);
 
-        var next = System.Text.Json.JsonSerializer.Deserialize((await reader.ReadLineAsync())!, ControlJsonContext.Default.ControlResponse)!;
+        var next = System.Text.Json.JsonSerializer.Deserialize((await reader.ReadLineAsync())!, ControlJsonContext.Default.ControlSocketResponse)!;
         Assert.True(next.Ok);
         Assert.Empty(_control.Calls);
     }
@@ -94,7 +94,7 @@ public sealed class ControlServerTests : IAsyncLifetime
         if (Environment.UserName != "root")
         {
             // The daemon's own user may always talk to it.
-            Assert.True((await Send(new ControlRequest { Command = "status" })).Ok);
+            Assert.True((await Send(new ControlSocketRequest { Command = "status" })).Ok);
             return;
         }
         // Run a client as "nobody" (uid 65534) through setpriv; it needs the directory to be reachable to connect.
@@ -112,7 +112,7 @@ public sealed class ControlServerTests : IAsyncLifetime
     [Fact]
     public async Task A_stopped_daemon_is_reported_as_not_running()
     {
-        var response = await ControlClient.SendAsync(_dir.File("nothing-here"), new ControlRequest { Command = "list" }, CancellationToken.None);
+        var response = await ControlClient.SendAsync(_dir.File("nothing-here"), new ControlSocketRequest { Command = "list" }, CancellationToken.None);
         Assert.False(response.Ok);
         Assert.Equal(ControlErrorCodes.NotRunning, response.Error!.Code);
         Assert.Equal(20, ControlErrorCodes.ExitCode(response.Error.Code));
@@ -125,14 +125,14 @@ public sealed class ControlServerTests : IAsyncLifetime
         var e = Assert.Throws<IOException>(second.Start);
         Assert.Equal($"control socket {SocketPath}: address already in use (another iserblockd answers there)", e.Message);
         await second.DisposeAsync(); // a server that never bound leaves the live daemon's socket in place
-        Assert.True((await ControlClient.SendAsync(SocketPath, new ControlRequest { Command = "status" }, CancellationToken.None)).Ok);
+        Assert.True((await ControlClient.SendAsync(SocketPath, new ControlSocketRequest { Command = "status" }, CancellationToken.None)).Ok);
 
         var stalePath = _dir.File("stale");
         using (var dead = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
             dead.Bind(new UnixDomainSocketEndPoint(stalePath)); // a socket file nobody listens on
         await using var third = new ControlServer(stalePath, _control, NullLogger<ControlServer>.Instance);
         third.Start();
-        Assert.True((await ControlClient.SendAsync(stalePath, new ControlRequest { Command = "status" }, CancellationToken.None)).Ok);
+        Assert.True((await ControlClient.SendAsync(stalePath, new ControlSocketRequest { Command = "status" }, CancellationToken.None)).Ok);
     }
 
     [Fact]
@@ -159,29 +159,29 @@ public sealed class ControlServerTests : IAsyncLifetime
             },
         ];
 
-        public ControlResponse Show(string? node) => new() { Ok = true, Sessions = List() };
+        public ControlSocketResponse Show(string? node) => new() { Ok = true, Sessions = List() };
 
         public StatusInfo Status() => new() { Version = "test-version", Pid = Environment.ProcessId };
 
-        public Task<ControlResponse> LoginAsync(string node, CancellationToken cancellationToken) => Record($"login {node}");
+        public Task<ControlSocketResponse> LoginAsync(string node, CancellationToken cancellationToken) => Record($"login {node}");
 
-        public Task<ControlResponse> LogoutAsync(string node, CancellationToken cancellationToken) => Record($"logout {node}");
+        public Task<ControlSocketResponse> LogoutAsync(string node, CancellationToken cancellationToken) => Record($"logout {node}");
 
-        public Task<ControlResponse> MapAsync(MapRequest request, CancellationToken cancellationToken) =>
+        public Task<ControlSocketResponse> MapAsync(MapRequest request, CancellationToken cancellationToken) =>
             Record($"map {request.Node} {request.Mapping.Lun} {request.Mapping.Socket} {request.Mapping.Listen} {request.Mapping.ExportName}");
 
-        public Task<ControlResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) => Record($"unmap {node} {lun}");
+        public Task<ControlSocketResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) => Record($"unmap {node} {lun}");
 
-        public Task<ControlResponse> ReloadAsync(CancellationToken cancellationToken) => Record("reload");
+        public Task<ControlSocketResponse> ReloadAsync(CancellationToken cancellationToken) => Record("reload");
 
-        public Task<ControlResponse> LunsAsync(string node, CancellationToken cancellationToken) => Record($"luns {node}");
+        public Task<ControlSocketResponse> LunsAsync(string node, CancellationToken cancellationToken) => Record($"luns {node}");
 
-        public Task<ControlResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) => Record($"rescan {node} {lun}");
+        public Task<ControlSocketResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) => Record($"rescan {node} {lun}");
 
-        private Task<ControlResponse> Record(string call)
+        private Task<ControlSocketResponse> Record(string call)
         {
             lock (Calls) Calls.Add(call);
-            return Task.FromResult(ControlResponse.Success(call));
+            return Task.FromResult(ControlSocketResponse.Success(call));
         }
     }
 }

@@ -26,7 +26,7 @@ internal sealed class NbdConnection
     private int _freeCount;
     private int _inFlight;
     private int _inFlightWaitThreshold;
-    private readonly AsyncSignal _inFlightBelowThreshold = new();
+    private readonly LoopWakeSignal _inFlightBelowThreshold = new();
 
     private volatile bool _broken;
     private Timer? _shutdownDeadline;

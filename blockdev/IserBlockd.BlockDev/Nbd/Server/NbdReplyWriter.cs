@@ -20,7 +20,7 @@ internal sealed class NbdReplyWriter
     private readonly object _lock = new();
     private NbdInFlightRequest? _head, _tail;
     private bool _running, _held, _stopping;
-    private readonly AsyncSignal _wake = new();
+    private readonly LoopWakeSignal _wake = new();
 
     public NbdReplyWriter(NbdConnection connection, bool structuredReplies, NbdServerOptions options)
     {

@@ -7,7 +7,7 @@ namespace IserBlockd.BlockDev.Nbd;
 /// once per wait (callers guard that with their own state), and runs the waiter's continuation inline,
 /// so a signalled loop continues on the signalling thread without a thread-pool hop.
 /// </summary>
-internal sealed class AsyncSignal : IValueTaskSource
+internal sealed class LoopWakeSignal : IValueTaskSource
 {
     private ManualResetValueTaskSourceCore<bool> _core; // mutable struct: never make this readonly
 

@@ -1,7 +1,7 @@
 namespace IserBlockd.Daemon.Control;
 
 /// <summary>One request on the control socket: a JSON object on one line.</summary>
-public sealed class ControlRequest
+public sealed class ControlSocketRequest
 {
     /// <summary>"list", "status", "login", "logout", "map" or "unmap".</summary>
     public string? Command { get; set; }

@@ -2,7 +2,7 @@ namespace IserBlockd.BlockDev.Kernel.Nbd;
 
 /// <summary>NBD_ATTR_CLIENT_FLAGS (linux/nbd.h NBD_CFLAG_*).</summary>
 [Flags]
-public enum NbdClientFlags : ulong
+public enum NbdDeviceClientFlags : ulong
 {
     None = 0,
     /// <summary>Remove the nbdN device once it is disconnected and no longer open. The device still

@@ -1,7 +1,7 @@
 namespace IserBlockd.Daemon.Control;
 
-/// <summary>The answer to one <see cref="ControlRequest"/>: a JSON object on one line.</summary>
-public sealed class ControlResponse
+/// <summary>The answer to one <see cref="ControlSocketRequest"/>: a JSON object on one line.</summary>
+public sealed class ControlSocketResponse
 {
     public bool Ok { get; set; }
     public ControlError? Error { get; set; }
@@ -11,9 +11,9 @@ public sealed class ControlResponse
     public StatusInfo? Status { get; set; }
     public List<LunDescription>? Luns { get; set; }
 
-    public static ControlResponse Success(string? message = null) => new() { Ok = true, Message = message };
+    public static ControlSocketResponse Success(string? message = null) => new() { Ok = true, Message = message };
 
-    public static ControlResponse Failure(string code, string message) =>
+    public static ControlSocketResponse Failure(string code, string message) =>
         new() { Ok = false, Error = new ControlError { Code = code, Message = message } };
 }
 
