@@ -78,3 +78,13 @@ trap 'fail "terminated by a signal (the scenario timed out?)"' TERM INT
 # none where a path must be error-free). NBD's connection notices ("Receive control failed", "Dead
 # connection") are not I/O errors: a restart test expects them.
 kernel_io_errors() { dmesg | grep -E 'I/O error|critical medium error|blk_update_request|Buffer I/O|EXT4-fs (error|warning)|print_req_error' || true; }
+
+# fio_verify NAME FIO_ARGS...: fio's nbd engine writing and crc32c-verifying (--uri=... among the arguments); fails
+# the scenario on any fio error or bad block, log in $VM_RUNDIR/NAME.log
+fio_verify() {
+    local name=$1; shift
+    fio --name="$name" --ioengine=nbd --verify=crc32c --verify_fatal=1 --do_verify=1 "$@" > "$VM_RUNDIR/$name.log" 2>&1 ||
+        { tail -20 "$VM_RUNDIR/$name.log"; fail "fio $name failed"; }
+    grep -q "err= 0" "$VM_RUNDIR/$name.log" || fail "fio $name reported errors: $(grep err= "$VM_RUNDIR/$name.log")"
+    ! grep -q "verify: bad" "$VM_RUNDIR/$name.log" || fail "fio $name found bad data"
+}

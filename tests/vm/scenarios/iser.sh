@@ -121,13 +121,6 @@ export_lun() {
     info "$name ready: $READY"
 }
 EXPORTS=()
-fio_verify() {
-    local name=$1; shift
-    fio --name="$name" --ioengine=nbd --verify=crc32c --verify_fatal=1 --do_verify=1 "$@" > "$VM_RUNDIR/$name.log" 2>&1 ||
-        { tail -20 "$VM_RUNDIR/$name.log"; fail "fio $name failed"; }
-    grep -q "err= 0" "$VM_RUNDIR/$name.log" || fail "fio $name reported errors: $(grep err= "$VM_RUNDIR/$name.log")"
-    ! grep -q "verify: bad" "$VM_RUNDIR/$name.log" || fail "fio $name found bad data"
-}
 
 step "iserblockd export --transport iser, NBD socket on LUN 2: nbdinfo, fio verify of 4 KiB to 1 MiB blocks at QD16"
 export_lun export-socket 2 --socket /run/iser.sock

@@ -91,13 +91,6 @@ export_lun() {
     READY=$(sed -n 's/^ready: //p' "$VM_RUNDIR/$name.log")
     info "$name ready: $READY"
 }
-fio_verify() {
-    local name=$1; shift
-    fio --name="$name" --ioengine=nbd --verify=crc32c --verify_fatal=1 --do_verify=1 "$@" > "$VM_RUNDIR/$name.log" 2>&1 ||
-        { tail -20 "$VM_RUNDIR/$name.log"; fail "fio $name failed"; }
-    grep -q "err= 0" "$VM_RUNDIR/$name.log" || fail "fio $name reported errors: $(grep err= "$VM_RUNDIR/$name.log")"
-    ! grep -q "verify: bad" "$VM_RUNDIR/$name.log" || fail "fio $name found bad data"
-}
 
 step "fio verify, 4 KiB to 1 MiB blocks at QD8, through iserblockd export over TCP on both LUNs"
 export_lun tcp-lun0 0 --portal "$PORTAL" --socket /run/lun0.sock "${ONE_WAY[@]}"
