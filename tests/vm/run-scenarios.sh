@@ -38,6 +38,7 @@ done
 setup_secs=$(awk -v a="$ts" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 
 ts=$(date +%s.%N)
+mkdir -p "$IBD_VM_LOGS"    # the publish log sits beside it: a fresh checkout has no artifacts/ yet
 projects=$(for f in "${scenarios[@]}"; do sed -n 's/^# vm-publish:[[:space:]]*//p' "$f"; done | tr ' ' '\n' | sed '/^$/d' | sort -u)
 for p in $projects; do
     [ -f "$p" ] || vm_die "scenario wants to publish $p, which does not exist"

@@ -41,7 +41,7 @@ public sealed record ConfigDifference(
     private static bool SameSessionGlobals(DaemonSettings a, DaemonSettings b) =>
         a.InitiatorName == b.InitiatorName && a.ReplacementTimeout == b.ReplacementTimeout && a.NopInterval == b.NopInterval
         && a.NopTimeout == b.NopTimeout && a.CommandTimeout == b.CommandTimeout && a.LoginTimeout == b.LoginTimeout && a.KernelNbdTimeout == b.KernelNbdTimeout
-        && a.Reconnect == b.Reconnect && a.KernelNbdConnections == b.KernelNbdConnections && a.KernelNbdMethod == b.KernelNbdMethod;
+        && a.Reconnect == b.Reconnect && a.KernelNbdConnections == b.KernelNbdConnections && a.UblkQueueDepth == b.UblkQueueDepth && a.KernelNbdMethod == b.KernelNbdMethod;
 
     public static bool SameSession(NodeSettings a, NodeSettings b) =>
         a.Name == b.Name && a.Target == b.Target && a.Transport == b.Transport && a.Portals.SequenceEqual(b.Portals)

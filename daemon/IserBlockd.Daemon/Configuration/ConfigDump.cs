@@ -21,6 +21,7 @@ public static class ConfigDump
         LoginTimeout = s.LoginTimeout.TotalSeconds,
         KernelNbdTimeout = s.KernelNbdTimeout.TotalSeconds,
         KernelNbdConnections = s.KernelNbdConnections,
+        UblkQueueDepth = s.UblkQueueDepth,
         KernelNbdMethod = s.KernelNbdMethod.ToName(),
         Iser = new IserDocument
         {

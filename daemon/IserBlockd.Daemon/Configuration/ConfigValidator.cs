@@ -60,6 +60,13 @@ internal sealed class ConfigValidator
                 Error("kernelNbdConnections", $"expected 1 to {DaemonSettings.MaxKernelNbdConnections}, got {connections}");
             else kernelConnections = connections;
         }
+        var ublkQueueDepth = DaemonSettings.DefaultUblkQueueDepth;
+        if (doc.UblkQueueDepth is { } depth)
+        {
+            if (depth is < 1 or > DaemonSettings.MaxUblkQueueDepth)
+                Error("ublkQueueDepth", $"expected 1 to {DaemonSettings.MaxUblkQueueDepth}, got {depth}");
+            else ublkQueueDepth = depth;
+        }
         var kernelMethod = KernelAttachMethod.Auto;
         if (doc.KernelNbdMethod != null && !KernelAttachMethodNames.TryParse(doc.KernelNbdMethod, out kernelMethod))
             Error("kernelNbdMethod", $"expected \"auto\", \"netlink\" or \"ioctl\", got \"{doc.KernelNbdMethod}\"");
@@ -115,6 +122,7 @@ internal sealed class ConfigValidator
         {
             CommandTimeout = commandTimeout,
             KernelNbdConnections = kernelConnections,
+            UblkQueueDepth = ublkQueueDepth,
             KernelNbdMethod = kernelMethod,
             IserBuffers = iser,
             MetricsListen = metrics,

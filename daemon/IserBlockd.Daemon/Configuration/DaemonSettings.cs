@@ -48,6 +48,15 @@ public sealed record DaemonSettings(
     /// <summary>Sockets the kernel spreads the requests of each /dev/nbdN over (as nbd-client -connections).</summary>
     public int KernelNbdConnections { get; init; } = DefaultKernelNbdConnections;
 
+    /// <summary>Requests each hardware queue of a /dev/ublkbN holds (ublksrv's -d); the session's command window
+    /// still bounds what reaches the target.</summary>
+    public int UblkQueueDepth { get; init; } = DefaultUblkQueueDepth;
+
+    public const int DefaultUblkQueueDepth = 128;
+
+    /// <summary>The kernel's limit (UBLK_MAX_QUEUE_DEPTH).</summary>
+    public const int MaxUblkQueueDepth = 4096;
+
     /// <summary>How /dev/nbdN devices are attached: netlink where the kernel has it, or the legacy ioctls (as nbd-client -nonetlink).</summary>
     public KernelAttachMethod KernelNbdMethod { get; init; } = KernelAttachMethod.Auto;
 

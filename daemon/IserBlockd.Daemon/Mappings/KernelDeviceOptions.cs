@@ -1,3 +1,4 @@
+using IserBlockd.Daemon.Configuration;
 using IserBlockd.BlockDev.Kernel;
 
 namespace IserBlockd.Daemon.Mappings;
@@ -13,6 +14,9 @@ public sealed record KernelDeviceOptions(TimeSpan IoTimeout, string BackendIdent
     /// <summary>How long the kernel keeps requests once every connection is dead (the daemon crashed or is being
     /// restarted) before failing them; null: <see cref="IoTimeout"/>, which is above the replacement timeout.</summary>
     public TimeSpan? DeadConnectionTimeout { get; init; }
+
+    /// <summary>Requests each queue of a ublk device holds.</summary>
+    public int UblkQueueDepth { get; init; } = DaemonSettings.DefaultUblkQueueDepth;
 
     /// <summary>Netlink where the kernel has it (needed to survive a daemon restart), or the legacy ioctls.</summary>
     public KernelAttachMethod Method { get; init; } = KernelAttachMethod.Auto;

@@ -7,13 +7,10 @@ namespace IserBlockd.Daemon.Mappings;
 /// <summary>
 /// Attaches a LUN as /dev/ublkbN, or recovers the one a previous daemon left for it (found by the backend tag the
 /// device keeps), so that a restart is a pause for its users as with NBD_CMD_RECONFIGURE. The kernel's queues are
-/// the NBD connections' count; each queue holds up to <see cref="QueueDepth"/> requests.
+/// the NBD connections' count; each queue holds up to <see cref="KernelDeviceOptions.UblkQueueDepth"/> requests.
 /// </summary>
 public static class UblkDevices
 {
-    /// <summary>Requests each hardware queue holds (the session's own command window bounds what reaches the target).</summary>
-    public const int QueueDepth = 128;
-
     public static async Task<(KernelUblkDevice Device, bool Recovered)> AttachAsync(DeviceSelection selection, IBlockDevice device,
         KernelDeviceOptions options, CancellationToken cancellationToken)
     {
@@ -21,7 +18,7 @@ public static class UblkDevices
         {
             Id = selection.Index,
             Queues = Math.Max(1, options.Connections),
-            QueueDepth = QueueDepth,
+            QueueDepth = options.UblkQueueDepth,
             BackendIdentifier = options.BackendIdentifier,
         };
         if (KernelUblkDevice.FindByBackend(options.BackendIdentifier) is { } previous &&

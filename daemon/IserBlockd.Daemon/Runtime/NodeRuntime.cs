@@ -143,6 +143,7 @@ public sealed partial class NodeRuntime : IAsyncDisposable
         var kernel = new KernelDeviceOptions(_settings.KernelNbdTimeout, backend, _settings.KernelNbdConnections)
         {
             Method = _settings.KernelNbdMethod,
+            UblkQueueDepth = _settings.UblkQueueDepth,
         };
         var mapped = await MappedLun.StartAsync(Node.Name, mapping, device, _shared.Endpoints, kernel, _shared.ServerOptions, _loggerFactory, cancellationToken).ConfigureAwait(false);
         lock (_mapped)

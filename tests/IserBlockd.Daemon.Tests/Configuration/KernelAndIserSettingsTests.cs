@@ -27,6 +27,7 @@ public sealed class KernelAndIserSettingsTests
 
         Assert.Equal(KernelAttachMethod.Auto, settings.KernelNbdMethod);
         Assert.Equal(Math.Clamp(Environment.ProcessorCount, 1, 4), settings.KernelNbdConnections);
+        Assert.Equal(128, settings.UblkQueueDepth);
         var defaults = new IserDeviceOptions();
         Assert.Equal(defaults.DataBuffers.SizeClasses, settings.IserBuffers.DataBuffers.SizeClasses);
         Assert.Equal(defaults.BounceBuffers.SizeClasses, settings.IserBuffers.BounceBuffers.SizeClasses);
@@ -44,6 +45,14 @@ public sealed class KernelAndIserSettingsTests
         var settings = Parse($"\"kernelNbdMethod\": \"{name}\", \"kernelNbdConnections\": 2");
         Assert.Equal(method, settings.KernelNbdMethod);
         Assert.Equal(2, settings.KernelNbdConnections);
+    }
+
+    [Fact]
+    public void Ublk_queue_depth_is_read_and_bounded()
+    {
+        Assert.Equal(32, Parse("\"ublkQueueDepth\": 32").UblkQueueDepth);
+        Assert.Contains(Errors("\"ublkQueueDepth\": 0"), e => e.Path == "ublkQueueDepth" && e.Message.Contains("expected 1 to 4096"));
+        Assert.Contains(Errors("\"ublkQueueDepth\": 5000"), e => e.Path == "ublkQueueDepth");
     }
 
     [Fact]

@@ -13,6 +13,7 @@ public sealed class ConfigDocument
     public double? LoginTimeout { get; set; }
     public double? KernelNbdTimeout { get; set; }
     public int? KernelNbdConnections { get; set; }
+    public int? UblkQueueDepth { get; set; }
     public string? KernelNbdMethod { get; set; }
     public IserDocument? Iser { get; set; }
     public ReconnectDocument? Reconnect { get; set; }
