@@ -57,11 +57,11 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
 
         var features = BlockDeviceFeatures.MultiConnection; // one session carries every connection; SYNCHRONIZE CACHE covers them all
         if (readOnly || caching.WriteProtected) features |= BlockDeviceFeatures.ReadOnly;
-        if (caching.WriteCacheEnabled)
-        {
-            features |= BlockDeviceFeatures.Flush;
-            if (caching.SupportsFua) features |= BlockDeviceFeatures.Fua;
-        }
+        // FLUSH and FUA whatever the write cache is now: a kernel device's flags cannot change while it lives, and a
+        // cache switched on later (MODE SELECT, unit attention 2A/01) must not leave acknowledged writes volatile.
+        // With the cache off SYNCHRONIZE CACHE is a cheap no-op at the target.
+        features |= BlockDeviceFeatures.Flush;
+        if (caching.SupportsFua) features |= BlockDeviceFeatures.Fua;
         if (lun.SupportsUnmap || lun.SupportsWriteSameUnmap) features |= BlockDeviceFeatures.Trim;
         if (lun.SupportsWriteSameUnmap) features |= BlockDeviceFeatures.WriteZeroes;
         if (rotational) features |= BlockDeviceFeatures.Rotational;

@@ -98,6 +98,9 @@ LUN0=$READY
 export_lun tcp-lun1 1 --portal "$PORTAL" --socket /run/lun1.sock "${MUTUAL[@]}"
 LUN1=$READY
 assert_eq "$(nbdinfo --size "$LUN1")" $((64 * MIB)) "NBD size of LUN 1"
+# LIO's fileio reports its write cache off (WCE=0); FLUSH is offered all the same, since a cache switched on
+# later must not leave acknowledged writes volatile on a device whose flags cannot change
+nbdinfo --can flush "$LUN0" || fail "FLUSH is not offered on a LUN whose write cache is off now"
 nbdinfo --json "$LUN1" | grep -q '"block_size_minimum": 4096' || fail "LUN 1 does not advertise 4096-byte blocks: $(nbdinfo --json "$LUN1")"
 fio_verify verify-lun0 --uri="$LUN0" --rw=randwrite --bsrange=4k-1m --bs_unaligned=0 --iodepth=8 --size=24M --offset=8M
 fio_verify verify-lun1 --uri="$LUN1" --rw=randwrite --bssplit=4k/40:64k/30:1m/30 --iodepth=8 --size=24M
