@@ -35,6 +35,31 @@ public sealed class ExportTests
     }
 
     [Fact]
+    public async Task Two_exports_of_one_target_keep_their_own_sessions()
+    {
+        // Each export keeps its ISID across restarts (fencing); two exports of one target by one initiator must still
+        // have different ones, or each login reinstates, and so cuts off, the other's session.
+        await using var target = await TestTarget.StartAsync((1, Size, 512), (2, Size, 512));
+        using var dir = new TempDirectory("export");
+        await using var first = await ExportProcess.StartAsync(target, 1, "--socket", dir.File("one.sock"));
+        await using var second = await ExportProcess.StartAsync(target, 2, "--socket", dir.File("two.sock"));
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var export in new[] { first, second })
+            {
+                var pattern = $"0x{0x30 + round:x2}";
+                await Tools.RunAsync("qemu-io", "-f", "raw", "-c", $"write -P {pattern} {round << 20} 65536", export.Ready);
+                var read = await Tools.RunAsync("qemu-io", "-f", "raw", "-c", $"read -P {pattern} {round << 20} 65536", export.Ready);
+                Assert.DoesNotContain("Pattern verification failed", read);
+            }
+        }
+        foreach (var export in new[] { first, second })
+            Assert.DoesNotContain("reinstat", export.Process.StandardError);
+        Assert.Equal(0, await first.StopAsync());
+        Assert.Equal(0, await second.StopAsync());
+    }
+
+    [Fact]
     public async Task Qemu_io_patterns_over_tcp_with_an_export_name()
     {
         await using var target = await TestTarget.StartAsync((2, Size, 512));

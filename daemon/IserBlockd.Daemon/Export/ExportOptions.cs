@@ -20,7 +20,11 @@ public sealed record ExportOptions
 
     public string Target => Connect.TargetName!;
 
-    internal NodeSettings ToNode() => Connect.ToNode("export", []);
+    /// <summary>The node an export logs in as. Its name keys the ISID kept across restarts (fencing), so it names what is
+    /// served: two exports of one target (other LUNs, other sockets) must not share an ISID, or each login would
+    /// reinstate, and so cut off, the other's session.</summary>
+    internal NodeSettings ToNode() =>
+        Connect.ToNode($"export lun {(Connect.Lun is { } lun ? lun.ToString(System.Globalization.CultureInfo.InvariantCulture) : "first")} {Socket ?? Listen?.ToString() ?? Device?.ToString()}", []);
 
     internal LunMapping ToMapping(int lun) => new(lun, Device, Socket, Listen, ExportName, ReadOnly);
 }
