@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Interop;
-using IserBlockd.Rdma.Iser;
+using IserBlockd.Transport.Iser;
 
 namespace IserBlockd.RdmaProbe;
 

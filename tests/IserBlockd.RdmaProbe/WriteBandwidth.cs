@@ -3,7 +3,7 @@ using System.Net;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Interop;
-using IserBlockd.Rdma.Iser;
+using IserBlockd.Transport.Iser;
 
 namespace IserBlockd.RdmaProbe;
 

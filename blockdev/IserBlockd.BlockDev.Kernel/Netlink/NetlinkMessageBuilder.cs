@@ -24,18 +24,6 @@ internal sealed class NetlinkMessageBuilder
         header[17] = version;
     }
 
-    public NetlinkMessageBuilder PutU8(ushort type, byte value)
-    {
-        PutAttribute(type, 1)[0] = value;
-        return this;
-    }
-
-    public NetlinkMessageBuilder PutU16(ushort type, ushort value)
-    {
-        BinaryPrimitives.WriteUInt16LittleEndian(PutAttribute(type, 2), value);
-        return this;
-    }
-
     public NetlinkMessageBuilder PutU32(ushort type, uint value)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(PutAttribute(type, 4), value);

@@ -40,9 +40,6 @@ public sealed record NegotiatedParameters
     /// <summary>Keys the transport negotiated for itself (iSER), as finally agreed.</summary>
     public IReadOnlyDictionary<string, string> TransportKeys { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Bytes of a write that may go unsolicited (immediate data plus unsolicited Data-Out), RFC 7143 §13.14.</summary>
-    public int UnsolicitedDataLimit => InitialR2T && !ImmediateData ? 0 : FirstBurstLength;
-
     public override string ToString()
         => $"HeaderDigest={HeaderDigest} DataDigest={DataDigest} MaxRecvDataSegmentLength={MaxRecvDataSegmentLength} " +
            $"TargetMaxRecvDataSegmentLength={MaxSendDataSegmentLength} MaxBurstLength={MaxBurstLength} FirstBurstLength={FirstBurstLength} " +

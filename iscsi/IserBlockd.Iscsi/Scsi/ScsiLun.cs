@@ -74,9 +74,6 @@ public sealed partial class ScsiLun
         }
     }
 
-    /// <summary>Whether READ/WRITE(16) are used (false after a fallback to (10)).</summary>
-    public bool UsesSixteenByteCommands => _use16;
-
     internal static async Task<ScsiLun> OpenAsync(IscsiSession session, ulong lun, ILogger logger, CancellationToken cancellationToken)
     {
         var unit = new ScsiLun(session, lun, logger);

@@ -5,7 +5,6 @@ using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Transport;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Interop;
-using IserBlockd.Rdma.Iser;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

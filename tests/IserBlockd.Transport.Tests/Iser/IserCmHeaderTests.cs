@@ -1,6 +1,6 @@
-using IserBlockd.Rdma.Iser;
+using IserBlockd.Transport.Iser;
 
-namespace IserBlockd.Rdma.Tests;
+namespace IserBlockd.Transport.Tests.Iser;
 
 public sealed class IserCmHeaderTests
 {

@@ -1,4 +1,4 @@
-namespace IserBlockd.Rdma.Iser;
+namespace IserBlockd.Transport.Iser;
 
 /// <summary>The flags of the iSER CM private data (kernel <c>struct iser_cm_hdr</c>, from IBTA Annex A12).</summary>
 [Flags]
