@@ -25,16 +25,27 @@ internal sealed class NbdConnection
     private readonly NbdInFlightRequest[] _free;
     private int _freeCount;
     private int _inFlight;
-    private int _inFlightWaitThreshold;
-    private readonly LoopWakeSignal _inFlightBelowThreshold = new();
+    private long _bytesInFlight;
+    /// <summary>The reader's wait: fewer than this many requests in flight (0: nobody waits)...</summary>
+    private int _waitRequests;
+    /// <summary>... and room for this many more payload bytes.</summary>
+    private long _waitBytes;
+    private readonly LoopWakeSignal _roomForReader = new();
 
     private volatile bool _broken;
+    private readonly CancellationTokenSource _breaking = new();
     private Timer? _shutdownDeadline;
+    private Timer? _sendWatch;
+    /// <summary>Environment.TickCount64 when the send in progress began; 0 while none is.</summary>
+    private long _sendSince;
 
     /// <param name="allocationContext">The client selected <c>base:allocation</c>: BLOCK_STATUS is allowed.</param>
+    /// <param name="client">A client of a listener (counted in its export's and the servers' budgets), not a
+    /// kernel socket.</param>
     public NbdConnection(INbdTransport transport, NbdExport export, bool structuredReplies, bool allocationContext,
-        NbdServerOptions options, ILogger logger)
+        NbdServerOptions options, ILogger logger, bool client = false)
     {
+        IsClient = client;
         Transport = transport;
         Export = export;
         Peer = transport.RemoteDescription;
@@ -54,6 +65,11 @@ internal sealed class NbdConnection
     public string Peer { get; }
     public NbdTransmissionFlags Flags { get; }
     public bool IsBroken => _broken;
+    public bool IsClient { get; }
+    public NbdServerOptions Options => _options;
+
+    /// <summary>Cancelled by <see cref="Break"/>: the reader's waits for budget end with it.</summary>
+    public CancellationToken Breaking => _breaking.Token;
 
     /// <summary>What the disconnect log line says; the last writer wins.</summary>
     public string CloseReason { get; set; } = "client closed the connection";
@@ -65,6 +81,11 @@ internal sealed class NbdConnection
     {
         NbdLog.TransmissionStarted(_logger, Peer, Export, _structuredReplies, Flags);
         var writer = _writer.RunAsync();
+        if (_options.SendTimeout != Timeout.InfiniteTimeSpan)
+        {
+            var period = TimeSpan.FromTicks(Math.Clamp(_options.SendTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 5));
+            _sendWatch = new Timer(static state => ((NbdConnection)state!).CheckSendProgress(), this, period, period);
+        }
         // Stopping is a shutdown of our receive side: the reader sees end-of-stream and drains normally.
         using (cancellationToken.UnsafeRegister(static state => ((NbdConnection)state!).StopReceiving(), this))
         {
@@ -79,10 +100,11 @@ internal sealed class NbdConnection
             }
         }
         _writer.EndBatch();
-        await WaitForInFlightBelowAsync(1).ConfigureAwait(false);
+        await WaitForAsync(1, 0).ConfigureAwait(false);
         _writer.Stop();
         await writer.ConfigureAwait(false);
         if (_shutdownDeadline != null) await _shutdownDeadline.DisposeAsync().ConfigureAwait(false);
+        if (_sendWatch != null) await _sendWatch.DisposeAsync().ConfigureAwait(false);
         await Transport.DisposeAsync().ConfigureAwait(false);
         NbdLog.Disconnected(_logger, Peer, Export, CloseReason);
     }
@@ -101,6 +123,26 @@ internal sealed class NbdConnection
         if (reason != null) CloseReason = reason;
         _broken = true;
         Transport.Abort();
+        try { _breaking.Cancel(); }
+        catch (ObjectDisposedException) { }
+    }
+
+    // ---------------------------------------------------------------- send timeout
+
+    /// <summary>The writer is about to send (a gathered batch of replies, or one large payload).</summary>
+    public void OnSendStarting() => Volatile.Write(ref _sendSince, Math.Max(1, Environment.TickCount64));
+
+    /// <summary>The send finished (or failed).</summary>
+    public void OnSendFinished() => Volatile.Write(ref _sendSince, 0);
+
+    /// <summary>A send pending for longer than the send timeout: the client stopped reading. Cutting it off fails
+    /// the send, drops the replies still queued and so returns every buffer it held.</summary>
+    private void CheckSendProgress()
+    {
+        var since = Volatile.Read(ref _sendSince);
+        if (since == 0 || _broken || Environment.TickCount64 - since < (long)_options.SendTimeout.TotalMilliseconds) return;
+        NbdLog.SendTimedOut(_logger, Peer, Export, _options.SendTimeout.TotalSeconds);
+        Break($"no reply taken up for {_options.SendTimeout.TotalSeconds:0.#} s (send timeout)");
     }
 
     public void OnSendFailed(Exception e)
@@ -112,14 +154,17 @@ internal sealed class NbdConnection
 
     // ---------------------------------------------------------------- request objects and in-flight slots
 
-    /// <summary>Completes once the request about to be read may have a slot (fewer than
-    /// <see cref="NbdServerOptions.MaxRequestsInFlight"/> in flight).</summary>
-    public ValueTask WaitForSlotAsync() => WaitForInFlightBelowAsync(_options.MaxRequestsInFlight);
+    /// <summary>Completes once a request carrying <paramref name="payloadBytes"/> of READ/WRITE payload may be
+    /// read on: fewer than <see cref="NbdServerOptions.MaxRequestsInFlight"/> requests in flight and the payload
+    /// within <see cref="NbdServerOptions.MaxBytesInFlight"/> (or nothing else holding buffers).</summary>
+    public ValueTask WaitForRoomAsync(long payloadBytes) => WaitForAsync(_options.MaxRequestsInFlight, payloadBytes);
 
-    /// <summary>A request object for <paramref name="header"/>, counted in flight until <see cref="Release"/>.</summary>
-    public NbdInFlightRequest Rent(in NbdRequest header)
+    /// <summary>A request object for <paramref name="header"/>, counted in flight (with its payload bytes) until
+    /// <see cref="Release"/>.</summary>
+    public NbdInFlightRequest Rent(in NbdRequest header, long payloadBytes)
     {
         Interlocked.Increment(ref _inFlight);
+        if (payloadBytes != 0) Interlocked.Add(ref _bytesInFlight, payloadBytes);
         NbdInFlightRequest? request = null;
         lock (_free)
         {
@@ -131,33 +176,49 @@ internal sealed class NbdConnection
         }
         request ??= new NbdInFlightRequest(_enqueueReply);
         request.Initialize(in header);
+        request.PayloadBytes = payloadBytes;
         return request;
     }
 
-    /// <summary>Returns a request whose reply was sent (or dropped, or never due) and frees its slot.</summary>
+    /// <summary>Returns a request whose reply was sent (or dropped, or never due) and frees its slot: its buffer
+    /// goes back to the pool first, then the budgets it was charged, then the reader may go on.</summary>
     public void Release(NbdInFlightRequest request)
     {
+        var payloadBytes = request.PayloadBytes;
+        var exportCharge = request.ExportBudgetCharge;
+        var clientCharge = request.ClientBudgetCharge;
         request.Reset();
+        if (clientCharge != 0) _options.ClientBudget!.Release(clientCharge);
+        if (exportCharge != 0) Export.Budget.Release(exportCharge);
         lock (_free)
         {
             if (_freeCount < _free.Length) _free[_freeCount++] = request;
         }
-        var now = Interlocked.Decrement(ref _inFlight);
-        var threshold = Volatile.Read(ref _inFlightWaitThreshold);
-        if (threshold != 0 && now < threshold &&
-            Interlocked.CompareExchange(ref _inFlightWaitThreshold, 0, threshold) == threshold)
-            _inFlightBelowThreshold.Set();
+        if (payloadBytes != 0) Interlocked.Add(ref _bytesInFlight, -payloadBytes);
+        Interlocked.Decrement(ref _inFlight);
+        var requests = Volatile.Read(ref _waitRequests);
+        if (requests != 0 && HasRoom(requests, Volatile.Read(ref _waitBytes)) &&
+            Interlocked.CompareExchange(ref _waitRequests, 0, requests) == requests)
+            _roomForReader.Set();
     }
 
-    /// <summary>Completes once fewer than <paramref name="threshold"/> requests are in flight. Only the
-    /// reader (or the connection's shutdown, after the reader is done) waits here.</summary>
-    private ValueTask WaitForInFlightBelowAsync(int threshold)
+    private bool HasRoom(int requests, long payloadBytes)
     {
-        if (Volatile.Read(ref _inFlight) < threshold) return ValueTask.CompletedTask;
-        Volatile.Write(ref _inFlightWaitThreshold, threshold);
-        if (Volatile.Read(ref _inFlight) < threshold &&
-            Interlocked.Exchange(ref _inFlightWaitThreshold, 0) != 0)
+        if (Volatile.Read(ref _inFlight) >= requests) return false;
+        if (payloadBytes == 0) return true;
+        var held = Volatile.Read(ref _bytesInFlight);
+        return held == 0 || held + payloadBytes <= _options.MaxBytesInFlight;
+    }
+
+    /// <summary>Completes once fewer than <paramref name="requests"/> are in flight and <paramref name="payloadBytes"/>
+    /// more fit. Only the reader (or the connection's shutdown, after the reader is done) waits here.</summary>
+    private ValueTask WaitForAsync(int requests, long payloadBytes)
+    {
+        if (HasRoom(requests, payloadBytes)) return ValueTask.CompletedTask;
+        Volatile.Write(ref _waitBytes, payloadBytes);
+        Volatile.Write(ref _waitRequests, requests);
+        if (HasRoom(requests, payloadBytes) && Interlocked.Exchange(ref _waitRequests, 0) != 0)
             return ValueTask.CompletedTask; // took our own wait back before anyone claimed it
-        return _inFlightBelowThreshold.WaitAsync();
+        return _roomForReader.WaitAsync();
     }
 }

@@ -8,7 +8,17 @@ namespace IserBlockd.BlockDev.Nbd;
 /// </summary>
 public sealed class NbdExport
 {
+    /// <summary>The default of <see cref="MaxConnections"/>: multi-connection clients open up to 4 (nbdcopy, the
+    /// kernel's nbd-client default here), so 16 admits several of them at once, while one export's clients can pin
+    /// at most 16 × <see cref="NbdServerOptions.MaxBytesInFlight"/>, and that is capped by <see cref="MaxBytesInFlight"/>.</summary>
+    public const int DefaultMaxConnections = 16;
+
+    /// <summary>The default of <see cref="MaxBytesInFlight"/>: a quarter of the daemon's 512 MiB payload pool.</summary>
+    public const long DefaultMaxBytesInFlight = 128L << 20;
+
     private int _connections;
+    private int _refusing;
+    private NbdByteBudget? _budget;
 
     public NbdExport(string name, IBlockDevice device, string description = "", bool readOnly = false)
     {
@@ -36,8 +46,22 @@ public sealed class NbdExport
     /// <summary>What NBD_INFO_BLOCK_SIZE advertises and the server enforces.</summary>
     public NbdBlockSizeConstraints BlockSizes { get; }
 
-    /// <summary>Connections allowed at once (NBD_OPT_GO beyond it gets NBD_REP_ERR_POLICY).</summary>
-    public int MaxConnections { get; init; } = int.MaxValue;
+    /// <summary>Client connections allowed at once (NBD_OPT_GO beyond it gets NBD_REP_ERR_POLICY,
+    /// NBD_OPT_EXPORT_NAME a disconnect). The kernel's sockets (<see cref="NbdServer.ServeTransmissionAsync(System.Net.Sockets.Socket, NbdExport, CancellationToken)"/>)
+    /// are not counted.</summary>
+    public int MaxConnections { get; init; } = DefaultMaxConnections;
+
+    /// <summary>Payload bytes all client connections of this export may hold in buffers together; beyond it their
+    /// readers wait. Kernel sockets are not counted.</summary>
+    public long MaxBytesInFlight { get; init; } = DefaultMaxBytesInFlight;
+
+    internal NbdByteBudget Budget => Volatile.Read(ref _budget) ?? CreateBudget();
+
+    private NbdByteBudget CreateBudget()
+    {
+        Interlocked.CompareExchange(ref _budget, new NbdByteBudget(MaxBytesInFlight), null);
+        return _budget!;
+    }
 
     public int ActiveConnections => Volatile.Read(ref _connections);
 
@@ -68,17 +92,28 @@ public sealed class NbdExport
         return flags;
     }
 
-    internal bool TryAcquireConnection()
+    /// <param name="firstRefusal">Refused, and the first refusal since the export was last below its limit
+    /// (so the log says it once, not once per client retry).</param>
+    internal bool TryAcquireConnection(out bool firstRefusal)
     {
+        firstRefusal = false;
         while (true)
         {
             var current = Volatile.Read(ref _connections);
-            if (current >= MaxConnections) return false;
+            if (current >= MaxConnections)
+            {
+                firstRefusal = Interlocked.Exchange(ref _refusing, 1) == 0;
+                return false;
+            }
             if (Interlocked.CompareExchange(ref _connections, current + 1, current) == current) return true;
         }
     }
 
-    internal void ReleaseConnection() => Interlocked.Decrement(ref _connections);
+    internal void ReleaseConnection()
+    {
+        Interlocked.Decrement(ref _connections);
+        Volatile.Write(ref _refusing, 0);
+    }
 
     public override string ToString() => Name.Length == 0 ? "(default export)" : Name;
 }

@@ -170,8 +170,11 @@ internal sealed class NbdHandshake
             throw new NbdProtocolException($"NBD_OPT_EXPORT_NAME for unknown export '{name}'");
         if (_options.RequireBlockSizeNegotiation && export.BlockSizes.Minimum > 1)
             throw new NbdProtocolException($"export '{name}' needs block size negotiation, which NBD_OPT_EXPORT_NAME cannot do");
-        if (!export.TryAcquireConnection())
+        if (!export.TryAcquireConnection(out var firstRefusal))
+        {
+            LogRefusal(export, firstRefusal);
             throw new NbdProtocolException($"export '{name}' already has its maximum of {export.MaxConnections} connections");
+        }
         try
         {
             var reply = new byte[NbdExportNameReply.GetSize(_noZeroes)];
@@ -184,6 +187,12 @@ internal sealed class NbdHandshake
             throw;
         }
         return Negotiated(export);
+    }
+
+    private void LogRefusal(NbdExport export, bool first)
+    {
+        if (first) NbdLog.ConnectionLimitReached(_logger, export, export.MaxConnections, _peer);
+        else NbdLog.ConnectionRefused(_logger, export, export.MaxConnections, _peer);
     }
 
     private NbdNegotiatedSession Negotiated(NbdExport export) =>
@@ -361,8 +370,9 @@ internal sealed class NbdHandshake
             await ReplyAsync(option, NbdOptionReplyType.Ack, default).ConfigureAwait(false);
             return null;
         }
-        if (!export.TryAcquireConnection())
+        if (!export.TryAcquireConnection(out var firstRefusal))
         {
+            LogRefusal(export, firstRefusal);
             await ReplyErrorAsync(option, NbdOptionReplyType.ErrPolicy,
                 $"export '{export.Name}' already has its maximum of {export.MaxConnections} connections").ConfigureAwait(false);
             return null;

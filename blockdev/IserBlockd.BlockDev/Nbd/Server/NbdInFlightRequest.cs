@@ -36,6 +36,10 @@ internal sealed class NbdInFlightRequest
     /// <summary>BLOCK_STATUS: the extents found (allocated with the request object on first use).</summary>
     public BlockExtent[]? Extents;
     public int ExtentCount;
+    /// <summary>READ/WRITE payload counted in the connection's bytes in flight.</summary>
+    public long PayloadBytes;
+    /// <summary>What the export's and the servers' client budgets were charged (0: nothing).</summary>
+    public long ExportBudgetCharge, ClientBudgetCharge;
 
     public bool IsFua => (Flags & NbdCommandFlags.Fua) != 0;
 
@@ -83,6 +87,7 @@ internal sealed class NbdInFlightRequest
         Error = 0;
         ErrorMessage = default;
         ExtentCount = 0;
+        PayloadBytes = ExportBudgetCharge = ClientBudgetCharge = 0;
         Next = null;
     }
 }

@@ -48,6 +48,15 @@ internal static partial class NbdLog
     [LoggerMessage(EventId = 15, Level = LogLevel.Information, Message = "NBD client {Peer} started TLS ({Protocol}, {Client})")]
     public static partial void TlsStarted(ILogger logger, string peer, System.Security.Authentication.SslProtocols protocol, string client);
 
+    [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "Export '{Export}' has its maximum of {Max} client connections; refusing {Peer} and any more until one closes")]
+    public static partial void ConnectionLimitReached(ILogger logger, NbdExport export, int max, string peer);
+
+    [LoggerMessage(EventId = 17, Level = LogLevel.Debug, Message = "Export '{Export}' refused {Peer}: it has its maximum of {Max} client connections")]
+    public static partial void ConnectionRefused(ILogger logger, NbdExport export, int max, string peer);
+
+    [LoggerMessage(EventId = 18, Level = LogLevel.Warning, Message = "NBD client {Peer} on export '{Export}' took up no reply for {Seconds} s; disconnecting it (its buffers return to the pool)")]
+    public static partial void SendTimedOut(ILogger logger, string peer, NbdExport export, double seconds);
+
     [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "Accepting NBD connections on {Endpoint} failed")]
     public static partial void AcceptFailed(ILogger logger, Exception exception, string endpoint);
 }

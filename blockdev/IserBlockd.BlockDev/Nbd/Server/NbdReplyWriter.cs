@@ -86,6 +86,7 @@ internal sealed class NbdReplyWriter
             {
                 while (!data.IsEmpty && !_connection.IsBroken)
                 {
+                    _connection.OnSendStarting(); // the send timeout watches from here
                     try
                     {
                         var sent = await _connection.Transport.SendAsync(data).ConfigureAwait(false);
@@ -96,6 +97,7 @@ internal sealed class NbdReplyWriter
                     {
                         _connection.OnSendFailed(e);
                     }
+                    _connection.OnSendFinished();
                 }
                 if (large.IsEmpty) break;
                 data = large;

@@ -17,6 +17,7 @@ namespace IserBlockd.BlockDev.Nbd;
 internal sealed class NbdRequestReader
 {
     private static readonly ReadOnlyMemory<byte> NoBufferAvailable = "no buffer for the payload"u8.ToArray();
+    private static readonly ReadOnlyMemory<byte> ConnectionClosing = "the connection is closing"u8.ToArray();
 
     private readonly NbdConnection _connection;
     private readonly NbdRequestValidator _validator;
@@ -114,32 +115,42 @@ internal sealed class NbdRequestReader
             return false;
         }
 
-        var slot = _connection.WaitForSlotAsync();
-        if (!slot.IsCompleted)
+        var error = _validator.Validate(in header, out var reason);
+        var payload = error == 0 && header.Command is NbdCommand.Read or NbdCommand.Write ? header.Length : 0u;
+        var room = _connection.WaitForRoomAsync(payload);
+        if (!room.IsCompleted)
         {
+            // Over the connection's caps: stop reading the socket until replies have left (back-pressure).
             _replies.EndBatch();
-            await slot.ConfigureAwait(false);
+            await room.ConfigureAwait(false);
             _replies.HoldForBatch();
         }
-        var request = _connection.Rent(header);
+        var request = _connection.Rent(header, payload);
 
-        var error = _validator.Validate(in header, out var reason);
-        if (error == 0 && header.Length > 0 && header.Command is NbdCommand.Read or NbdCommand.Write)
+        if (payload > 0)
         {
-            var rent = RentBuffer((int)header.Length);
-            if (!rent.IsCompleted) _replies.EndBatch(); // the pool is dry: let replies (and their buffers) go
-            try
+            if (_connection.IsClient && !await ChargeBudgetsAsync(request).ConfigureAwait(false))
             {
-                request.Buffer = await rent.ConfigureAwait(false);
+                error = BlockError.Shutdown;
+                reason = ConnectionClosing;
             }
-            catch (Exception e)
+            else
             {
-                // A provider that cannot serve this size (or fails) costs this request, not the connection.
-                NbdLog.DeviceFailure(_logger, e, _connection.Export, header.Command, (long)header.Offset, header.Length);
-                error = BlockError.OutOfMemory;
-                reason = NoBufferAvailable;
+                var rent = RentBuffer((int)payload);
+                if (!rent.IsCompleted) _replies.EndBatch(); // the pool is dry: let replies (and their buffers) go
+                try
+                {
+                    request.Buffer = await rent.ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // A provider that cannot serve this size (or fails) costs this request, not the connection.
+                    NbdLog.DeviceFailure(_logger, e, _connection.Export, header.Command, (long)header.Offset, header.Length);
+                    error = BlockError.OutOfMemory;
+                    reason = NoBufferAvailable;
+                }
+                _replies.HoldForBatch();
             }
-            _replies.HoldForBatch();
         }
 
         if (error != 0) return Refuse(request, in header, error, reason);
@@ -247,6 +258,45 @@ internal sealed class NbdRequestReader
         else if (Buffered != 0)
         {
             _connection.CloseReason = "client closed the connection in the middle of a request header";
+        }
+    }
+
+    /// <summary>Charges a client's request to its export's budget, then to the budget all clients share, waiting
+    /// (without reading the socket) while either is spent. False when the connection broke meanwhile.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ChargeBudgetsAsync(NbdInFlightRequest request)
+    {
+        var budgets = _connection.Options.ClientBudget;
+        var export = _connection.Export.Budget;
+        var wait = export.AcquireAsync(request.PayloadBytes, _connection.Breaking);
+        var ended = false;
+        try
+        {
+            if (!wait.IsCompleted)
+            {
+                _replies.EndBatch();
+                ended = true;
+            }
+            await wait.ConfigureAwait(false);
+            request.ExportBudgetCharge = request.PayloadBytes;
+            if (budgets == null) return true;
+            wait = budgets.AcquireAsync(request.PayloadBytes, _connection.Breaking);
+            if (!wait.IsCompleted && !ended)
+            {
+                _replies.EndBatch();
+                ended = true;
+            }
+            await wait.ConfigureAwait(false);
+            request.ClientBudgetCharge = request.PayloadBytes;
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (ended) _replies.HoldForBatch();
         }
     }
 

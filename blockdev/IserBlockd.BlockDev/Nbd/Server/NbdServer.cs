@@ -176,7 +176,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
         try
         {
-            await new NbdConnection(session.Transport, session.Export, session.StructuredReplies, session.AllocationContext, Options, _logger)
+            await new NbdConnection(session.Transport, session.Export, session.StructuredReplies, session.AllocationContext, Options, _logger, client: true)
                 .RunAsync(linked.Token).ConfigureAwait(false);
         }
         finally

@@ -2,8 +2,25 @@ namespace IserBlockd.BlockDev.Nbd;
 
 public sealed record NbdServerOptions
 {
-    /// <summary>Requests one connection may have in progress; the reader waits beyond it.</summary>
-    public int MaxRequestsInFlight { get; init; } = 512;
+    /// <summary>Requests one connection may have in progress; beyond it the reader stops reading the socket
+    /// (back-pressure, not an error). 128 is the queue depth the kernel's nbd driver gives each socket.</summary>
+    public int MaxRequestsInFlight { get; init; } = 128;
+
+    /// <summary>READ and WRITE payload bytes one connection may hold in buffers at once; beyond it the reader
+    /// stops reading the socket until replies have left. A request larger than this is admitted alone.
+    /// Two requests of the largest size (32 MiB) by default.</summary>
+    public long MaxBytesInFlight { get; init; } = 64L << 20;
+
+    /// <summary>A reply send that makes no progress for this long means the client stopped reading: it is
+    /// disconnected and its buffers return. A client must take up a whole reply within it (32 MiB at
+    /// about 1.1 MB/s for the default). <see cref="Timeout.InfiniteTimeSpan"/>: never.</summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Payload bytes every client connection of the servers that share these options may hold
+    /// together (their exports' own budgets come first); the kernel's sockets are not counted. The daemon sets
+    /// half of the buffer pool that its kernel devices use too, so clients can never take all of it. Null: no
+    /// shared limit.</summary>
+    public NbdByteBudget? ClientBudget { get; init; }
 
     /// <summary>Per-connection buffer that request headers (and small WRITE payloads) arrive in.</summary>
     public int ReceiveBufferSize { get; init; } = 256 << 10;
@@ -36,8 +53,9 @@ public sealed record NbdServerOptions
     /// <summary>NBD over TLS (NBD_OPT_STARTTLS); null: the option is refused and everything is in the clear.</summary>
     public NbdTlsOptions? Tls { get; init; }
 
-    /// <summary>Time a client has to finish option haggling (the TLS handshake included).</summary>
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Time a client has to finish option haggling (the TLS handshake included); one that connects
+    /// and sends nothing is dropped after it. libnbd, qemu and the kernel finish in milliseconds.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>When the server stops, how long a connection may take to deliver the replies of requests
     /// already started before it is cut off (a client that stopped reading would otherwise hold it
@@ -53,6 +71,9 @@ public sealed record NbdServerOptions
     internal void Validate()
     {
         if (MaxRequestsInFlight < 1) throw new ArgumentOutOfRangeException(nameof(MaxRequestsInFlight));
+        if (MaxBytesInFlight < 1) throw new ArgumentOutOfRangeException(nameof(MaxBytesInFlight));
+        if (SendTimeout <= TimeSpan.Zero && SendTimeout != Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(SendTimeout));
+        if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout));
         if (ReceiveBufferSize < 4096) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "At least 4 KiB.");
         if (SendBufferSize < 4096) throw new ArgumentOutOfRangeException(nameof(SendBufferSize), "At least 4 KiB.");
         if (CopyThreshold < 0 || CopyThreshold > SendBufferSize / 2 || CopyThreshold > ReceiveBufferSize / 2)

@@ -1,0 +1,155 @@
+using IserBlockd.BlockDev.Buffers;
+using IserBlockd.BlockDev.Devices;
+using IserBlockd.BlockDev.Nbd;
+using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.TestSupport;
+using Xunit.Abstractions;
+
+namespace IserBlockd.BlockDev.Tests.Server;
+
+/// <summary>
+/// What one client may hold: requests and payload bytes in flight per connection (back-pressure: the server
+/// stops reading), the export's and all clients' shares of a pool that kernel devices use too, and the send
+/// timeout that cuts off a client that stopped reading its replies.
+/// </summary>
+public sealed class ResourceBoundsTests(ITestOutputHelper output)
+{
+    private const long Size = 64L << 20;
+    private const uint Chunk = 1 << 20;
+
+    /// <summary>Pipelines <paramref name="count"/> 1 MiB READs and never reads a reply.</summary>
+    private static void FloodWithReads(RawNbdClient client, int count)
+    {
+        for (var i = 0; i < count; i++) client.Read((ulong)(i % 64) * Chunk, Chunk);
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_holds_only_its_bytes_in_flight_and_others_are_served()
+    {
+        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
+        var hostileDevice = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        var otherDevice = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        var kernelDevice = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        await using var server = new InProcessNbdServer(output, new NbdServerOptions
+        {
+            MaxBytesInFlight = 8L << 20,
+            SendTimeout = Timeout.InfiniteTimeSpan,
+            SocketSendBufferBytes = null,
+        }, new NbdExport("a", hostileDevice), new NbdExport("b", otherDevice));
+
+        using var hostile = server.Connect("a");
+        FloodWithReads(hostile, 256);
+        await Task.Delay(500);
+        // Replies that cannot leave pin their buffers: no more than the connection's cap (+ one request admitted alone).
+        Assert.InRange(pool.RentedBytes, 1, 8L << 20);
+        Assert.InRange(hostileDevice.Statistics.Reads, 1, 16);
+
+        using var other = server.Connect("b");
+        var data = Enumerable.Range(0, (int)Chunk).Select(i => (byte)i).ToArray();
+        for (var i = 0; i < 32; i++) Assert.Equal(0u, other.WriteSync((ulong)i * Chunk, data).Error);
+        Assert.Equal(data, other.ReadSync(5 * Chunk, Chunk).Data);
+
+        // A kernel socket (no handshake) on the same pool is served too.
+        var (kernelEnd, serverEnd) = SocketPair.Create();
+        var kernelConnection = server.Server.ServeTransmissionAsync(serverEnd, new NbdExport("", kernelDevice));
+        using (var kernel = RawNbdClient.ForTransmission(kernelEnd, (ulong)Size))
+        {
+            Assert.Equal(0u, kernel.WriteSync(0, data).Error);
+            Assert.Equal(data, kernel.ReadSync(0, Chunk).Data);
+            kernel.Disconnect();
+        }
+        await kernelConnection.WaitAsync(TimeSpan.FromSeconds(10));
+
+        hostile.Dispose(); // its pending sends fail; everything it held comes back
+        await HandshakeTests.WaitUntil(() => pool.RentedBytes == 0);
+    }
+
+    [Fact]
+    public async Task Clients_of_all_exports_together_hold_no_more_than_their_shared_budget()
+    {
+        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
+        var budget = new NbdByteBudget(16L << 20);
+        var exports = Enumerable.Range(0, 4).Select(i => new NbdExport($"e{i}", new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool })) { MaxBytesInFlight = 12L << 20 }).ToArray();
+        await using var server = new InProcessNbdServer(output, new NbdServerOptions
+        {
+            MaxBytesInFlight = 8L << 20,
+            SendTimeout = Timeout.InfiniteTimeSpan,
+            SocketSendBufferBytes = null,
+            ClientBudget = budget,
+        }, exports);
+
+        var hostile = new List<RawNbdClient>();
+        foreach (var export in exports)
+            for (var i = 0; i < 2; i++)
+            {
+                var client = server.Connect(export.Name);
+                FloodWithReads(client, 64);
+                hostile.Add(client);
+            }
+        await Task.Delay(700);
+        Assert.InRange(budget.Used, 1, 16L << 20);
+        Assert.InRange(pool.RentedBytes, 1, 16L << 20); // the other 48 MiB stay for kernel devices
+
+        foreach (var client in hostile) client.Dispose();
+        await HandshakeTests.WaitUntil(() => pool.RentedBytes == 0 && budget.Used == 0);
+        using var after = server.Connect("e0");
+        Assert.Equal(0u, after.ReadSync(0, Chunk).Error);
+    }
+
+    [Fact]
+    public async Task A_client_that_takes_up_no_reply_is_cut_off_after_the_send_timeout_and_its_buffers_return()
+    {
+        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
+        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        await using var server = new InProcessNbdServer(output, new NbdServerOptions
+        {
+            SendTimeout = TimeSpan.FromSeconds(1),
+            SocketSendBufferBytes = null,
+        }, new NbdExport("", device));
+
+        using var hostile = server.Connect();
+        var started = DateTime.UtcNow;
+        FloodWithReads(hostile, 256);
+        await HandshakeTests.WaitUntil(() => server.Server.ConnectionCount == 0);
+        var elapsed = DateTime.UtcNow - started;
+        output.WriteLine($"cut off after {elapsed.TotalSeconds:0.0} s");
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(10));
+        Assert.Equal(0, pool.RentedBytes);
+        Assert.True(hostile.WaitForServerClose(TimeSpan.FromSeconds(5)));
+
+        // A client that reads slowly but steadily is not cut off.
+        using var patient = server.Connect();
+        for (var i = 0; i < 8; i++) patient.Read((ulong)i * Chunk, Chunk);
+        for (var i = 0; i < 8; i++)
+        {
+            await Task.Delay(300);
+            Assert.Equal(0u, patient.ReadReply().Error);
+        }
+    }
+
+    [Fact]
+    public async Task Byte_budget_waiters_are_served_in_order_and_cancelled_waits_hold_nothing()
+    {
+        var budget = new NbdByteBudget(10);
+        await budget.AcquireAsync(8, CancellationToken.None);
+        var first = budget.AcquireAsync(5, CancellationToken.None).AsTask();
+        using var cancel = new CancellationTokenSource();
+        var cancelled = budget.AcquireAsync(4, cancel.Token).AsTask();
+        var third = budget.AcquireAsync(1, CancellationToken.None).AsTask();
+        Assert.False(first.IsCompleted);
+        Assert.False(third.IsCompleted); // first come, first served: no overtaking a larger waiter
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        budget.Release(8);
+        await first.WaitAsync(TimeSpan.FromSeconds(5));
+        await third.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(6, budget.Used);
+        budget.Release(5);
+        budget.Release(1);
+        Assert.Equal(0, budget.Used);
+        await budget.AcquireAsync(100, CancellationToken.None); // larger than the whole budget: charged all of it
+        Assert.Equal(10, budget.Used);
+        budget.Release(100);
+        Assert.Equal(0, budget.Used);
+    }
+}
