@@ -43,7 +43,9 @@ public sealed unsafe class DeviceContext
                 attributes.MaxScatterGather,
                 attributes.MaxCompletionQueueEntries,
                 attributes.MaxQpReadAtomic,
-                attributes.MaxQpInitiatorReadAtomic);
+                attributes.MaxQpInitiatorReadAtomic,
+                attributes.Capabilities,
+                attributes.MaxMemoryWindows);
         }
         finally
         {
@@ -63,4 +65,14 @@ public readonly record struct DeviceLimits(
     int MaxScatterGather,
     int MaxCompletionQueueEntries,
     int MaxQpReadAtomic,
-    int MaxQpInitiatorReadAtomic);
+    int MaxQpInitiatorReadAtomic,
+    IbvDeviceCapabilities Capabilities = IbvDeviceCapabilities.None,
+    int MaxMemoryWindows = 0)
+{
+    /// <summary>
+    /// Type 2 memory windows (bound by a work request on one queue pair; 2A or 2B): what scopes remote access to one
+    /// command. rdma_rxe reports MEM_WINDOW_TYPE_2B.
+    /// </summary>
+    public bool SupportsType2Windows =>
+        MaxMemoryWindows > 0 && (Capabilities & (IbvDeviceCapabilities.MemoryWindowType2A | IbvDeviceCapabilities.MemoryWindowType2B)) != 0;
+}

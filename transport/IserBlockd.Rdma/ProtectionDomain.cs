@@ -60,5 +60,7 @@ public sealed unsafe class MemoryRegion : IMemoryRegistration
 
     public uint RemoteKey { get; }
 
+    public IntPtr NativeRegion => Handle.DangerousGetHandle();
+
     public void Dispose() => Handle.Dispose();
 }

@@ -52,6 +52,35 @@ internal sealed partial class IscsiConnection
 
     public uint ExpStatSN => Volatile.Read(ref _expStatSN);
 
+    /// <summary>The transport takes pings beside the writer (<see cref="IscsiTransportCapabilities.ConcurrentPing"/>).</summary>
+    public bool SendsPingsConcurrently => (_transport.Capabilities & IscsiTransportCapabilities.ConcurrentPing) != 0;
+
+    /// <summary>
+    /// Sends a NOP-Out ping now, beside the writer (immediate, so it takes no CmdSN from the window and needs no
+    /// ordering with the commands the writer sends). A failed send fails the connection, and so the ping.
+    /// </summary>
+    public void SendPingBesideWriter(ControlRequest request) => _ = SendPingBesideWriterAsync(request);
+
+    private async Task SendPingBesideWriterAsync(ControlRequest request)
+    {
+        var header = new byte[BasicHeaderSegment.Length]; // pings are rare: the writer's header buffer stays the writer's
+        _tasks.TryTakeCmdSN(immediate: true, out var cmdSN);
+        request.WriteHeader(header, cmdSN, ExpStatSN);
+        var token = _stop.Token;
+        try
+        {
+            await _transport.SendAsync(new OutboundPdu(header, request.Data), token).ConfigureAwait(false);
+            await _transport.FlushAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Fail(e is IscsiException ? e : new IscsiConnectionLostException($"sending a ping failed: {e.Message}", e));
+        }
+    }
+
     /// <summary>Wakes the writer: commands are queued or the window opened.</summary>
     public void SignalWriter() => _writerSignal.Set();
 

@@ -277,7 +277,8 @@ public sealed partial class IscsiSession : IAsyncDisposable
     internal void FinishEnded(in EndedTask ended, string why)
     {
         if (ended.Task == null) return;
-        if (ended.HoldsBuffer) ended.Connection?.Transport.ReleaseTask(ended.Itt);
+        // Whether or not it has a buffer: the transport may hold a resource for the answer that will never come (iSER).
+        ended.Connection?.Transport.ReleaseTask(ended.Itt);
         if (ended.Reissued)
         {
             Interlocked.Increment(ref Counters.CommandsReissued);

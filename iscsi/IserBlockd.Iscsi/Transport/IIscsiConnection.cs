@@ -53,6 +53,10 @@ public interface IIscsiConnection : IAsyncDisposable
     /// </summary>
     ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken);
 
-    /// <summary>The core is done with the task's buffer (completed, failed or aborted): release any registration.</summary>
+    /// <summary>
+    /// The core is done with the task's buffer (completed, failed or aborted): release any registration. Also called
+    /// for a task without a buffer that the target ended (ABORT TASK, LU reset), whose answer will never come: release
+    /// whatever was reserved for that answer. Unknown tags are ignored.
+    /// </summary>
     void ReleaseTask(uint initiatorTaskTag);
 }

@@ -13,4 +13,12 @@ public enum IscsiTransportCapabilities
     /// in <see cref="OutboundPdu.Task"/> of its SCSI Command PDU.
     /// </summary>
     PlacesScsiData = 1,
+
+    /// <summary>
+    /// The transport takes a NOP-Out ping (<see cref="IIscsiConnection.SendAsync"/> then
+    /// <see cref="IIscsiConnection.FlushAsync"/>) from a second caller while the writer's own send waits, and keeps the
+    /// resources a ping needs apart from what commands use up. The core then sends its pings beside the writer, so a
+    /// writer blocked on a slow target never delays the liveness probe (iSER: a send waits for receive credits).
+    /// </summary>
+    ConcurrentPing = 2,
 }

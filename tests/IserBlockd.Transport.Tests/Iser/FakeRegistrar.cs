@@ -10,6 +10,9 @@ internal sealed class FakeRegistrar : IMemoryRegistrar
 
     public List<Registration> Registrations { get; } = [];
 
+    /// <summary>Off: registrations grant no remote access of their own (memory reached through windows only).</summary>
+    public bool RemoteAccess { get; set; } = true;
+
     public int Live
     {
         get { lock (_gate) return Registrations.Count(r => !r.Disposed); }
@@ -30,7 +33,7 @@ internal sealed class FakeRegistrar : IMemoryRegistrar
     public Registration? FindRemote(uint remoteKey, ulong address, int length)
     {
         lock (_gate)
-            return Registrations.FirstOrDefault(r => !r.Disposed && r.RemoteKey == remoteKey
+            return !RemoteAccess ? null : Registrations.FirstOrDefault(r => !r.Disposed && r.RemoteKey == remoteKey
                 && address >= (ulong)r.Address && address + (ulong)length <= (ulong)r.Address + r.Length);
     }
 
@@ -40,6 +43,7 @@ internal sealed class FakeRegistrar : IMemoryRegistrar
         public nuint Length { get; } = length;
         public uint LocalKey { get; } = localKey;
         public uint RemoteKey { get; } = remoteKey;
+        public IntPtr NativeRegion => Address; // stands for the ibv_mr* a window is bound over
         public bool Disposed { get; private set; }
 
         public void Dispose() => Disposed = true;

@@ -13,6 +13,13 @@ public sealed class IserCmHeaderTests
     }
 
     [Fact]
+    public void With_memory_windows_the_initiator_accepts_Send_with_Invalidate()
+    {
+        // ib_iser with fast registration and remote invalidation: only ISER_ZBVA_NOT_SUP.
+        Assert.Equal(new byte[] { 0x80, 0x00, 0x00, 0x00 }, IserCmHeader.InitiatorWithWindows.ToArray());
+    }
+
+    [Fact]
     public void Writing_clears_the_reserved_bytes()
     {
         var buffer = new byte[] { 0xFF, 0xFF, 0xFF, 0xFF, 0xEE };

@@ -13,7 +13,7 @@ namespace IserBlockd.Transport.Tests.Iser;
 /// framing, posted receives, send credits, tagged buffers (registered in place, bounce, one-off registration),
 /// completion to PDU dispatch, failures and teardown.
 /// </summary>
-public sealed class IserConnectionTests : IAsyncLifetime
+public sealed partial class IserConnectionTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
     private readonly List<Rig> _rigs = [];
@@ -25,9 +25,9 @@ public sealed class IserConnectionTests : IAsyncLifetime
         foreach (var rig in _rigs) await rig.DisposeAsync();
     }
 
-    private Rig NewRig(IserConnectionOptions? options = null)
+    private Rig NewRig(IserConnectionOptions? options = null, bool windows = false)
     {
-        var rig = new Rig(options ?? new IserConnectionOptions());
+        var rig = new Rig(options ?? new IserConnectionOptions(), windows);
         _rigs.Add(rig);
         return rig;
     }
@@ -38,10 +38,10 @@ public sealed class IserConnectionTests : IAsyncLifetime
     public void Every_receive_buffer_is_posted_before_connecting()
     {
         var rig = NewRig(new IserConnectionOptions { QueueDepth = 16, UnexpectedPduReserve = 4 });
-        Assert.Equal(20, rig.Wire.PostedReceives);
-        Assert.Equal(20, rig.Connection.PostedReceives);
-        Assert.Equal(16, rig.Connection.ReceiveCredits);
-        Assert.Equal(IscsiTransportCapabilities.PlacesScsiData, rig.Connection.Capabilities);
+        Assert.Equal(21, rig.Wire.PostedReceives); // 16 answers, 4 in reserve, 1 for our ping
+        Assert.Equal(21, rig.Connection.PostedReceives);
+        Assert.Equal(17, rig.Connection.ReceiveCredits);
+        Assert.Equal(IscsiTransportCapabilities.PlacesScsiData | IscsiTransportCapabilities.ConcurrentPing, rig.Connection.Capabilities);
         Assert.Same(rig.Connection.IserKeys, rig.Connection.LoginKeys);
     }
 
@@ -78,7 +78,7 @@ public sealed class IserConnectionTests : IAsyncLifetime
         var rig = NewRig(new IserConnectionOptions { QueueDepth = 8, UnexpectedPduReserve = 2 });
         var data = "pong"u8.ToArray();
         rig.Wire.DeliverPdu(NopIn(itt: 9, dataLength: data.Length), data);
-        Assert.Equal(9, rig.Wire.PostedReceives);
+        Assert.Equal(10, rig.Wire.PostedReceives);
 
         var pdu = await rig.Connection.ReceiveHeaderAsync(default);
         Assert.Equal(IscsiOpcode.NopIn, pdu.Opcode);
@@ -88,11 +88,11 @@ public sealed class IserConnectionTests : IAsyncLifetime
         Assert.Equal(data, (await rig.Connection.ReceiveDataAsync(default, default)).ToArray());
         var copy = new byte[data.Length];
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await rig.Connection.ReceiveDataAsync(copy, default));
-        Assert.Equal(9, rig.Wire.PostedReceives); // still in use by the core
+        Assert.Equal(10, rig.Wire.PostedReceives); // still in use by the core
 
         var next = rig.Connection.ReceiveHeaderAsync(default);
         Assert.False(next.IsCompleted);
-        Assert.Equal(10, rig.Wire.PostedReceives); // the previous one is posted again first
+        Assert.Equal(11, rig.Wire.PostedReceives); // the previous one is posted again first
         rig.Wire.DeliverPdu(NopIn(itt: 10));
         Assert.Equal(10u, (await next.AsTask().WaitAsync(Wait)).InitiatorTaskTag);
         Assert.Equal(2, rig.Connection.PdusReceived);
@@ -276,15 +276,15 @@ public sealed class IserConnectionTests : IAsyncLifetime
         var rig = NewRig(new IserConnectionOptions { QueueDepth = 2, UnexpectedPduReserve = 2 });
         rig.Wire.DeliverPdu(NopIn(itt: 0xffffffff, ttt: 0xffffffff));
         rig.Wire.DeliverPdu(AsyncMessage());
-        Assert.Equal(2, rig.Connection.ReceiveCredits);
+        Assert.Equal(3, rig.Connection.ReceiveCredits);
         await rig.SendCommandAsync(1).WaitAsync(Wait);
         await rig.SendCommandAsync(2).WaitAsync(Wait);
-        Assert.Equal(0, rig.Connection.ReceiveCredits);
+        Assert.Equal(1, rig.Connection.ReceiveCredits); // the ping's
         Assert.Equal(IscsiOpcode.NopIn, (await rig.Connection.ReceiveHeaderAsync(default)).Opcode);
         Assert.Equal(IscsiOpcode.AsyncMessage, (await rig.Connection.ReceiveHeaderAsync(default)).Opcode);
         _ = rig.Connection.ReceiveHeaderAsync(default); // posts the async message's buffer again
-        Assert.Equal(0, rig.Connection.ReceiveCredits); // the reserve refilled, no credit for answers
-        Assert.Equal(4, rig.Wire.PostedReceives); // all posted again: two for the commands' answers, two in reserve
+        Assert.Equal(1, rig.Connection.ReceiveCredits); // the reserve refilled, no credit for more commands
+        Assert.Equal(5, rig.Wire.PostedReceives); // all posted again: two for the commands' answers, two in reserve, the ping's
     }
 
     [Fact]
@@ -436,10 +436,12 @@ public sealed class IserConnectionTests : IAsyncLifetime
 
     // ---------------------------------------------------------------- allocation
 
-    [Fact]
-    public async Task Steady_state_command_and_response_allocate_nothing()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Steady_state_command_and_response_allocate_nothing(bool windows)
     {
-        var rig = NewRig();
+        var rig = NewRig(windows: windows);
         rig.Wire.RecordSends = false;
         using var owner = await rig.Device.DataBuffers.RentAsync(4096);
         var header = new byte[48];
@@ -514,18 +516,23 @@ public sealed class IserConnectionTests : IAsyncLifetime
 
     private sealed class Rig : IAsyncDisposable
     {
-        public Rig(IserConnectionOptions options)
+        public Rig(IserConnectionOptions options, bool windows = false)
         {
+            // With windows the registrations grant no remote access: only a window bound for a command does.
+            Registrar.RemoteAccess = !windows;
             Device = new IserDevice("fake0", Registrar, Registrar, new IserDeviceOptions
             {
                 DataBuffers = new RegisteredBufferPoolOptions { SizeClasses = [new(4096, 8), new(65536, 4)] },
                 BounceBuffers = new RegisteredBufferPoolOptions { SizeClasses = [new(65536, 2)] },
-            });
+            }, windows: windows ? count => Windows = new FakeWindows(count) : null);
             Wire = new FakeWire(Registrar);
             Connection = new IserConnection(Wire, Registrar, Device, options, NullLogger.Instance);
             Wire.Connection = Connection;
+            Wire.Windows = Windows;
             Connection.PostAllReceives();
         }
+
+        public FakeWindows? Windows { get; private set; }
 
         public FakeRegistrar Registrar { get; } = new();
         public IserDevice Device { get; }

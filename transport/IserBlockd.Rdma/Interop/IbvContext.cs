@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace IserBlockd.Rdma.Interop;
 
 /// <summary>
-/// <c>struct ibv_context</c>: an open device. ibv_post_send, ibv_post_recv, ibv_poll_cq and ibv_req_notify_cq
-/// are static inline in verbs.h and call through <see cref="Ops"/>; rdma-core's <c>verbs_set_ops</c> fills
+/// <c>struct ibv_context</c>: an open device. ibv_post_send, ibv_post_recv, ibv_poll_cq, ibv_req_notify_cq, ibv_alloc_mw
+/// and ibv_dealloc_mw are static inline in verbs.h and call through <see cref="Ops"/>; rdma-core's <c>verbs_set_ops</c> fills
 /// these four legacy slots for every provider (rxe included), so the bindings call them the same way.
 /// </summary>
 [NativeStruct("struct ibv_context", "infiniband/verbs.h")]
@@ -23,6 +23,8 @@ internal unsafe struct IbvContext
 [StructLayout(LayoutKind.Explicit, Size = 256)]
 internal unsafe struct IbvContextOps
 {
+    [NativeField("alloc_mw")][FieldOffset(56)] public delegate* unmanaged[Cdecl]<IbvPd*, IbvMwType, IbvMw*> AllocMw;
+    [NativeField("dealloc_mw")][FieldOffset(72)] public delegate* unmanaged[Cdecl]<IbvMw*, int> DeallocMw;
     [NativeField("poll_cq")][FieldOffset(88)] public delegate* unmanaged[Cdecl]<IbvCq*, int, IbvWc*, int> PollCq;
     [NativeField("req_notify_cq")][FieldOffset(96)] public delegate* unmanaged[Cdecl]<IbvCq*, int, int> ReqNotifyCq;
     [NativeField("post_send")][FieldOffset(200)] public delegate* unmanaged[Cdecl]<IbvQp*, IbvSendWr*, IbvSendWr**, int> PostSend;

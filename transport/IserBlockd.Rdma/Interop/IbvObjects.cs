@@ -88,10 +88,12 @@ internal struct IbvDeviceAttr
     [NativeField("max_mr_size")][FieldOffset(80)] public ulong MaxMemoryRegionSize;
     [NativeField("max_qp")][FieldOffset(108)] public int MaxQueuePairs;
     [NativeField("max_qp_wr")][FieldOffset(112)] public int MaxQueuePairWorkRequests;
+    [NativeField("device_cap_flags")][FieldOffset(116)] public IbvDeviceCapabilities Capabilities;
     [NativeField("max_sge")][FieldOffset(120)] public int MaxScatterGather;
     [NativeField("max_cqe")][FieldOffset(132)] public int MaxCompletionQueueEntries;
     [NativeField("max_mr")][FieldOffset(136)] public int MaxMemoryRegions;
     [NativeField("max_qp_rd_atom")][FieldOffset(144)] public int MaxQpReadAtomic;
     [NativeField("max_qp_init_rd_atom")][FieldOffset(156)] public int MaxQpInitiatorReadAtomic;
+    [NativeField("max_mw")][FieldOffset(176)] public int MaxMemoryWindows;
     [NativeField("phys_port_cnt")][FieldOffset(227)] public byte PhysicalPortCount;
 }

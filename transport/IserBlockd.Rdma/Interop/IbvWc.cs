@@ -22,5 +22,8 @@ public struct IbvWc
     [NativeField("sl")] public byte ServiceLevel;
     [NativeField("dlid_path_bits")] public byte DestinationLidPathBits;
 
+    /// <summary>With <see cref="IbvWcFlags.WithInvalidate"/>: the rkey the peer's Send with Invalidate invalidated (<c>invalidated_rkey</c>, same storage as imm_data).</summary>
+    public readonly uint InvalidatedRemoteKey => ImmediateData;
+
     public readonly bool IsReceive => ((int)Opcode & (int)IbvWcOpcode.Receive) != 0;
 }

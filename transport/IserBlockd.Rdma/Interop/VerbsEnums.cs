@@ -81,6 +81,26 @@ public enum IbvAccessFlags
     RemoteWrite = 1 << 1,
     RemoteRead = 1 << 2,
     RemoteAtomic = 1 << 3,
+    /// <summary>Memory windows may be bound over the region (they then carry the remote access, not the region).</summary>
+    MemoryWindowBind = 1 << 4,
+}
+
+/// <summary><c>enum ibv_mw_type</c>.</summary>
+public enum IbvMwType
+{
+    Type1 = 1,
+    /// <summary>Bound by a work request on one queue pair, usable only through that queue pair, invalidated per use.</summary>
+    Type2 = 2,
+}
+
+/// <summary><c>enum ibv_device_cap_flags</c>: only the memory-window bits are mapped.</summary>
+[Flags]
+public enum IbvDeviceCapabilities : uint
+{
+    None = 0,
+    MemoryWindow = 1 << 17,
+    MemoryWindowType2A = 1 << 23,
+    MemoryWindowType2B = 1 << 24,
 }
 
 /// <summary><c>enum ibv_qp_type</c>.</summary>

@@ -15,18 +15,27 @@ public interface IMemoryRegistration : IDisposable
     uint LocalKey { get; }
 
     uint RemoteKey { get; }
+
+    /// <summary>The <c>ibv_mr*</c> a memory window is bound over (zero where there is none, as in tests' fakes).</summary>
+    IntPtr NativeRegion => IntPtr.Zero;
 }
 
 /// <summary>
 /// Registers memory in a protection domain with the access iSER needs: local write (receives, RDMA READ
 /// targets) and remote read/write (the target RDMA-Reads WRITE payloads and RDMA-Writes READ payloads).
 /// </summary>
-public sealed class ProtectionDomainRegistrar(ProtectionDomain protectionDomain) : IMemoryRegistrar
+public sealed class ProtectionDomainRegistrar(ProtectionDomain protectionDomain, IbvAccessFlags access = ProtectionDomainRegistrar.Access) : IMemoryRegistrar
 {
     public const IbvAccessFlags Access = IbvAccessFlags.LocalWrite | IbvAccessFlags.RemoteRead | IbvAccessFlags.RemoteWrite;
+
+    /// <summary>
+    /// For memory the peer reaches only through memory windows bound per command: no remote access of its own, so its
+    /// rkey opens nothing.
+    /// </summary>
+    public const IbvAccessFlags WindowAccess = IbvAccessFlags.LocalWrite | IbvAccessFlags.MemoryWindowBind;
 
     public ProtectionDomain ProtectionDomain { get; } = protectionDomain;
 
     public IMemoryRegistration Register(IntPtr address, nuint length) =>
-        ProtectionDomain.RegisterMemory(address, length, Access);
+        ProtectionDomain.RegisterMemory(address, length, access);
 }

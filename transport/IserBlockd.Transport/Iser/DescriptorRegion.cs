@@ -9,7 +9,7 @@ namespace IserBlockd.Transport.Iser;
 /// The connection's own memory, one page-aligned native allocation: every receive buffer and send descriptor
 /// (registered once, local access only: the target never sees its keys), followed by the native work requests and
 /// SGEs that name them. Receive buffers hold a whole incoming control PDU (iSER header, BHS, AHS, data segment);
-/// send descriptors an outgoing one. The region is also a <see cref="MemoryManager{T}"/>, so headers and small data
+/// send descriptors an outgoing one; each memory window has its bind and local invalidate work requests here too. The region is also a <see cref="MemoryManager{T}"/>, so headers and small data
 /// segments reach the core as <see cref="Memory{T}"/> slices without copying or allocating.
 /// <para>
 /// Teardown deregisters the memory as soon as the queue pair is destroyed, but frees it only when nobody reads it
@@ -25,7 +25,7 @@ internal sealed unsafe class DescriptorRegion : MemoryManager<byte>
     private byte* _memory;
     private IMemoryRegistration? _registration;
 
-    public DescriptorRegion(IMemoryRegistrar registrar, int receiveCount, int receiveSize, int sendCount, int sendSize)
+    public DescriptorRegion(IMemoryRegistrar registrar, int receiveCount, int receiveSize, int sendCount, int sendSize, int windowCount = 0)
     {
         ReceiveCount = receiveCount;
         ReceiveSize = receiveSize;
@@ -37,7 +37,9 @@ internal sealed unsafe class DescriptorRegion : MemoryManager<byte>
         var receiveSges = receiveRequests + (long)receiveCount * sizeof(IbvRecvWr);
         var sendRequests = RoundUp(receiveSges + (long)receiveCount * sizeof(IbvSge), 64);
         var sendSges = sendRequests + (long)sendCount * sizeof(IbvSendWr);
-        var total = RoundUp(sendSges + (long)sendCount * sizeof(IbvSge), Alignment);
+        var windowBinds = RoundUp(sendSges + (long)sendCount * sizeof(IbvSge), 64);
+        var windowInvalidates = windowBinds + (long)windowCount * sizeof(IbvSendWr);
+        var total = RoundUp(windowInvalidates + (long)windowCount * sizeof(IbvSendWr), Alignment);
         if (total > int.MaxValue) throw new ArgumentException($"{total} bytes of descriptors exceed 2 GiB; lower the queue depths or segment lengths.");
         _length = (nuint)total;
         _memory = (byte*)NativeMemory.AlignedAlloc(_length, Alignment);
@@ -46,6 +48,8 @@ internal sealed unsafe class DescriptorRegion : MemoryManager<byte>
         ReceiveSges = (IbvSge*)(_memory + receiveSges);
         SendRequests = (IbvSendWr*)(_memory + sendRequests);
         SendSges = (IbvSge*)(_memory + sendSges);
+        WindowBindRequests = (IbvSendWr*)(_memory + windowBinds);
+        WindowInvalidateRequests = (IbvSendWr*)(_memory + windowInvalidates);
         try
         {
             _registration = registrar.Register((IntPtr)_memory, _registeredLength);
@@ -75,6 +79,12 @@ internal sealed unsafe class DescriptorRegion : MemoryManager<byte>
     public IbvSge* ReceiveSges { get; }
     public IbvSendWr* SendRequests { get; }
     public IbvSge* SendSges { get; }
+
+    /// <summary>Per memory window: its bind work request (posted right before the command's Send).</summary>
+    public IbvSendWr* WindowBindRequests { get; }
+
+    /// <summary>Per memory window: its local invalidate work request.</summary>
+    public IbvSendWr* WindowInvalidateRequests { get; }
 
     public int ReceiveOffset(int index) => index * ReceiveSize;
 

@@ -31,8 +31,14 @@ internal unsafe interface IIserWire
 /// <summary>Where the data buffers of SCSI tasks come from and how they are known to the target.</summary>
 internal interface IIserTaskMemory
 {
-    /// <summary>True when <paramref name="memory"/> lies in memory registered on this connection's protection domain.</summary>
-    bool TryGetRegistered(ReadOnlyMemory<byte> memory, out Rdma.RdmaSegment segment);
+    /// <summary>
+    /// True when <paramref name="memory"/> lies in memory registered on this connection's protection domain;
+    /// <paramref name="region"/> is that registration's <c>ibv_mr*</c> (what a memory window is bound over).
+    /// </summary>
+    bool TryGetRegistered(ReadOnlyMemory<byte> memory, out Rdma.RdmaSegment segment, out IntPtr region);
+
+    /// <summary>The <c>ibv_mr*</c> of the registration that holds <paramref name="segment"/> (a bounce buffer's).</summary>
+    IntPtr RegionOf(in Rdma.RdmaSegment segment);
 
     /// <summary>Rents a registered bounce buffer of exactly <paramref name="length"/> bytes (waits when all are out).</summary>
     ValueTask<Rdma.RegisteredBuffer> RentBounceAsync(int length, CancellationToken cancellationToken);
@@ -44,5 +50,11 @@ internal interface IIserTaskMemory
     /// Pins and registers caller memory for one command (the slow path, for buffers larger than any bounce buffer).
     /// Disposing the result deregisters and unpins it.
     /// </summary>
-    IDisposable RegisterPinned(Memory<byte> memory, out Rdma.RdmaSegment segment);
+    IDisposable RegisterPinned(Memory<byte> memory, out Rdma.RdmaSegment segment, out IntPtr region);
+
+    /// <summary>
+    /// Memory windows for a connection's commands, or null when the registrations themselves grant remote access
+    /// (a device without type 2 windows, or windows turned off).
+    /// </summary>
+    ICommandWindows? CreateWindows(int count);
 }

@@ -28,6 +28,13 @@ public readonly record struct IserCmHeader(IserCmFlags Flags)
     public static IserCmHeader Initiator { get; } =
         new(IserCmFlags.ZeroBasedVirtualAddressNotSupported | IserCmFlags.SendWithInvalidateNotSupported);
 
+    /// <summary>
+    /// What our initiator sends when it scopes remote access with a memory window per command: the target may end a
+    /// command with Send with Invalidate of that window's key (the initiator checks the key and invalidates locally
+    /// otherwise).
+    /// </summary>
+    public static IserCmHeader InitiatorWithWindows { get; } = new(IserCmFlags.ZeroBasedVirtualAddressNotSupported);
+
     /// <summary>Writes the 4 bytes (reserved bytes zero); returns <see cref="Size"/>.</summary>
     public int WriteTo(Span<byte> destination)
     {

@@ -53,7 +53,8 @@ public sealed partial class IserConnection
     /// </summary>
     private bool TryTakeArrived(out int index, out int length)
     {
-        if (_arrivedCount > 0 && EnterRegion())
+        // A SCSI Response whose window is still being invalidated holds the queue (order is kept).
+        if (_arrivedCount > 0 && !_receiveHeld[_arrivedIndex[_arrivedHead]] && EnterRegion())
         {
             index = _arrivedIndex[_arrivedHead];
             length = _arrivedLength[_arrivedHead];
@@ -153,7 +154,7 @@ public sealed partial class IserConnection
                 if (_receiveKind[index] != ArrivalKind.Unsolicited)
                 {
                     _receiveCredits++;
-                    _sendWaiter.TryWake();
+                    WakeSenders();
                 }
             }
             free = ExitRegionLocked();
@@ -177,10 +178,19 @@ public sealed partial class IserConnection
             return;
         }
         var length = (int)completion.ByteLength;
-        var kind = length >= HeadersLength ? Classify(_region.Slice(_region.ReceiveOffset(index), length)) : ArrivalKind.Answer;
+        var answered = ReservedTag;
+        var kind = length >= HeadersLength ? Classify(_region.Slice(_region.ReceiveOffset(index), length), out answered) : ArrivalKind.Answer;
+        var invalidate = -1;
         lock (_gate)
         {
             _postedReceives--;
+            if (answered != ReservedTag)
+            {
+                // The answer of a command the core already released (aborted, reset) found its buffer given back: it
+                // takes one of the reserve, as an unsolicited PDU would.
+                if (!_answerPending.Remove(answered)) kind = ArrivalKind.Unsolicited;
+                if (_windowOfTask.Count > 0 && !SettleWindowLocked(answered, index, completion, out invalidate)) invalidate = -1;
+            }
             var tail = (_arrivedHead + _arrivedCount) % _arrivedIndex.Length;
             _arrivedIndex[tail] = index;
             _arrivedLength[tail] = length;
@@ -191,11 +201,12 @@ public sealed partial class IserConnection
             if (kind == ArrivalKind.ControlAnswer && _controlOutstanding > 0)
             {
                 _controlOutstanding--;
-                _sendWaiter.TryWake();
+                WakeSenders();
             }
             _receiveWaiter.TryWake();
             CheckDrained();
         }
+        if (invalidate >= 0) PostInvalidate(invalidate);
     }
 
     internal enum ArrivalKind : byte
@@ -208,12 +219,17 @@ public sealed partial class IserConnection
         Unsolicited,
     }
 
-    private static ArrivalKind Classify(ReadOnlySpan<byte> message)
+    /// <summary>What kind of arrival <paramref name="message"/> is; <paramref name="answeredCommand"/> is the ITT of the SCSI command it answers (else reserved).</summary>
+    private static ArrivalKind Classify(ReadOnlySpan<byte> message, out uint answeredCommand)
     {
         var bhs = message.Slice(IserHeader.Length, BasicHeaderSegment.Length);
         var itt = BasicHeaderSegment.GetInitiatorTaskTag(bhs);
+        answeredCommand = ReservedTag;
         switch (BasicHeaderSegment.GetOpcode(bhs))
         {
+            case IscsiOpcode.ScsiResponse:
+                answeredCommand = itt;
+                return ArrivalKind.Answer;
             case IscsiOpcode.NopIn:
                 return itt == ReservedTag ? ArrivalKind.Unsolicited : ArrivalKind.ControlAnswer;
             case IscsiOpcode.TaskManagementResponse:
@@ -231,6 +247,7 @@ public sealed partial class IserConnection
                 var rejectedItt = BasicHeaderSegment.GetInitiatorTaskTag(rejected);
                 var rejectedOpcode = BasicHeaderSegment.GetOpcode(rejected);
                 if (!ExpectsAnswer(rejectedOpcode, rejectedItt)) return ArrivalKind.Unsolicited;
+                if (rejectedOpcode == IscsiOpcode.ScsiCommand) answeredCommand = rejectedItt;
                 return CountsAsControl(rejectedOpcode, rejectedItt) ? ArrivalKind.ControlAnswer : ArrivalKind.Answer;
             }
             default:

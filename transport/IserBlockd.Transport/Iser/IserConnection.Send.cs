@@ -29,49 +29,70 @@ public sealed partial class IserConnection
         // Early, so that a failed connection rents no bounce buffer; TryAcquireSend checks again under the lock.
         if (Volatile.Read(ref _failure) is { } failure) throw failure;
         var opcode = BasicHeaderSegment.GetOpcode(header.Span);
-        var iser = IserHeader.Control;
-        if (opcode == IscsiOpcode.ScsiCommand && !pdu.Task.IsEmpty && !TryUseRegistered(pdu.Task, out iser))
-            return SendThroughBounceAsync(pdu, cancellationToken);
-        return SendPrepared(pdu, iser, cancellationToken);
+        if (opcode == IscsiOpcode.ScsiCommand && !pdu.Task.IsEmpty)
+        {
+            if (!_taskMemory.TryGetRegistered(pdu.Task.Buffer, out var segment, out var region))
+                return SendThroughBounceAsync(pdu, cancellationToken);
+            Interlocked.Increment(ref _registeredTransfers);
+            return SendPrepared(pdu, new TaskPlacement(segment, region, true), cancellationToken);
+        }
+        return SendPrepared(pdu, default, cancellationToken);
     }
 
+    /// <summary>Where the target finds a command's data: a registered segment and its registration (<c>ibv_mr*</c>).</summary>
+    private readonly record struct TaskPlacement(RdmaSegment Segment, IntPtr Region, bool IsSet);
+
+    /// <summary>What a PDU needs before it may go out.</summary>
+    private readonly record struct SendNeeds(bool ExpectsAnswer, bool Control, bool Ping, bool Command, bool Window);
+
+    private SendNeeds NeedsOf(IscsiOpcode opcode, uint itt, in ScsiTaskData task, in TaskPlacement placement) => new(
+        ExpectsAnswer(opcode, itt),
+        CountsAsControl(opcode, itt),
+        Ping: opcode == IscsiOpcode.NopOut && itt != ReservedTag,
+        Command: opcode == IscsiOpcode.ScsiCommand,
+        Window: _windows != null && placement.IsSet && (task.ReadLength > 0 || task.WriteLength > task.UnsolicitedLength));
+
     /// <summary>Takes a descriptor and queues the PDU; synchronous unless a credit or descriptor must be waited for.</summary>
-    private ValueTask SendPrepared(in OutboundPdu pdu, in IserHeader iser, CancellationToken cancellationToken)
+    private ValueTask SendPrepared(in OutboundPdu pdu, in TaskPlacement placement, CancellationToken cancellationToken)
     {
         var bhs = pdu.Header.Span;
-        var opcode = BasicHeaderSegment.GetOpcode(bhs);
         var itt = BasicHeaderSegment.GetInitiatorTaskTag(bhs);
-        var expectsAnswer = ExpectsAnswer(opcode, itt);
-        var control = CountsAsControl(opcode, itt);
-        int index;
+        var needs = NeedsOf(BasicHeaderSegment.GetOpcode(bhs), itt, pdu.Task, placement);
+        int index, window;
         lock (_gate)
         {
-            if (!TryAcquireSend(expectsAnswer, control, out index)) index = -1;
+            if (!TryAcquireSend(needs, itt, out index, out window)) index = -1;
         }
-        if (index < 0) return SendAfterWaitAsync(pdu, iser, expectsAnswer, control, cancellationToken);
-        Queue(index, iser, pdu);
+        if (index < 0) return SendAfterWaitAsync(pdu, placement, needs, itt, cancellationToken);
+        Queue(index, window, placement, pdu);
         return default;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendThroughBounceAsync(OutboundPdu pdu, CancellationToken cancellationToken)
     {
-        var iser = await PrepareTaskBufferAsync(pdu.Task, cancellationToken).ConfigureAwait(false);
-        await SendPrepared(pdu, iser, cancellationToken).ConfigureAwait(false);
+        var placement = await PrepareTaskBufferAsync(pdu.Task, cancellationToken).ConfigureAwait(false);
+        await SendPrepared(pdu, placement, cancellationToken).ConfigureAwait(false);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendAfterWaitAsync(OutboundPdu pdu, IserHeader iser, bool expectsAnswer, bool control, CancellationToken cancellationToken)
+    private async ValueTask SendAfterWaitAsync(OutboundPdu pdu, TaskPlacement placement, SendNeeds needs, uint itt, CancellationToken cancellationToken)
     {
-        var index = await AcquireSendAsync(expectsAnswer, control, cancellationToken).ConfigureAwait(false);
-        Queue(index, iser, pdu);
+        var (index, window) = await AcquireSendAsync(needs, itt, cancellationToken).ConfigureAwait(false);
+        Queue(index, window, placement, pdu);
     }
 
-    /// <summary>Fills the descriptor (its memory is held since the acquisition) and queues it for the next post.</summary>
-    private void Queue(int index, in IserHeader iser, in OutboundPdu pdu)
+    /// <summary>
+    /// Binds the command's window (if it has one), fills the descriptor (its memory is held since the acquisition)
+    /// and queues it for the next post.
+    /// </summary>
+    private void Queue(int index, int window, in TaskPlacement placement, in OutboundPdu pdu)
     {
         try
         {
+            var iser = IserHeader.Control;
+            if (placement.IsSet)
+                iser = CommandHeader(pdu.Task, window >= 0 ? BindWindow(window, index, pdu.Task, placement) : placement.Segment);
             Fill(index, iser, pdu.Header.Span, pdu.Data.Span);
         }
         catch
@@ -90,19 +111,29 @@ public sealed partial class IserConnection
         if (post) PostPending();
     }
 
-    /// <summary>One try at a descriptor and the credits a PDU needs (caller holds _gate).</summary>
-    private bool TryAcquireSend(bool expectsAnswer, bool control, out int index)
+    /// <summary>
+    /// One try at a descriptor and the credits a PDU needs (caller holds _gate). Only a ping may take the last
+    /// descriptor and answer buffer (<see cref="IserConnectionOptions.PingReserve"/>).
+    /// </summary>
+    private bool TryAcquireSend(in SendNeeds needs, uint itt, out int index, out int window)
     {
         if (_failure != null) throw Failure();
-        if (_freeSendCount > 0 && (!expectsAnswer || _receiveCredits > 0)
-            && (!control || _controlLimit == 0 || _controlOutstanding < _controlLimit) && EnterRegion())
+        var spare = needs.Ping ? 0 : IserConnectionOptions.PingReserve;
+        if (_freeSendCount > spare && (!needs.ExpectsAnswer || _receiveCredits > spare)
+            && (!needs.Control || _controlLimit == 0 || _controlOutstanding < _controlLimit)
+            && (!needs.Window || _freeWindowCount > 0) && EnterRegion())
         {
             index = _freeSends[--_freeSendCount];
-            if (expectsAnswer) _receiveCredits--;
-            if (control) _controlOutstanding++;
+            if (needs.ExpectsAnswer)
+            {
+                _receiveCredits--;
+                if (needs.Command) _answerPending.Add(itt);
+            }
+            if (needs.Control) _controlOutstanding++;
+            window = needs.Window ? TakeWindowLocked(itt) : -1;
             return true;
         }
-        index = -1;
+        index = window = -1;
         return false;
     }
 
@@ -113,18 +144,22 @@ public sealed partial class IserConnection
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Waits for a send descriptor and the credits the PDU needs; holds the descriptor memory for <see cref="Fill"/>.</summary>
+    /// <summary>
+    /// Waits for a send descriptor and the credits the PDU needs; holds the descriptor memory for <see cref="Fill"/>.
+    /// A ping waits on a waiter of its own, so it may wait beside the writer.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> AcquireSendAsync(bool expectsAnswer, bool control, CancellationToken cancellationToken)
+    private async ValueTask<(int Index, int Window)> AcquireSendAsync(SendNeeds needs, uint itt, CancellationToken cancellationToken)
     {
+        var waiter = needs.Ping ? _pingWaiter : _sendWaiter;
         while (true)
         {
             bool flush;
             lock (_gate)
             {
-                if (TryAcquireSend(expectsAnswer, control, out var index)) return index;
+                if (TryAcquireSend(needs, itt, out var index, out var window)) return (index, window);
                 flush = _pendingSendCount > 0;
-                if (!flush) _sendWaiter.Arm();
+                if (!flush) waiter.Arm();
             }
             if (flush)
             {
@@ -133,7 +168,7 @@ public sealed partial class IserConnection
                 continue;
             }
             Interlocked.Increment(ref _sendStalls);
-            await _sendWaiter.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await waiter.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -149,10 +184,21 @@ public sealed partial class IserConnection
         _region.SendRequests[index].Next = null;
     }
 
-    private unsafe void PostPending()
+    /// <summary>
+    /// Posts the queued sends as one chain, each command's window bind right before its Send. Serialised, so that
+    /// the writer's and a ping's chains reach the queue pair in the order they were queued.
+    /// </summary>
+    private void PostPending()
+    {
+        lock (_postGate) PostPendingInOrder();
+    }
+
+    private unsafe void PostPendingInOrder()
     {
         var requests = _region.SendRequests;
-        int first, count;
+        var binds = _region.WindowBindRequests;
+        IbvSendWr* first = null;
+        int count;
         lock (_gate)
         {
             count = _pendingSendCount;
@@ -161,15 +207,29 @@ public sealed partial class IserConnection
             // Nothing goes out on a failed connection (teardown fails it first, then frees the descriptors); else the
             // descriptors are held until the provider has read the chain.
             if (_failure != null || !EnterRegion()) throw Failure();
+            IbvSendWr* last = null;
             for (var i = 0; i < count; i++)
-                requests[_pendingSends[i]].Next = i + 1 < count ? &requests[_pendingSends[i + 1]] : null;
-            first = _pendingSends[0];
+            {
+                var index = _pendingSends[i];
+                var send = &requests[index];
+                IbvSendWr* head = send;
+                if (_sendBind[index] >= 0)
+                {
+                    head = &binds[_sendBind[index]];
+                    head->Next = send;
+                    _sendBind[index] = -1;
+                }
+                send->Next = null;
+                if (last == null) first = head;
+                else last->Next = head;
+                last = send;
+            }
             _inflightSends += count;
         }
         int rc;
         try
         {
-            rc = _wire.PostSend(&requests[first]);
+            rc = _wire.PostSend(first);
         }
         finally
         {
@@ -191,7 +251,7 @@ public sealed partial class IserConnection
         {
             _inflightSends--;
             _freeSends[_freeSendCount++] = index;
-            _sendWaiter.TryWake();
+            WakeSenders();
             CheckDrained();
         }
         if (completion.Status != IbvWcStatus.Success)
@@ -205,19 +265,6 @@ public sealed partial class IserConnection
     /// <summary>How a command's buffer is known to the target, when it is not used in place.</summary>
     private readonly record struct TaskBuffer(RegisteredBuffer? Bounce, IDisposable? Pinned, Memory<byte> Destination, int ReadLength);
 
-    /// <summary>The fast path: the task buffer is registered memory of our protection domain, advertised in place.</summary>
-    private bool TryUseRegistered(in ScsiTaskData task, out IserHeader header)
-    {
-        if (!_taskMemory.TryGetRegistered(task.Buffer, out var segment))
-        {
-            header = default;
-            return false;
-        }
-        Interlocked.Increment(ref _registeredTransfers);
-        header = CommandHeader(task, segment);
-        return true;
-    }
-
     private static IserHeader CommandHeader(in ScsiTaskData task, RdmaSegment segment)
     {
         // The write VA skips what the core sends itself as immediate/unsolicited data (RFC 7145 §9.2; ib_iser does the same).
@@ -228,16 +275,18 @@ public sealed partial class IserConnection
 
     /// <summary>The slow path: a bounce buffer (copy in for WRITE, copy out at the SCSI Response for READ), or a one-off registration.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<IserHeader> PrepareTaskBufferAsync(ScsiTaskData task, CancellationToken cancellationToken)
+    private async ValueTask<TaskPlacement> PrepareTaskBufferAsync(ScsiTaskData task, CancellationToken cancellationToken)
     {
         var buffer = task.Buffer;
         TaskBuffer entry;
         RdmaSegment segment;
+        IntPtr region;
         if (buffer.Length <= _taskMemory.MaxBounceLength)
         {
             var bounce = await _taskMemory.RentBounceAsync(buffer.Length, cancellationToken).ConfigureAwait(false);
             if (task.WriteLength > 0) buffer.Span[..task.WriteLength].CopyTo(bounce.Memory.Span);
             segment = bounce.Segment;
+            region = _taskMemory.RegionOf(segment);
             entry = new TaskBuffer(bounce, null, buffer, task.ReadLength);
             if (Interlocked.Increment(ref _bounceTransfers) == 1 || _logger.IsEnabled(LogLevel.Trace))
                 _logger.LogDebug("iSER: ITT 0x{Itt:x8}: the {Length}-byte task buffer is not registered memory; copying through a bounce buffer " +
@@ -245,7 +294,7 @@ public sealed partial class IserConnection
         }
         else
         {
-            var registration = _taskMemory.RegisterPinned(buffer, out segment);
+            var registration = _taskMemory.RegisterPinned(buffer, out segment, out region);
             entry = new TaskBuffer(null, registration, buffer, 0);
             Interlocked.Increment(ref _pinnedTransfers);
             _logger.LogDebug("iSER: ITT 0x{Itt:x8}: the {Length}-byte task buffer is larger than any bounce buffer; registering it for this command",
@@ -265,7 +314,7 @@ public sealed partial class IserConnection
             Release(entry);
             throw Failure();
         }
-        return CommandHeader(task, segment);
+        return new TaskPlacement(segment, region, true);
     }
 
     /// <summary>The command is over (its SCSI Response arrived): copy READ data out of its bounce buffer and give the buffer back.</summary>
@@ -281,7 +330,26 @@ public sealed partial class IserConnection
         Release(entry);
     }
 
-    public void ReleaseTask(uint initiatorTaskTag) => FinishTaskBuffer(initiatorTaskTag, copyRead: false);
+    /// <summary>
+    /// The core is done with the task (completed, failed, or ended by ABORT TASK / LU reset). A command still
+    /// waiting for its answer gives its answer buffer back (an ended task gets none; a late one then counts as
+    /// unsolicited), and its window is invalidated.
+    /// </summary>
+    public void ReleaseTask(uint initiatorTaskTag)
+    {
+        int window;
+        lock (_gate)
+        {
+            if (_answerPending.Count > 0 && _answerPending.Remove(initiatorTaskTag))
+            {
+                _receiveCredits++;
+                WakeSenders();
+            }
+            window = ReleaseWindowLocked(initiatorTaskTag);
+        }
+        if (window >= 0) PostInvalidate(window);
+        FinishTaskBuffer(initiatorTaskTag, copyRead: false);
+    }
 
     private void ReleaseAllTaskBuffers()
     {

@@ -26,6 +26,18 @@ namespace IserBlockd.Transport.Iser;
 /// domain (the NBD side's <see cref="RegisteredBufferPool"/>): no copy anywhere. Other memory (plain arrays) goes
 /// through a registered bounce buffer, counted in <see cref="BounceTransfers"/>.
 /// </para>
+/// <para>
+/// Where the device has memory windows, the target reaches a task buffer only through a type 2 window bound over it
+/// for that command on this queue pair (the bind is posted in the same chain as the SCSI Command) and invalidated when
+/// the command ends: by the target's Send with Invalidate of the SCSI Response, else by a local invalidate that
+/// completes before the response is handed to the core; an aborted command's window is invalidated when the core
+/// releases the task. See IserConnection.Windows.cs.
+/// </para>
+/// <para>
+/// A NOP-Out ping may be sent beside the core's writer (<see cref="IscsiTransportCapabilities.ConcurrentPing"/>): it
+/// has a send descriptor and an answer buffer of its own (<see cref="IserConnectionOptions.PingReserve"/>) and waits,
+/// if ever, on its own waiter.
+/// </para>
 /// Threading: one sender and one receiver at a time (the core's contract), completions on the RDMA event loop
 /// thread; all shared state is under one lock. Steady state allocates nothing: descriptors, work requests and waits
 /// are reused.
@@ -45,6 +57,8 @@ public sealed partial class IserConnection : IIscsiConnection
     private readonly object _gate = new();
     private readonly SingleWaiter _receiveWaiter;
     private readonly SingleWaiter _sendWaiter;
+    private readonly SingleWaiter _pingWaiter;
+    private readonly object _postGate = new();
 
     // Under _gate.
     private readonly int[] _arrivedIndex;
@@ -68,6 +82,8 @@ public sealed partial class IserConnection : IIscsiConnection
     private IscsiException? _failure;
     private TaskCompletionSource? _drained;
     private readonly Dictionary<uint, TaskBuffer> _taskBuffers;
+    // SCSI commands whose answer (SCSI Response or Reject) a posted receive buffer is reserved for.
+    private readonly HashSet<uint> _answerPending;
 
     // The PDU the receiver holds (valid while _current >= 0).
     private int _dataOffset;
@@ -94,9 +110,20 @@ public sealed partial class IserConnection : IIscsiConnection
         _keys = new IserLoginKeys(options.ReceiveDataSegmentLength, options.SendDataSegmentLength, options.UnexpectedPduReserve, options.MaxCommandDataLength);
         _receiveWaiter = new SingleWaiter(_gate);
         _sendWaiter = new SingleWaiter(_gate);
+        _pingWaiter = new SingleWaiter(_gate);
         var receives = options.ReceiveBufferCount;
         var sends = options.SendQueueDepth;
-        _region = new DescriptorRegion(descriptorRegistrar, receives, options.ReceiveBufferSize, sends, options.SendBufferSize);
+        _windows = taskMemory.CreateWindows(options.WindowCount);
+        var windows = _windows?.Count ?? 0;
+        try
+        {
+            _region = new DescriptorRegion(descriptorRegistrar, receives, options.ReceiveBufferSize, sends, options.SendBufferSize, windows);
+        }
+        catch
+        {
+            _windows?.Dispose();
+            throw;
+        }
         _regionMemory = _region.Memory;
         _arrivedIndex = new int[receives];
         _arrivedLength = new int[receives];
@@ -104,9 +131,18 @@ public sealed partial class IserConnection : IIscsiConnection
         _freeSends = new int[sends];
         _pendingSends = new int[sends];
         _taskBuffers = new Dictionary<uint, TaskBuffer>(options.QueueDepth);
-        WorkRequests = new WorkRequestTable(receives + sends);
+        _answerPending = new HashSet<uint>(receives);
+        _receiveHeld = new bool[receives];
+        _sendBind = new int[sends];
+        Array.Fill(_sendBind, -1);
+        _freeWindows = new int[windows];
+        _windowHeldReceive = new int[windows];
+        Array.Fill(_windowHeldReceive, -1);
+        _windowOfTask = new Dictionary<uint, int>(windows);
+        WorkRequests = new WorkRequestTable(receives + sends + 2 * windows);
 
         InitializeWorkRequests(receives, sends);
+        InitializeWindows(windows);
     }
 
     // Native work requests and SGEs, one per descriptor, built once and linked into chains when posted.
@@ -139,7 +175,7 @@ public sealed partial class IserConnection : IIscsiConnection
     /// <summary>wr_id → descriptor: the completion dispatcher of the queue pair routes completions through it.</summary>
     internal WorkRequestTable WorkRequests { get; }
 
-    public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.PlacesScsiData;
+    public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.PlacesScsiData | IscsiTransportCapabilities.ConcurrentPing;
 
     public ITransportLoginKeys? LoginKeys => _keys;
 
@@ -225,7 +261,7 @@ public sealed partial class IserConnection : IIscsiConnection
             if (_failure != null) return;
             _failure = reason;
             _receiveWaiter.TryWake();
-            _sendWaiter.TryWake();
+            WakeSenders();
         }
         if (Volatile.Read(ref _disposeStarted) == 0)
             _logger.LogDebug("iSER connection to {Remote} failed: {Reason}", RemoteEndPoint, reason.Message);
@@ -280,6 +316,7 @@ public sealed partial class IserConnection : IIscsiConnection
             _logger.LogWarning("iSER: tearing down the queue pair failed: {Reason}", e.Message);
         }
         ReleaseAllTaskBuffers();
+        _windows?.Dispose(); // after the queue pair: a window bound on it goes with it
         _region.Deregister();
         lock (_gate)
         {
@@ -315,6 +352,13 @@ public sealed partial class IserConnection : IIscsiConnection
         if (--_regionUsers > 0 || !_closed || _regionFreed) return false;
         _regionFreed = true;
         return true;
+    }
+
+    /// <summary>Something a sender may wait for changed (caller holds _gate): wake the writer and a waiting ping.</summary>
+    private void WakeSenders()
+    {
+        _sendWaiter.TryWake();
+        _pingWaiter.TryWake();
     }
 
     private void CheckDrained()

@@ -22,7 +22,7 @@ public sealed record IserConnectionOptions
     /// <summary>Data bytes one send descriptor holds: offered as TargetRecvDataSegmentLength (immediate data beyond it is left to RDMA Read).</summary>
     public int SendDataSegmentLength { get; init; } = 8192;
 
-    /// <summary>Send descriptors (the send queue depth).</summary>
+    /// <summary>Send descriptors (the send queue depth; memory window binds and invalidates get room beside them).</summary>
     public int SendQueueDepth { get; init; } = 128;
 
     /// <summary>
@@ -61,7 +61,16 @@ public sealed record IserConnectionOptions
     /// <summary>Bytes of one send descriptor.</summary>
     internal int SendBufferSize => Align(IserHeader.Length + Iscsi.Pdu.BasicHeaderSegment.Length + AhsRoom + SendDataSegmentLength);
 
-    internal int ReceiveBufferCount => QueueDepth + UnexpectedPduReserve;
+    /// <summary>
+    /// Send descriptors and answer buffers kept for our NOP-Out ping alone: commands never take the last one, so a
+    /// ping is never held back by commands a slow target has not answered.
+    /// </summary>
+    internal const int PingReserve = 1;
+
+    internal int ReceiveBufferCount => QueueDepth + UnexpectedPduReserve + PingReserve;
+
+    /// <summary>Memory windows of a connection that uses them: one per command that may be in flight.</summary>
+    internal int WindowCount => QueueDepth;
 
     private static int Align(int n) => (n + 63) / 64 * 64;
 }

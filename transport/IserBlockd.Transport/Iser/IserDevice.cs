@@ -10,20 +10,30 @@ namespace IserBlockd.Transport.Iser;
 /// with no copy), and a small bounce pool for task buffers that are not registered memory. Memory registered in the
 /// protection domain is recognised by its local key, so a buffer from another device's pool (or none) is never
 /// advertised to a target that cannot reach it.
+/// <para>
+/// Where the device has type 2 memory windows (rdma_rxe, mlx5: <see cref="UsesWindows"/>), the pools are registered
+/// with no remote access at all: a target reaches a buffer only through a window its connection binds for one
+/// command and invalidates when the command ends, so no key opens another session's buffers, or a finished
+/// command's. Without windows the registrations carry remote access themselves and every session on the device
+/// shares their keys (the connection log says which).
+/// </para>
 /// </summary>
 public sealed class IserDevice : IIserTaskMemory, IDisposable
 {
     private readonly KeyRegistry _keys = new();
 
     private readonly IMemoryRegistrar _registrar;
+    private readonly Func<int, ICommandWindows>? _windows;
 
-    /// <param name="registrar">Registers with remote access (data, bounce and one-off buffers).</param>
+    /// <param name="registrar">Registers data, bounce and one-off buffers (remote access, or window binding only).</param>
     /// <param name="descriptorRegistrar">Registers with local access only (connection descriptors).</param>
+    /// <param name="windows">Creates a connection's memory windows; null when the registrations grant remote access.</param>
     internal IserDevice(string name, IMemoryRegistrar registrar, IMemoryRegistrar descriptorRegistrar, IserDeviceOptions options,
-        ProtectionDomain? protectionDomain = null)
+        ProtectionDomain? protectionDomain = null, Func<int, ICommandWindows>? windows = null)
     {
         Name = name;
         ProtectionDomain = protectionDomain;
+        _windows = windows;
         _registrar = new TrackingRegistrar(registrar, _keys);
         DescriptorRegistrar = descriptorRegistrar;
         DataBuffers = new RegisteredBufferPool(_registrar, options.DataBuffers);
@@ -38,10 +48,21 @@ public sealed class IserDevice : IIserTaskMemory, IDisposable
         }
     }
 
-    /// <summary>The device's resources on a protection domain of a real RDMA device.</summary>
-    internal static IserDevice Create(ProtectionDomain protectionDomain, IserDeviceOptions options) =>
-        new(protectionDomain.Device.DeviceName, new ProtectionDomainRegistrar(protectionDomain), new LocalAccessRegistrar(protectionDomain),
-            options, protectionDomain);
+    /// <summary>
+    /// The device's resources on a protection domain of a real RDMA device: window-scoped registrations where the
+    /// device has type 2 windows (and <see cref="IserDeviceOptions.MemoryWindows"/> is on).
+    /// </summary>
+    internal static IserDevice Create(ProtectionDomain protectionDomain, IserDeviceOptions options)
+    {
+        var windows = options.MemoryWindows && protectionDomain.Device.QueryLimits().SupportsType2Windows;
+        return new(protectionDomain.Device.DeviceName,
+            new ProtectionDomainRegistrar(protectionDomain, windows ? ProtectionDomainRegistrar.WindowAccess : ProtectionDomainRegistrar.Access),
+            new LocalAccessRegistrar(protectionDomain), options, protectionDomain,
+            windows ? count => new MemoryWindowSet(protectionDomain, count) : null);
+    }
+
+    /// <summary>Remote access goes only through memory windows bound per command (none of the registrations grants any).</summary>
+    public bool UsesWindows => _windows != null;
 
     /// <summary>The RDMA device (e.g. rxe0, mlx5_0).</summary>
     public string Name { get; }
@@ -62,19 +83,27 @@ public sealed class IserDevice : IIserTaskMemory, IDisposable
 
     public int MaxBounceLength => BounceBuffers.MaxBufferSize;
 
-    public bool TryGetRegistered(ReadOnlyMemory<byte> memory, out RdmaSegment segment) =>
-        RegisteredBuffer.TryGetSegment(memory, out segment) && _keys.Contains(segment);
+    public bool TryGetRegistered(ReadOnlyMemory<byte> memory, out RdmaSegment segment, out IntPtr region)
+    {
+        region = IntPtr.Zero;
+        return RegisteredBuffer.TryGetSegment(memory, out segment) && _keys.TryFind(segment, out region);
+    }
+
+    public IntPtr RegionOf(in RdmaSegment segment) => _keys.TryFind(segment, out var region) ? region : IntPtr.Zero;
+
+    ICommandWindows? IIserTaskMemory.CreateWindows(int count) => _windows?.Invoke(count);
 
     public async ValueTask<RegisteredBuffer> RentBounceAsync(int length, CancellationToken cancellationToken) =>
         (RegisteredBuffer)await BounceBuffers.RentAsync(length, cancellationToken).ConfigureAwait(false);
 
-    public unsafe IDisposable RegisterPinned(Memory<byte> memory, out RdmaSegment segment)
+    public unsafe IDisposable RegisterPinned(Memory<byte> memory, out RdmaSegment segment, out IntPtr region)
     {
         var pin = memory.Pin();
         try
         {
             var registration = _registrar.Register((IntPtr)pin.Pointer, (nuint)memory.Length);
             segment = new RdmaSegment((ulong)pin.Pointer, (uint)memory.Length, registration.LocalKey, registration.RemoteKey);
+            region = registration.NativeRegion;
             return new PinnedRegistration(pin, registration);
         }
         catch
@@ -129,6 +158,12 @@ public sealed record IserDeviceOptions
     {
         SizeClasses = [new(64 * 1024, 16), new(1024 * 1024, 8)],
     };
+
+    /// <summary>
+    /// Scope remote access to one command with type 2 memory windows where the device has them (default). Off: the
+    /// registrations grant remote access themselves and their keys are shared by every session on the device.
+    /// </summary>
+    public bool MemoryWindows { get; init; } = true;
 }
 
 /// <summary>
@@ -140,17 +175,22 @@ internal sealed class KeyRegistry
     private volatile Region[] _regions = [];
     private readonly object _gate = new();
 
-    public bool Contains(in RdmaSegment segment)
+    /// <summary>True when one region holds the whole segment; <paramref name="native"/> is its <c>ibv_mr*</c>.</summary>
+    public bool TryFind(in RdmaSegment segment, out IntPtr native)
     {
         foreach (var r in _regions)
             if (r.LocalKey == segment.LocalKey && segment.Address >= r.Start && segment.Address + segment.Length <= r.Start + r.Length)
+            {
+                native = r.Native;
                 return true;
+            }
+        native = IntPtr.Zero;
         return false;
     }
 
-    public void Add(uint localKey, ulong start, ulong length)
+    public void Add(uint localKey, ulong start, ulong length, IntPtr native)
     {
-        lock (_gate) _regions = [.. _regions, new Region(localKey, start, length)];
+        lock (_gate) _regions = [.. _regions, new Region(localKey, start, length, native)];
     }
 
     public void Remove(uint localKey, ulong start)
@@ -158,7 +198,7 @@ internal sealed class KeyRegistry
         lock (_gate) _regions = _regions.Where(r => r.LocalKey != localKey || r.Start != start).ToArray();
     }
 
-    private readonly record struct Region(uint LocalKey, ulong Start, ulong Length);
+    private readonly record struct Region(uint LocalKey, ulong Start, ulong Length, IntPtr Native);
 }
 
 /// <summary>Registers through another registrar and remembers the keys, so that buffers can be traced to this protection domain.</summary>
@@ -167,7 +207,7 @@ internal sealed class TrackingRegistrar(IMemoryRegistrar inner, KeyRegistry keys
     public IMemoryRegistration Register(IntPtr address, nuint length)
     {
         var registration = inner.Register(address, length);
-        keys.Add(registration.LocalKey, (ulong)address, length);
+        keys.Add(registration.LocalKey, (ulong)address, length, registration.NativeRegion);
         return new Tracked(registration, keys, (ulong)address);
     }
 
@@ -176,6 +216,8 @@ internal sealed class TrackingRegistrar(IMemoryRegistrar inner, KeyRegistry keys
         public uint LocalKey => inner.LocalKey;
 
         public uint RemoteKey => inner.RemoteKey;
+
+        public IntPtr NativeRegion => inner.NativeRegion;
 
         public void Dispose()
         {

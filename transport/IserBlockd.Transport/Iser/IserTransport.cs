@@ -109,8 +109,11 @@ public sealed class IserTransport : IIscsiTransport
             var context = id.Device ?? throw new RdmaException($"rdma_resolve_route({endpoint}) left the id without a device");
             var device = _devices.GetOrOpen(context.DeviceName);
             var limits = context.QueryLimits();
-            cq = CompletionQueue.Create(context, options.SendQueueDepth + options.ReceiveBufferCount + 16);
-            qp = id.CreateQueuePair(device.ProtectionDomain!, cq, cq, new QueuePairCapacity(options.SendQueueDepth, options.ReceiveBufferCount));
+            // With windows each command adds a bind (retired with its Send) and a local invalidate to the send queue.
+            var windowRequests = device.UsesWindows ? 2 * options.WindowCount : 0;
+            cq = CompletionQueue.Create(context, options.SendQueueDepth + options.ReceiveBufferCount + windowRequests + 16);
+            qp = id.CreateQueuePair(device.ProtectionDomain!, cq, cq,
+                new QueuePairCapacity(options.SendQueueDepth + windowRequests, options.ReceiveBufferCount));
             wire = new RdmaWire(channel, id, cq, qp, _logger);
             connection = new IserConnection(wire, device.DescriptorRegistrar, device, options, _logger);
             wire.Attach(connection);
@@ -124,10 +127,13 @@ public sealed class IserTransport : IIscsiTransport
                 RetryCount: 7,
                 RnrRetryCount: 7);
             _logger.LogTrace("iSER: {Receives} receives posted on QP 0x{Qp:x}; connecting", options.ReceiveBufferCount, qp.Number);
-            var accepted = await id.ConnectAsync(parameters, IserCmHeader.Initiator.ToArray(), cancellationToken).ConfigureAwait(false);
+            // With windows the target may invalidate a command's window itself with its SCSI Response (Send with Invalidate).
+            var cmHeader = device.UsesWindows ? IserCmHeader.InitiatorWithWindows : IserCmHeader.Initiator;
+            var accepted = await id.ConnectAsync(parameters, cmHeader.ToArray(), cancellationToken).ConfigureAwait(false);
             wire.StartWatching();
-            _logger.LogDebug("iSER: connected to {Endpoint} from {Local} on {Device} (QP 0x{Qp:x}); target private data: {PrivateData}",
-                endpoint, wire.LocalEndPoint, device.Name, wire.QueuePairNumber, DescribePrivateData(accepted.Span));
+            _logger.LogDebug("iSER: connected to {Endpoint} from {Local} on {Device} (QP 0x{Qp:x}); target private data: {PrivateData}; remote access {Scope}",
+                endpoint, wire.LocalEndPoint, device.Name, wire.QueuePairNumber, DescribePrivateData(accepted.Span),
+                device.UsesWindows ? "through a memory window per command" : "through the pool registrations' own keys (the device has no type 2 memory windows)");
             _device = device;
             _lastConnection = connection;
             return connection;

@@ -22,6 +22,12 @@ internal sealed class ControlChannel
             }
             _pending[request.Itt] = request;
         }
+        if (request.Kind == ControlKind.Ping && connection.SendsPingsConcurrently)
+        {
+            // Beside the writer: a writer waiting on the transport (iSER credits) must not hold the liveness probe back.
+            connection.SendPingBesideWriter(request);
+            return request.Completion.Task;
+        }
         connection.EnqueueControl(SendWork.ForControl(request));
         connection.SignalWriter();
         return request.Completion.Task;
