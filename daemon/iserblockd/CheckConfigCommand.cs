@@ -1,4 +1,5 @@
 using System.CommandLine;
+using IserBlockd.Daemon.Cli;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Hosting;
 

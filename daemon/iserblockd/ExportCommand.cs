@@ -12,7 +12,7 @@ namespace IserBlockd.Cli;
 /// <c>iserblockd export --portal P --target IQN [--lun N] (--socket PATH | --listen ADDR:PORT | --device /dev/nbdN|auto|ublk|/dev/ublkbN)</c>:
 /// serve one LUN over NBD in the foreground until SIGINT/SIGTERM, like qemu-nbd. No configuration file. The connect
 /// options (portal, target, LUN, initiator, transport, CHAP, digests) are iserblockctl's (<see cref="ConnectOptions"/>),
-/// and so are the exit codes (<see cref="CtlExitCodes"/>).
+/// and so are the exit codes (<see cref="ExitCodes"/>).
 /// </summary>
 internal static class ExportCommand
 {
@@ -89,7 +89,7 @@ internal static class ExportCommand
             if (errors.Count > 0)
             {
                 foreach (var e in errors) await Console.Error.WriteLineAsync($"iserblockd export: {e}");
-                return CtlExitCodes.Invalid;
+                return ExitCodes.Invalid;
             }
 
             var options = new ExportOptions

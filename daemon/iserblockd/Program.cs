@@ -1,4 +1,5 @@
 using System.CommandLine;
+using IserBlockd.Daemon.Cli;
 using IserBlockd.Cli;
 using IserBlockd.Daemon.Hosting;
 
@@ -22,7 +23,7 @@ if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAc
     foreach (var error in parse.Errors)
         Console.Error.WriteLine($"iserblockd: {error.Message}");
     Console.Error.WriteLine("Try 'iserblockd --help'.");
-    return ExitCodes.Usage;
+    return ExitCodes.Invalid;
 }
 // Signals are the commands' own business (they flush and log out before exiting).
 return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

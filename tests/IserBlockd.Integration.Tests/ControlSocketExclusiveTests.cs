@@ -8,6 +8,7 @@ namespace IserBlockd.Integration.Tests;
 /// and a non-zero exit, before it logs in anywhere, and the first keeps its socket; a socket file left by a daemon
 /// killed with SIGKILL is replaced by the next one.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class ControlSocketExclusiveTests
 {
     [Fact]

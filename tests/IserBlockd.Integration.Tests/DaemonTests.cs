@@ -4,6 +4,7 @@ using IserBlockd.TestSupport;
 namespace IserBlockd.Integration.Tests;
 
 /// <summary><c>iserblockd run</c> from a configuration file, as systemd runs it (NOTIFY_SOCKET, WATCHDOG_USEC).</summary>
+[Trait("Category", "RealPeer")]
 public sealed class DaemonTests
 {
     private const long Size = 32L << 20;

@@ -9,6 +9,7 @@ namespace IserBlockd.Integration.Tests;
 /// <c>base:allocation</c> (nbdinfo --map), and nbdcopy and qemu-img convert skip them, which shows in the
 /// bytes tgtd reads.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class ExportSparseTests(ITestOutputHelper output)
 {
     private const long Size = 256L << 20;

@@ -3,6 +3,7 @@ using IserBlockd.TestSupport;
 namespace IserBlockd.Integration.Tests;
 
 /// <summary>tgtd → <c>iserblockd export</c> (the real executable) → real NBD clients.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class ExportTests
 {
     private const long Size = 64L << 20;

@@ -8,6 +8,7 @@ namespace IserBlockd.Integration.Tests;
 /// qemu (a tls-creds-x509 object), with and without client certificates; plain clients refused when TLS
 /// is required. The certificates are made here with openssl.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class ExportTlsTests(ITestOutputHelper output)
 {
     private const long Size = 32L << 20;

@@ -8,6 +8,7 @@ namespace IserBlockd.Integration.Tests;
 #pragma warning disable CA1416 // Linux-only tests (tgtd, file modes)
 
 /// <summary>The real iserblockctl executable against tgtd: output formats and exit codes.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class IserblockctlConnectTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Initiator = "iqn.2026-11.io.iserblockd.test:initiator";

@@ -5,6 +5,7 @@ using IserBlockd.TestSupport;
 namespace IserBlockd.Integration.Tests;
 
 /// <summary>The real iserblockctl against a running daemon: tables, -o json, one-line errors, iscsiadm exit codes.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class IserblockctlTests
 {
     private const long Size = 16L << 20;

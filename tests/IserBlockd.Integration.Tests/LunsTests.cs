@@ -5,6 +5,7 @@ using IserBlockd.TestSupport;
 namespace IserBlockd.Integration.Tests;
 
 /// <summary>The LUNs as tgtd has them: <c>iserblockctl luns</c> with and without the daemon, and <c>export</c> without <c>--lun</c>.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class LunsTests
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace IserBlockd.Integration.Tests;
 /// The Prometheus endpoint scraped during fio and parsed with the reference parser (python3-prometheus-client): the
 /// figures move with the load and agree with <c>iserblockctl list</c>; <c>show</c> and <c>stats</c> on the same daemon.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class MetricsTests
 {
     private const long Size = 64L << 20;

@@ -7,6 +7,7 @@ namespace IserBlockd.Integration.Tests;
 /// whose /etc/iscsi/initiatorname.iscsi only root may read (Debian's default, mode 0600): the export generates a
 /// per-user name once, keeps it under ~/.local/state/iserblockd, says so in the log, and serves the LUN.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class NonRootExportTests
 {
     private const string OpenIscsiFile = "/etc/iscsi/initiatorname.iscsi";

@@ -36,14 +36,16 @@ internal sealed class NotifySocket : IDisposable
     /// <summary>Waits for a datagram with a line equal to <paramref name="assignment"/> (e.g. READY=1) and returns when it came.</summary>
     public async Task<DateTime> WaitForAsync(string assignment, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        (DateTime At, string Message) hit = default;
+        try
         {
-            var hit = Messages.FirstOrDefault(m => m.Message.Split('\n').Contains(assignment));
-            if (hit.Message != null) return hit.At;
-            await Task.Delay(20);
+            await Wait.Until(() => (hit = Messages.FirstOrDefault(m => m.Message.Split('\n').Contains(assignment))).Message != null, assignment, timeout);
         }
-        throw new TimeoutException($"no {assignment} within {timeout}; got: {string.Join(" | ", Messages.Select(m => m.Message))}");
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"no {assignment} within {timeout}; got: {string.Join(" | ", Messages.Select(m => m.Message))}");
+        }
+        return hit.At;
     }
 
     public void Dispose()

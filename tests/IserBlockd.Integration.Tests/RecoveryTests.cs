@@ -5,6 +5,7 @@ namespace IserBlockd.Integration.Tests;
 
 /// <summary>The target dies (SIGKILL) and comes back on the same backing file: clients see a pause, not an error,
 /// within the replacement timeout; past it, I/O fails with EIO and works again once the target is back.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class RecoveryTests
 {
     private const long Size = 64L << 20;

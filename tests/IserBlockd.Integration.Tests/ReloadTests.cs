@@ -5,6 +5,7 @@ namespace IserBlockd.Integration.Tests;
 
 /// <summary>SIGHUP and <c>iserblockctl reload</c> against real tgtd targets: only the difference is applied, a broken
 /// file changes nothing, and signals end the daemon only through its orderly stop.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class ReloadTests
 {
     private const long Size = 16L << 20;
@@ -40,7 +41,8 @@ public sealed class ReloadTests
         // SIGHUP: node b added, LUN 2 of a mapped; a's session untouched.
         File.WriteAllText(config, Config(nodeA2 + "," + nodeB));
         daemon.Signal(1);
-        await WaitUntilAsync(async () => (await List()).Sessions is { Count: 2 } s && s.All(x => x.State == "logged-in" && x.Luns.All(l => l.State == "up")) && s[0].Luns.Count == 2);
+        await Wait.Until(async () => (await List()).Sessions is { Count: 2 } s && s.All(x => x.State == "logged-in" && x.Luns.All(l => l.State == "up")) && s[0].Luns.Count == 2,
+            "both sessions logged in with their LUNs up", TimeSpan.FromSeconds(60));
         Assert.False(daemon.HasExited);
         Assert.Contains("\"export-size\"", await Tools.RunAsync("nbdinfo", "--json", $"nbd+unix:///a-2?socket={dir.File("a2.sock")}"));
         Assert.Contains("\"export-size\"", await Tools.RunAsync("nbdinfo", "--json", $"nbd+unix:///b-1?socket={dir.File("b1.sock")}"));
@@ -99,15 +101,5 @@ public sealed class ReloadTests
         await notify.WaitForAsync("STOPPING=1", TimeSpan.FromSeconds(1));
         Assert.Empty(await a.SessionsAsync());
         Assert.False(File.Exists(dir.File("a1.sock")));
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 60 s");
-            await Task.Delay(200);
-        }
     }
 }

@@ -4,6 +4,7 @@ namespace IserBlockd.Integration.Tests;
 
 /// <summary><c>iserblockctl rescan</c> against tgtd: a LUN grown at the target reaches new NBD connections, a LUN removed
 /// at the target is unmapped, a LUN added is listed.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class RescanTests
 {
     [Fact]

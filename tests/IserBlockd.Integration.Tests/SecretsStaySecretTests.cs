@@ -10,6 +10,7 @@ namespace IserBlockd.Integration.Tests;
 /// form, appears in the daemon's log (stderr and log file), the control socket's answers, check-config's output,
 /// iserblockctl's and export's error messages, including the failures of a wrong initiator or target secret.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class SecretsStaySecretTests
 {
     private const string InitiatorSecret = "Ini-Secret-7f3a9c51";

@@ -59,7 +59,7 @@ catch (Exception e) when (e is IscsiException or RdmaException or IOException or
 async Task<int> DiscoverAsync()
 {
     var portal = IscsiPortal.Parse(args2.Positional(1));
-    var (targets, choice) = await chooser.DiscoverAsync(kind, new DiscoveryOptions { Portal = portal, InitiatorName = initiator, LoginTimeout = loginTimeout }, ct);
+    var (targets, choice) = await chooser.DiscoverAsync(kind, new IscsiSessionOptions { Portals = [portal], InitiatorName = initiator, LoginTimeout = loginTimeout }, ct);
     Console.WriteLine($"transport: {choice.Name} ({choice.Reason})");
     foreach (var t in targets)
         foreach (var p in t.Portals)

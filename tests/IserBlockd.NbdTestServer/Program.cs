@@ -3,7 +3,7 @@ using System.Net;
 using IserBlockd.BlockDev;
 using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
-using IserBlockd.NbdTestServer;
+using IserBlockd.TestSupport;
 using Microsoft.Extensions.Logging;
 
 // nbd-test-server: serves in-memory and file-backed exports until SIGINT/SIGTERM.
@@ -51,7 +51,7 @@ root.SetAction(async (parse, cancellationToken) =>
     if (!parse.GetValue(noMultiConn)) features |= BlockDeviceFeatures.MultiConnection;
     var maximum = (int)Size.Parse(parse.GetValue(maxTransfer)!);
     var disposables = new List<IDisposable>();
-    using var loggerFactory = new StderrLoggerProvider(parse.GetValue(logLevel));
+    using var loggerFactory = TestLoggerFactory.ToStandardError(parse.GetValue(logLevel));
     await using var server = new NbdServer(new NbdServerOptions
     {
         RequireBlockSizeNegotiation = parse.GetValue(requireBlockSize),

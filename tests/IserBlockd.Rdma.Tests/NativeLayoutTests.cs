@@ -11,6 +11,7 @@ namespace IserBlockd.Rdma.Tests;
 /// Compiles a C program against the installed rdma-core (and libc) headers that prints sizeof/offsetof for every
 /// struct and field the bindings mirror, and compares it with the C# structs.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class NativeLayoutTests
 {
     private static readonly Assembly Bindings = typeof(IbvWc).Assembly;

@@ -15,16 +15,16 @@ public sealed class CliFailure(int exitCode, string message) : Exception(message
     {
         CliFailure f => f,
         AuthenticationFailedException or TargetAuthenticationFailedException or AuthorizationFailedException or ChapAlgorithmMismatchException
-            => new CliFailure(CtlExitCodes.AuthenticationFailed, e.Message),
-        TargetNotFoundException => new CliFailure(CtlExitCodes.NotFound, e.Message),
-        TargetBusyException => new CliFailure(CtlExitCodes.Again, e.Message),
-        IscsiLoginException when e.Message.Contains("timed out", StringComparison.Ordinal) => new CliFailure(CtlExitCodes.Timeout, e.Message),
-        IscsiLoginException => new CliFailure(CtlExitCodes.Login, e.Message),
-        IscsiTransportException => new CliFailure(CtlExitCodes.Transport, e.Message),
+            => new CliFailure(ExitCodes.AuthenticationFailed, e.Message),
+        TargetNotFoundException => new CliFailure(ExitCodes.NotFound, e.Message),
+        TargetBusyException => new CliFailure(ExitCodes.Again, e.Message),
+        IscsiLoginException when e.Message.Contains("timed out", StringComparison.Ordinal) => new CliFailure(ExitCodes.Timeout, e.Message),
+        IscsiLoginException => new CliFailure(ExitCodes.Login, e.Message),
+        IscsiTransportException => new CliFailure(ExitCodes.Transport, e.Message),
         ScsiCommandException { Sense: { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x25 } } s
-            => new CliFailure(CtlExitCodes.NotFound, s.Message),
-        IscsiException => new CliFailure(CtlExitCodes.Failure, e.Message),
-        OperationCanceledException => new CliFailure(CtlExitCodes.Failure, "interrupted"),
-        _ => new CliFailure(CtlExitCodes.Failure, e.Message),
+            => new CliFailure(ExitCodes.NotFound, s.Message),
+        IscsiException => new CliFailure(ExitCodes.Failure, e.Message),
+        OperationCanceledException => new CliFailure(ExitCodes.Failure, "interrupted"),
+        _ => new CliFailure(ExitCodes.Failure, e.Message),
     };
 }

@@ -108,22 +108,22 @@ public sealed class ConnectOptions
         foreach (var text in result.GetValue(Portal) ?? [])
         {
             if (!IscsiPortal.TryParse(text, out var portal, out var why))
-                throw new CliFailure(CtlExitCodes.Invalid, $"--portal '{text}': {why}");
+                throw new CliFailure(ExitCodes.Invalid, $"--portal '{text}': {why}");
             portals.Add(portal with { PortalGroupTag = null });
         }
         string? target = null;
         if (needTarget)
         {
-            if (portals.Count == 0) throw new CliFailure(CtlExitCodes.Invalid, "--portal is required");
+            if (portals.Count == 0) throw new CliFailure(ExitCodes.Invalid, "--portal is required");
             target = result.GetValue(Target);
             if (target == null || !IscsiNameSyntax.IsValid(target))
-                throw new CliFailure(CtlExitCodes.Invalid, $"--target '{target}': expected {IscsiNameSyntax.Expected}");
+                throw new CliFailure(ExitCodes.Invalid, $"--target '{target}': expected {IscsiNameSyntax.Expected}");
         }
         ulong? lun = null;
         if (_hasLun && result.GetValue(Lun) is { } lunText)
         {
             if (!ulong.TryParse(lunText, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number > 16383)
-                throw new CliFailure(CtlExitCodes.Invalid, $"--lun '{lunText}': expected a number 0 to 16383");
+                throw new CliFailure(ExitCodes.Invalid, $"--lun '{lunText}': expected a number 0 to 16383");
             lun = number;
         }
         var digestErrors = new List<ConfigError>();
@@ -132,19 +132,19 @@ public sealed class ConnectOptions
             HeaderDigest = result.GetValue(HeaderDigest) is { } h ? ConfigValidator.ValidateDigest(h, "--header-digest", digestErrors) : null,
             DataDigest = result.GetValue(DataDigest) is { } d ? ConfigValidator.ValidateDigest(d, "--data-digest", digestErrors) : null,
         };
-        if (digestErrors.Count > 0) throw new CliFailure(CtlExitCodes.Invalid, digestErrors[0].ToString());
+        if (digestErrors.Count > 0) throw new CliFailure(ExitCodes.Invalid, digestErrors[0].ToString());
         if (!IscsiTransportKindNames.TryParse(result.GetValue(Transport), out var kind))
-            throw new CliFailure(CtlExitCodes.Invalid, $"--transport '{result.GetValue(Transport)}': expected tcp, iser or auto");
+            throw new CliFailure(ExitCodes.Invalid, $"--transport '{result.GetValue(Transport)}': expected tcp, iser or auto");
         var timeout = result.GetValue(LoginTimeout);
         if (timeout is <= 0 or > 3600)
-            throw new CliFailure(CtlExitCodes.Invalid, "--login-timeout: expected 1 to 3600 seconds");
+            throw new CliFailure(ExitCodes.Invalid, "--login-timeout: expected 1 to 3600 seconds");
 
         var initiator = result.GetValue(InitiatorName);
         Identity.InitiatorName? origin = null;
         if (initiator != null)
         {
             if (!IscsiNameSyntax.IsValid(initiator))
-                throw new CliFailure(CtlExitCodes.Invalid, $"--initiator-name '{initiator}': expected {IscsiNameSyntax.Expected}");
+                throw new CliFailure(ExitCodes.Invalid, $"--initiator-name '{initiator}': expected {IscsiNameSyntax.Expected}");
         }
         else
         {
@@ -153,7 +153,7 @@ public sealed class ConnectOptions
                 origin = (identity?.Invoke() ?? new InitiatorIdentity()).Resolve();
                 initiator = origin.Name;
             }
-            catch (InvalidOperationException e) { throw new CliFailure(CtlExitCodes.Invalid, e.Message); }
+            catch (InvalidOperationException e) { throw new CliFailure(ExitCodes.Invalid, e.Message); }
         }
 
         return new ConnectSettings(portals, target, lun, initiator, kind, ReadChap(result), operational, TimeSpan.FromSeconds(timeout))
@@ -169,28 +169,28 @@ public sealed class ConnectOptions
         var targetUser = result.GetValue(TargetUser);
         var targetSecretFile = result.GetValue(TargetSecretFile);
         if ((user == null) != (secretFile == null))
-            throw new CliFailure(CtlExitCodes.Invalid, "CHAP needs both --chap-user and --chap-secret-file");
+            throw new CliFailure(ExitCodes.Invalid, "CHAP needs both --chap-user and --chap-secret-file");
         if ((targetUser == null) != (targetSecretFile == null))
-            throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP needs both --target-user and --target-secret-file");
+            throw new CliFailure(ExitCodes.Invalid, "mutual CHAP needs both --target-user and --target-secret-file");
         if (targetUser != null && user == null)
-            throw new CliFailure(CtlExitCodes.Invalid, "mutual CHAP (--target-user) needs --chap-user and --chap-secret-file too");
+            throw new CliFailure(ExitCodes.Invalid, "mutual CHAP (--target-user) needs --chap-user and --chap-secret-file too");
         IReadOnlyList<ChapAlgorithm>? algorithms = null;
         if (result.GetValue(ChapAlgorithms) is { } list)
         {
-            if (user == null) throw new CliFailure(CtlExitCodes.Invalid, "--chap-algorithms needs --chap-user and --chap-secret-file");
-            if (!ChapAlgorithmNames.TryParseList(list, out algorithms, out var why)) throw new CliFailure(CtlExitCodes.Invalid, $"--chap-algorithms: {why}");
+            if (user == null) throw new CliFailure(ExitCodes.Invalid, "--chap-algorithms needs --chap-user and --chap-secret-file");
+            if (!ChapAlgorithmNames.TryParseList(list, out algorithms, out var why)) throw new CliFailure(ExitCodes.Invalid, $"--chap-algorithms: {why}");
         }
         if (user == null) return null;
         var secret = ReadSecret(secretFile!);
         var targetSecret = targetUser != null ? ReadSecret(targetSecretFile!) : null;
         if (targetSecret != null && secret.Equals(targetSecret))
-            throw new CliFailure(CtlExitCodes.Invalid, "the target's CHAP secret must differ from ours (RFC 7143 section 9.2.1)");
+            throw new CliFailure(ExitCodes.Invalid, "the target's CHAP secret must differ from ours (RFC 7143 section 9.2.1)");
         return new ChapSettings(user, Path.GetFullPath(secretFile!), secret, targetUser,
             targetSecretFile == null ? null : Path.GetFullPath(targetSecretFile), targetSecret, algorithms);
     }
 
     private static ChapSecret ReadSecret(string path)
-        => SecretFile.TryRead(Path.GetFullPath(path), out var error) ?? throw new CliFailure(CtlExitCodes.Invalid, error);
+        => SecretFile.TryRead(Path.GetFullPath(path), out var error) ?? throw new CliFailure(ExitCodes.Invalid, error);
 }
 
 /// <summary>The resolved connect options of one command.</summary>

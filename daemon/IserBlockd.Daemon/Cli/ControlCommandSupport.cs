@@ -26,6 +26,27 @@ public sealed class ControlCommandSupport
         Output.AddTo(command);
     }
 
+    /// <summary>
+    /// A command that sends one request to the daemon and prints its answer: <paramref name="symbols"/> are its arguments
+    /// and options, <paramref name="request"/> builds the request from them, <paramref name="render"/> prints the answer
+    /// (<see cref="RenderMessage"/> for commands that change something).
+    /// </summary>
+    public static Command Create(CtlContext context, string name, string description, IEnumerable<Symbol> symbols,
+        Func<ParseResult, ControlSocketRequest> request, Func<ControlSocketResponse, TextWriter, bool, Task>? render = null)
+    {
+        var control = new ControlCommandSupport();
+        var command = new Command(name, description);
+        foreach (var symbol in symbols)
+        {
+            if (symbol is Argument argument) command.Add(argument);
+            else command.Add((Option)symbol);
+        }
+        control.AddTo(command);
+        command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
+            control.SendAsync(result, stdout, request(result), render ?? RenderMessage, cancellationToken)));
+        return command;
+    }
+
     /// <summary>Sends <paramref name="request"/> and hands a successful answer to <paramref name="render"/>;
     /// a refusal becomes <see cref="CliFailure"/> (exit code and message).</summary>
     public async Task<int> SendAsync(ParseResult result, TextWriter stdout, ControlSocketRequest request,
@@ -38,7 +59,7 @@ public sealed class ControlCommandSupport
             throw new CliFailure(ControlErrorCodes.ExitCode(error.Code), error.Message);
         }
         await render(response, stdout, Output.IsJson(result)).ConfigureAwait(false);
-        return CtlExitCodes.Ok;
+        return ExitCodes.Ok;
     }
 
     /// <summary>For commands that change something: the daemon's sentence, or <c>{"ok":true,"message":...}</c>.</summary>

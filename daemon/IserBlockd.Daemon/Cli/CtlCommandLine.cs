@@ -3,7 +3,8 @@ using System.CommandLine;
 namespace IserBlockd.Daemon.Cli;
 
 /// <summary>
-/// The iserblockctl command line. One file per command (<see cref="DiscoverCommand"/>, <see cref="InquiryCommand"/>);
+/// The iserblockctl command line. One file per command or family of commands (<see cref="DiscoverCommand"/>, <see cref="NodeCommands"/>); those that send
+/// one request to the daemon are made by <see cref="ControlCommandSupport.Create"/>;
 /// more commands are added to <see cref="Build"/>. Parse errors print one line each and exit with 7 (ISCSI_ERR_INVAL).
 /// </summary>
 public static class CtlCommandLine
@@ -16,14 +17,14 @@ public static class CtlCommandLine
             InquiryCommand.Create(context),
             ListCommand.Create(context),
             StatusCommand.Create(context),
-            LoginCommand.Create(context),
-            LogoutCommand.Create(context),
-            MapCommand.Create(context),
-            UnmapCommand.Create(context),
+            NodeCommands.Login(context),
+            NodeCommands.Logout(context),
+            MappingCommands.Map(context),
+            MappingCommands.Unmap(context),
             ReloadCommand.Create(context),
             LunsCommand.Create(context),
             ShowCommand.Create(context),
-            RescanCommand.Create(context),
+            NodeCommands.Rescan(context),
             StatsCommand.Create(context),
         };
         return root;
@@ -37,7 +38,7 @@ public static class CtlCommandLine
         {
             foreach (var error in parse.Errors) await context.Error.WriteLineAsync($"iserblockctl: {error.Message}").ConfigureAwait(false);
             await context.Error.WriteLineAsync("Try 'iserblockctl --help'.").ConfigureAwait(false);
-            return CtlExitCodes.Invalid;
+            return ExitCodes.Invalid;
         }
         return await parse.InvokeAsync(new InvocationConfiguration { Output = context.Output, Error = context.Error }).ConfigureAwait(false);
     }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Discovery;
 using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Cli;
@@ -25,18 +24,11 @@ public static class DiscoverCommand
         {
             var text = result.GetValue(portal)!;
             if (!IscsiPortal.TryParse(text, out var asked, out var why))
-                throw new CliFailure(CtlExitCodes.Invalid, $"portal '{text}': {why}");
+                throw new CliFailure(ExitCodes.Invalid, $"portal '{text}': {why}");
             var settings = connect.Resolve(result, context.Identity, needTarget: false);
             var chooser = new TransportChooser(loggerFactory: loggers);
-            var (targets, _) = await chooser.DiscoverAsync(settings.Transport, new DiscoveryOptions
-            {
-                Portal = asked with { PortalGroupTag = null },
-                InitiatorName = settings.InitiatorName,
-                Chap = settings.Chap,
-                TargetChap = settings.TargetChap,
-                ChapAlgorithms = settings.ChapSettings?.Offer ?? ChapAlgorithmNames.Default,
-                LoginTimeout = settings.LoginTimeout,
-            }, cancellationToken).ConfigureAwait(false);
+            var discovery = settings.ToSessionOptions() with { Portals = [asked with { PortalGroupTag = null }] };
+            var (targets, _) = await chooser.DiscoverAsync(settings.Transport, discovery, cancellationToken).ConfigureAwait(false);
 
             if (output.IsJson(result))
             {
@@ -50,7 +42,7 @@ public static class DiscoverCommand
                     foreach (var p in t.Portals)
                         await stdout.WriteLineAsync($"{p.Address},{p.PortalGroupTag ?? -1} {t.Name}").ConfigureAwait(false);
             }
-            return CtlExitCodes.Ok;
+            return ExitCodes.Ok;
         }));
         return command;
     }

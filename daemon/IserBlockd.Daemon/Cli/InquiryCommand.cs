@@ -35,11 +35,11 @@ public static class InquiryCommand
                 }
                 catch (ScsiCommandException e) when (e.Sense is { Key: SenseKey.IllegalRequest, AdditionalSenseCode: 0x25 })
                 {
-                    throw new CliFailure(CtlExitCodes.NotFound, $"LUN {number} does not exist on {settings.TargetName}");
+                    throw new CliFailure(ExitCodes.NotFound, $"LUN {number} does not exist on {settings.TargetName}");
                 }
                 catch (IserBlockd.Iscsi.IscsiException e) when (e is not ScsiCommandException && e.Message.Contains("not connected", StringComparison.Ordinal))
                 {
-                    throw new CliFailure(CtlExitCodes.NotFound, e.Message);
+                    throw new CliFailure(ExitCodes.NotFound, e.Message);
                 }
                 var report = new InquiryJson
                 {
@@ -67,7 +67,7 @@ public static class InquiryCommand
                 else
                     await stdout.WriteAsync(FormatText(report)).ConfigureAwait(false);
             }
-            return CtlExitCodes.Ok;
+            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -76,7 +76,7 @@ public static class InquiryCommand
     public static async Task<ulong> FirstDiskLunAsync(IscsiSession session, string target, TextWriter error, string command, CancellationToken cancellationToken)
     {
         var luns = await LunSurvey.DescribeAsync(session, cancellationToken).ConfigureAwait(false);
-        var disk = LunSurvey.FirstDisk(luns) ?? throw new CliFailure(CtlExitCodes.NotFound,
+        var disk = LunSurvey.FirstDisk(luns) ?? throw new CliFailure(ExitCodes.NotFound,
             $"{target} has no disk LUN (it reports {(luns.Count == 0 ? "no LUNs" : string.Join(", ", luns.Select(l => $"LUN {l.Lun}: {l.Type}")))}); give --lun");
         await error.WriteLineAsync($"iserblockctl {command}: no --lun given: using LUN {disk.Lun} ({disk.Vendor} {disk.Product}), the first disk LUN of {target}").ConfigureAwait(false);
         return (ulong)disk.Lun;

@@ -11,15 +11,9 @@ namespace IserBlockd.Daemon.Cli;
 /// </summary>
 public static class ListCommand
 {
-    public static Command Create(CtlContext context)
-    {
-        var control = new ControlCommandSupport();
-        var command = new Command("list", "Sessions and LUNs of the running daemon, with their state and counters");
-        control.AddTo(command);
-        command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "list" }, RenderAsync, cancellationToken)));
-        return command;
-    }
+    public static Command Create(CtlContext context) =>
+        ControlCommandSupport.Create(context, "list", "Sessions and LUNs of the running daemon, with their state and counters", [],
+            _ => new ControlSocketRequest { Command = "list" }, RenderAsync);
 
     private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)
     {

@@ -27,12 +27,12 @@ public static class LunsCommand
             if (result.GetValue(node) is { } name)
             {
                 if (result.GetValue(connect.Portal) is { Length: > 0 })
-                    throw new CliFailure(CtlExitCodes.Invalid, "give either NODE or --portal and --target, not both");
+                    throw new CliFailure(ExitCodes.Invalid, "give either NODE or --portal and --target, not both");
                 return await control.SendAsync(result, stdout, new ControlSocketRequest { Command = "luns", Node = name },
                     (response, output, json) => RenderAsync(response.Luns ?? [], output, json), cancellationToken).ConfigureAwait(false);
             }
             if (result.GetValue(connect.Portal) is not { Length: > 0 })
-                throw new CliFailure(CtlExitCodes.Invalid, "give a NODE of the daemon, or --portal and --target");
+                throw new CliFailure(ExitCodes.Invalid, "give a NODE of the daemon, or --portal and --target");
             var settings = connect.Resolve(result, context.Identity);
             var chooser = new TransportChooser(loggerFactory: loggers);
             var (session, _) = await chooser.LoginAsync(settings.Transport, settings.ToSessionOptions(), cancellationToken).ConfigureAwait(false);
@@ -44,7 +44,7 @@ public static class LunsCommand
             }
             await MarkMappedAsync(luns, settings.TargetName!, result.GetValue(control.Socket)!, cancellationToken).ConfigureAwait(false);
             await RenderAsync(luns, stdout, control.Output.IsJson(result)).ConfigureAwait(false);
-            return CtlExitCodes.Ok;
+            return ExitCodes.Ok;
         }));
         return command;
     }

@@ -7,13 +7,7 @@ namespace IserBlockd.Daemon.Cli;
 /// a file that does not validate changes nothing, and the reason is printed.</summary>
 public static class ReloadCommand
 {
-    public static Command Create(CtlContext context)
-    {
-        var control = new ControlCommandSupport();
-        var command = new Command("reload", "Re-read the daemon's configuration file and apply what changed (as systemctl reload)");
-        control.AddTo(command);
-        command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "reload" }, ControlCommandSupport.RenderMessage, cancellationToken)));
-        return command;
-    }
+    public static Command Create(CtlContext context) =>
+        ControlCommandSupport.Create(context, "reload", "Re-read the daemon's configuration file and apply what changed (as systemctl reload)", [],
+            _ => new ControlSocketRequest { Command = "reload" });
 }

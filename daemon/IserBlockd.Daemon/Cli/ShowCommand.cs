@@ -15,12 +15,8 @@ public static class ShowCommand
     public static Command Create(CtlContext context)
     {
         var node = ControlCommandSupport.NodeArgument();
-        var control = new ControlCommandSupport();
-        var command = new Command("show", "One node's session in detail: portal, transport, ISID/TSIH, negotiated keys, command window, LUNs") { node };
-        control.AddTo(command);
-        command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "show", Node = result.GetValue(node) }, RenderAsync, cancellationToken)));
-        return command;
+        return ControlCommandSupport.Create(context, "show", "One node's session in detail: portal, transport, ISID/TSIH, negotiated keys, command window, LUNs",
+            [node], result => new ControlSocketRequest { Command = "show", Node = result.GetValue(node) }, RenderAsync);
     }
 
     private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)

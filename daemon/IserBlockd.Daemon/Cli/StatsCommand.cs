@@ -24,9 +24,9 @@ public static class StatsCommand
         command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, async (_, stdout) =>
         {
             var interval = result.GetValue(watch) ?? 1;
-            if (interval is < 0.1 or > 86400) throw new CliFailure(CtlExitCodes.Invalid, "--watch: expected 0.1 to 86400 seconds");
+            if (interval is < 0.1 or > 86400) throw new CliFailure(ExitCodes.Invalid, "--watch: expected 0.1 to 86400 seconds");
             var reports = result.GetValue(count) ?? (result.GetValue(watch) == null ? 1 : int.MaxValue);
-            if (reports < 1) throw new CliFailure(CtlExitCodes.Invalid, "--count: expected 1 or more");
+            if (reports < 1) throw new CliFailure(ExitCodes.Invalid, "--count: expected 1 or more");
             var json = control.Output.IsJson(result);
             var request = new ControlSocketRequest { Command = "show", Node = result.GetValue(node) };
             var socket = result.GetValue(control.Socket)!;
@@ -52,7 +52,7 @@ public static class StatsCommand
                 await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 before = after;
             }
-            return CtlExitCodes.Ok;
+            return ExitCodes.Ok;
         }));
         return command;
     }

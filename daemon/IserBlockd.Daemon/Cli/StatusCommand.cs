@@ -7,15 +7,9 @@ namespace IserBlockd.Daemon.Cli;
 /// <summary><c>iserblockctl status</c>: daemon version, pid, uptime, initiator name and a summary of sessions and LUNs.</summary>
 public static class StatusCommand
 {
-    public static Command Create(CtlContext context)
-    {
-        var control = new ControlCommandSupport();
-        var command = new Command("status", "Is the daemon running: version, uptime, sessions and LUNs summary");
-        control.AddTo(command);
-        command.SetAction((result, cancellationToken) => context.RunAsync(result, control.Output, (_, stdout) =>
-            control.SendAsync(result, stdout, new ControlSocketRequest { Command = "status" }, RenderAsync, cancellationToken)));
-        return command;
-    }
+    public static Command Create(CtlContext context) =>
+        ControlCommandSupport.Create(context, "status", "Is the daemon running: version, uptime, sessions and LUNs summary", [],
+            _ => new ControlSocketRequest { Command = "status" }, RenderAsync);
 
     private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)
     {

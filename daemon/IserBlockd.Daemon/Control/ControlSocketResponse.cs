@@ -24,7 +24,7 @@ public sealed class ControlError
     public string Message { get; set; } = "";
 }
 
-/// <summary>Error classes on the control socket, and the exit code iserblockctl returns for each (the one table, <see cref="Cli.CtlExitCodes"/>).</summary>
+/// <summary>Error classes on the control socket, and the exit code iserblockctl returns for each (the one table, <see cref="Cli.ExitCodes"/>).</summary>
 public static class ControlErrorCodes
 {
     public const string BadRequest = "bad-request";
@@ -46,17 +46,17 @@ public static class ControlErrorCodes
 
     public static int ExitCode(string code) => code switch
     {
-        LoginFailed => Cli.CtlExitCodes.Login,
-        ConfigInvalid => Cli.CtlExitCodes.ConfigInvalid,
-        BadRequest => Cli.CtlExitCodes.Invalid,
-        LogoutFailed => Cli.CtlExitCodes.Logout,
-        AccessDenied => Cli.CtlExitCodes.AccessDenied,
-        AlreadyDone => Cli.CtlExitCodes.AlreadyDone,
-        NotRunning => Cli.CtlExitCodes.NotRunning,
-        NotFound => Cli.CtlExitCodes.NotFound,
-        AuthenticationFailed => Cli.CtlExitCodes.AuthenticationFailed,
-        Busy => Cli.CtlExitCodes.Busy,
-        NotConnected => Cli.CtlExitCodes.NotConnected,
-        _ => Cli.CtlExitCodes.Failure,
+        LoginFailed => Cli.ExitCodes.Login,
+        ConfigInvalid => Cli.ExitCodes.ConfigInvalid,
+        BadRequest => Cli.ExitCodes.Invalid,
+        LogoutFailed => Cli.ExitCodes.Logout,
+        AccessDenied => Cli.ExitCodes.AccessDenied,
+        AlreadyDone => Cli.ExitCodes.AlreadyDone,
+        NotRunning => Cli.ExitCodes.NotRunning,
+        NotFound => Cli.ExitCodes.NotFound,
+        AuthenticationFailed => Cli.ExitCodes.AuthenticationFailed,
+        Busy => Cli.ExitCodes.Busy,
+        NotConnected => Cli.ExitCodes.NotConnected,
+        _ => Cli.ExitCodes.Failure,
     };
 }

@@ -36,7 +36,7 @@ public static partial class ForegroundExport
             catch (IOException e)
             {
                 await error.WriteLineAsync($"iserblockd: {e.Message}").ConfigureAwait(false);
-                return CtlExitCodes.Failure;
+                return ExitCodes.Failure;
             }
         }
         using var metricsEndpoint = metrics;
@@ -48,7 +48,7 @@ public static partial class ForegroundExport
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            return CtlExitCodes.Ok;
+            return ExitCodes.Ok;
         }
         catch (IscsiException e)
         {
@@ -70,7 +70,7 @@ public static partial class ForegroundExport
                 {
                     await error.WriteLineAsync($"iserblockd: {options.Target} has no disk LUN (it reports " +
                         (luns.Count == 0 ? "no LUNs" : string.Join(", ", luns.Select(l => $"LUN {l.Lun}: {l.Type}"))) + "); give --lun").ConfigureAwait(false);
-                    return CtlExitCodes.NotFound;
+                    return ExitCodes.NotFound;
                 }
                 lun = disk.Lun;
                 await error.WriteLineAsync($"iserblockd: no --lun given: serving LUN {lun} ({disk.Vendor} {disk.Product}, " +
@@ -78,7 +78,7 @@ public static partial class ForegroundExport
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                return CtlExitCodes.Ok;
+                return ExitCodes.Ok;
             }
             catch (IscsiException e)
             {
@@ -102,7 +102,7 @@ public static partial class ForegroundExport
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            return CtlExitCodes.Ok;
+            return ExitCodes.Ok;
         }
         catch (Exception e) when (e is IscsiException or KernelNbdException or IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
         {
@@ -110,9 +110,9 @@ public static partial class ForegroundExport
             return e switch
             {
                 KernelNbdException { Errno: 1 } or IserBlockd.BlockDev.Kernel.Ublk.UblkException { Errno: 1 or 13 } or UnauthorizedAccessException
-                    => CtlExitCodes.AccessDenied,
+                    => ExitCodes.AccessDenied,
                 IscsiException => CliFailure.From(e).ExitCode,
-                _ => CtlExitCodes.Failure,
+                _ => ExitCodes.Failure,
             };
         }
 
@@ -130,7 +130,7 @@ public static partial class ForegroundExport
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await mapped.StopAsync(keepDeviceInUse: false, flush: true, budget.Token).ConfigureAwait(false);
         await session.LogoutAsync(budget.Token).ConfigureAwait(false);
-        return CtlExitCodes.Ok;
+        return ExitCodes.Ok;
     }
 
     private static string LoginFailure(IscsiException e, ExportOptions options) => e switch

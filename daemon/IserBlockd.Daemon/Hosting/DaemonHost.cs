@@ -1,3 +1,4 @@
+using IserBlockd.Daemon.Cli;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Control;
 using IserBlockd.Daemon.Logging;

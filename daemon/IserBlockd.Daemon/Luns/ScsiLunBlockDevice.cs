@@ -94,20 +94,20 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     }
 
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
-        TrackAsync(LunIoKind.Read, destination.Length, _lun.ReadAtAsync(offset, destination, cancellationToken));
+        TrackAsync("READ", LunIoKind.Read, destination.Length, _lun.ReadAtAsync(offset, destination, cancellationToken));
 
     /// <summary>FUA is the WRITE's own bit: the NBD server passes it only when the LUN has DPOFUA
     /// (<see cref="BlockDeviceFeatures.Fua"/>) and otherwise follows the write with a flush itself.</summary>
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) =>
-        TrackAsync(LunIoKind.Write, source.Length, _lun.WriteAtAsync(offset, source, fua, cancellationToken));
+        TrackAsync("WRITE", LunIoKind.Write, source.Length, _lun.WriteAtAsync(offset, source, fua, cancellationToken));
 
     public ValueTask FlushAsync(CancellationToken cancellationToken) =>
-        TrackAsync(LunIoKind.Flush, 0, _lun.SynchronizeCacheAsync(cancellationToken));
+        TrackAsync("SYNCHRONIZE CACHE", LunIoKind.Flush, 0, _lun.SynchronizeCacheAsync(cancellationToken));
 
     public ValueTask TrimAsync(long offset, long length, CancellationToken cancellationToken)
     {
         var (lba, blocks) = Blocks(offset, length);
-        return TrackAsync(LunIoKind.Trim, length, _lun.SupportsUnmap
+        return TrackAsync(_lun.SupportsUnmap ? "UNMAP" : "WRITE SAME", LunIoKind.Trim, length, _lun.SupportsUnmap
             ? _lun.UnmapAsync(lba, blocks, cancellationToken)
             : _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken));
     }
@@ -115,7 +115,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     public ValueTask WriteZeroesAsync(long offset, long length, bool mayUnmap, CancellationToken cancellationToken)
     {
         var (lba, blocks) = Blocks(offset, length);
-        return TrackAsync(LunIoKind.WriteZeroes, length, mayUnmap && _writeZeroesMayUnmap
+        return TrackAsync("WRITE SAME", LunIoKind.WriteZeroes, length, mayUnmap && _writeZeroesMayUnmap
             ? _lun.WriteSameUnmapAsync(lba, blocks, cancellationToken)
             : _lun.WriteZeroesAsync(lba, blocks, unmap: false, cancellationToken));
     }
@@ -133,27 +133,29 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         var count = Math.Min(extents.Length, LbaStatusDescriptors);
         var answer = ArrayPool<byte>.Shared.Rent(LbaStatus.AllocationLength(count));
         var descriptors = ArrayPool<LbaStatusDescriptor>.Shared.Rent(count);
-        Statistics.Begin();
+        var found = 0;
         try
         {
-            var found = await _lun.GetLbaStatusAsync(lba, answer.AsMemory(0, LbaStatus.AllocationLength(count)),
-                descriptors.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            await TrackAsync("GET LBA STATUS", null, 0, AskAsync()).ConfigureAwait(false);
             return found == 0 ? AllData(length, extents.Span) : ToExtents(descriptors.AsSpan(0, found), blocks, extents.Span);
-        }
-        catch (ScsiCommandException e) when (e.Sense?.Key == SenseKey.IllegalRequest)
-        {
-            _lbaStatusRefused = true;
-            return AllData(length, extents.Span);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw Statistics.Failed(ScsiErrorMapping.ToBlockDeviceException(e, "GET LBA STATUS"));
         }
         finally
         {
-            Statistics.End();
             ArrayPool<byte>.Shared.Return(answer);
             ArrayPool<LbaStatusDescriptor>.Shared.Return(descriptors);
+        }
+
+        async ValueTask AskAsync()
+        {
+            try
+            {
+                found = await _lun.GetLbaStatusAsync(lba, answer.AsMemory(0, LbaStatus.AllocationLength(count)),
+                    descriptors.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ScsiCommandException e) when (IsRefusal(e))
+            {
+                _lbaStatusRefused = true;
+            }
         }
     }
 
@@ -187,54 +189,54 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     {
         if (_preFetchRefused) return;
         var (lba, blocks) = Blocks(offset, length);
-        Statistics.Begin();
         try
         {
-            await _lun.PreFetchAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
+            await TrackAsync("PRE-FETCH", null, 0, AskAsync()).ConfigureAwait(false);
         }
-        catch (ScsiCommandException e) when (e.Sense?.Key == SenseKey.IllegalRequest)
+        catch (BlockDeviceException)
         {
-            _preFetchRefused = true;
+            // a hint: the failure is counted, and is never the client's error
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+
+        async ValueTask AskAsync()
         {
-            Statistics.Failed(ScsiErrorMapping.ToBlockDeviceException(e, "PRE-FETCH"));
-        }
-        finally
-        {
-            Statistics.End();
+            try
+            {
+                await _lun.PreFetchAsync(lba, blocks, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ScsiCommandException e) when (IsRefusal(e))
+            {
+                _preFetchRefused = true;
+            }
         }
     }
 
+    /// <summary>A LUN that does not do an optional command answers ILLEGAL REQUEST; it is not asked again.</summary>
+    private static bool IsRefusal(ScsiCommandException e) => e.Sense?.Key == SenseKey.IllegalRequest;
+
     /// <summary>The one wrapper every operation goes through: counts it in flight, records its outcome in
-    /// <see cref="Statistics"/>, and turns a SCSI failure into the errno the client sees.</summary>
+    /// <see cref="Statistics"/> (as <paramref name="operation"/> when it is block I/O; allocation status and prefetch
+    /// count only in flight and failures), and turns a SCSI failure of <paramref name="command"/> into the errno the
+    /// client sees.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TrackAsync(LunIoKind operation, long bytes, ValueTask running)
+    private async ValueTask TrackAsync(string command, LunIoKind? operation, long bytes, ValueTask running)
     {
         var started = Statistics.Begin();
         try
         {
             await running.ConfigureAwait(false);
-            Statistics.Completed(operation, bytes, started);
+            if (operation is { } kind) Statistics.Completed(kind, bytes, started);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw Statistics.Failed(operation, started, ScsiErrorMapping.ToBlockDeviceException(e, CommandName(operation)));
+            var error = ScsiErrorMapping.ToBlockDeviceException(e, command);
+            throw operation is { } kind ? Statistics.Failed(kind, started, error) : Statistics.Failed(error);
         }
         finally
         {
             Statistics.End();
         }
     }
-
-    private static string CommandName(LunIoKind operation) => operation switch
-    {
-        LunIoKind.Read => "READ",
-        LunIoKind.Write => "WRITE",
-        LunIoKind.Flush => "SYNCHRONIZE CACHE",
-        LunIoKind.Trim => "UNMAP",
-        _ => "WRITE SAME",
-    };
 
     private (ulong Lba, ulong Blocks) Blocks(long offset, long length) =>
         ((ulong)offset / _lun.BlockSize, (ulong)length / _lun.BlockSize);

@@ -5,6 +5,7 @@ using IserBlockd.BlockDev.Kernel.Ublk;
 namespace IserBlockd.BlockDev.Kernel.Tests.Ublk;
 
 /// <summary>Our blittable structs and constants against linux/io_uring.h and linux/ublk_cmd.h, compiled with gcc.</summary>
+[Trait("Category", "RealPeer")]
 public class UapiLayoutTests
 {
     private static void Same<T>(string cStruct, params (string C, string Ours)[] fields) where T : struct

@@ -59,6 +59,7 @@ public class FileBlockDeviceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Category", "RealPeer")]
     public async Task Nbdcopy_round_trip_through_a_file_export()
     {
         using var dir = new TempDirectory();

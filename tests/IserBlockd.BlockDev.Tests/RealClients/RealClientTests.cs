@@ -13,6 +13,7 @@ namespace IserBlockd.BlockDev.Tests.RealClients;
 /// Our server against the real NBD clients people use: libnbd's nbdinfo and nbdcopy, qemu-io and
 /// qemu-img, and fio's nbd engine — with verifying workloads, not just "no error".
 /// </summary>
+[Trait("Category", "RealPeer")]
 [Trait("Category", "Integration")]
 public class RealClientTests(ITestOutputHelper output)
 {
@@ -212,7 +213,7 @@ public class RealClientTests(ITestOutputHelper output)
         output.WriteLine(result.StandardOutput + result.StandardError);
         result.EnsureSuccess();
         Assert.Contains("err= 0", result.StandardOutput);
-        await HandshakeTests.WaitUntil(() => server.Server.ConnectionCount == 0);
+        await Wait.Until(() => server.Server.ConnectionCount == 0);
         Assert.Contains(server.Logs.Lines, l => l.Contains("disconnected"));
         // The server is still serving.
         await Run("nbdinfo", "--size", server.Uri());

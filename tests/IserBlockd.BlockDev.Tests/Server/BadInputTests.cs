@@ -209,7 +209,7 @@ public sealed class BadInputTests : IAsyncLifetime
             client.SendRaw(message);
             await Task.Delay(50);
         } // closed with the payload incomplete
-        await HandshakeTests.WaitUntil(() => _server.Logs.Lines.Any(l => l.Contains("WRITE payload")));
+        await Wait.Until(() => _server.Logs.Lines.Any(l => l.Contains("WRITE payload")));
         Assert.Equal(before, _device.Statistics.Writes);
         var stored = new byte[length];
         _device.Read(1 << 20, stored);
@@ -223,7 +223,7 @@ public sealed class BadInputTests : IAsyncLifetime
         {
             client.SendRaw(new byte[10]);
         }
-        await HandshakeTests.WaitUntil(() => _server.Logs.Lines.Any(l => l.Contains("middle of a request header")));
+        await Wait.Until(() => _server.Logs.Lines.Any(l => l.Contains("middle of a request header")));
     }
 
     private void AssertStillInStep(RawNbdClient client)

@@ -242,7 +242,7 @@ public class HandshakeTests(ITestOutputHelper output)
         Assert.Equal(NbdOptionReplyType.ErrPolicy, refused[^1].Header.Type);
         first.Disconnect();
         Assert.True(first.WaitForServerClose(TimeSpan.FromSeconds(10)));
-        await WaitUntil(() => export.ActiveConnections == 0);
+        await Wait.Until(() => export.ActiveConnections == 0);
         Assert.Equal(NbdOptionReplyType.Ack, second.Option(NbdOption.Go, RawNbdClient.InfoRequest("", NbdInfoType.BlockSize))[^1].Header.Type);
     }
 
@@ -263,7 +263,7 @@ public class HandshakeTests(ITestOutputHelper output)
         await using var server = new InProcessNbdServer(output, new NbdServerOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300) }, Export());
         using var client = RawNbdClient.Connect(server.SocketPath);
         Assert.True(client.WaitForServerClose(TimeSpan.FromSeconds(10)));
-        await WaitUntil(() => server.Server.ConnectionCount == 0);
+        await Wait.Until(() => server.Server.ConnectionCount == 0);
     }
 
     [Fact]
@@ -310,15 +310,5 @@ public class HandshakeTests(ITestOutputHelper output)
         var buffer = new byte[count];
         await stream.ReadExactlyAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         return buffer;
-    }
-
-    internal static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met within 10 s");
-            await Task.Delay(20);
-        }
     }
 }

@@ -45,7 +45,7 @@ public class RandomInputTests(ITestOutputHelper output)
     {
         var device = new MemoryBlockDevice(16 << 20, new MemoryBlockDeviceOptions { MaxTransferBytes = 1 << 20 });
         var export = new NbdExport("", device);
-        var logs = new XunitLoggerFactory(NullOutput.Instance, LogLevel.Warning);
+        var logs = new TestLoggerFactory(null, LogLevel.Warning);
         await using var server = new NbdServer(new NbdServerOptions { MaxDiscardedPayload = 2 << 20 }, logs);
         var samples = TransmissionStreams().Sample(50, new Rnd(7, 0x9e3779b97f4a7c15), 150);
         foreach (var bytes in samples)
@@ -61,7 +61,7 @@ public class RandomInputTests(ITestOutputHelper output)
             }
             await serving.WaitAsync(TimeSpan.FromSeconds(10)); // completes, never faults
         }
-        Assert.DoesNotContain(logs.Lines, l => l.StartsWith("[Error]"));
+        Assert.DoesNotContain(logs.Lines, l => l.StartsWith("Error:"));
         using var check = RawNbdClient.ForTransmission(Connect(server, export, out var last), 16 << 20);
         Assert.Equal(0u, check.WriteSync(0, new byte[4096]).Error);
         check.Disconnect();
@@ -71,7 +71,7 @@ public class RandomInputTests(ITestOutputHelper output)
     [Fact]
     public async Task Handshake_survives_arbitrary_options()
     {
-        var logs = new XunitLoggerFactory(NullOutput.Instance, LogLevel.Warning);
+        var logs = new TestLoggerFactory(null, LogLevel.Warning);
         await using var server = new InProcessNbdServer(output, new NbdServerOptions { HandshakeTimeout = TimeSpan.FromSeconds(5) },
             new NbdExport("", new MemoryBlockDevice(1 << 20)));
         var options =
@@ -87,8 +87,8 @@ public class RandomInputTests(ITestOutputHelper output)
             client.Socket.Shutdown(SocketShutdown.Send);
             Drain(client.Socket);
         }
-        await HandshakeTests.WaitUntil(() => server.Server.ConnectionCount == 0);
-        Assert.DoesNotContain(server.Logs.Lines, l => l.StartsWith("[Error]"));
+        await Wait.Until(() => server.Server.ConnectionCount == 0);
+        Assert.DoesNotContain(server.Logs.Lines, l => l.StartsWith("Error:"));
         using var good = server.Connect();
         Assert.Equal(0u, good.ReadSync(0, 512).Error);
     }
@@ -117,12 +117,5 @@ public class RandomInputTests(ITestOutputHelper output)
             while (socket.Receive(sink) > 0) { }
         }
         catch (SocketException) { }
-    }
-
-    private sealed class NullOutput : ITestOutputHelper
-    {
-        public static readonly NullOutput Instance = new();
-        public void WriteLine(string message) { }
-        public void WriteLine(string format, params object[] args) { }
     }
 }

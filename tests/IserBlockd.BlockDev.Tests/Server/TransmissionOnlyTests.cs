@@ -20,7 +20,7 @@ public class TransmissionOnlyTests(ITestOutputHelper output)
     {
         var device = new MemoryBlockDevice(Size);
         var export = new NbdExport("kernel", device);
-        await using var server = new NbdServer(null, new XunitLoggerFactory(output));
+        await using var server = new NbdServer(null, new TestLoggerFactory(output));
         var (kernelEnd, serverEnd) = SocketPair.Create();
         var serving = server.ServeTransmissionAsync(serverEnd, export);
         using var client = RawNbdClient.ForTransmission(kernelEnd, (ulong)Size);
@@ -62,7 +62,7 @@ public class TransmissionOnlyTests(ITestOutputHelper output)
         var serving = server.ServeTransmissionAsync(serverEnd, new NbdExport("", device), stop.Token);
         using var client = RawNbdClient.ForTransmission(kernelEnd, (ulong)Size);
         var write = client.Write(0, new byte[4096]);
-        await HandshakeTests.WaitUntil(() => device.Events.Count > 0);
+        await Wait.Until(() => device.Events.Count > 0);
         stop.Cancel();
         await Task.Delay(100);
         Assert.False(serving.IsCompleted);

@@ -280,7 +280,7 @@ public class TransmissionTests(ITestOutputHelper output)
         var server = new InProcessNbdServer(output, null, new NbdExport("", device));
         using var client = server.Connect();
         var read = client.Read(0, 4096);
-        await HandshakeTests.WaitUntil(() => device.Events.Any(e => e.Operation == DeviceOperation.Read));
+        await Wait.Until(() => device.Events.Any(e => e.Operation == DeviceOperation.Read));
         var stopping = server.DisposeAsync().AsTask();
         await Task.Delay(100);
         Assert.False(stopping.IsCompleted);

@@ -12,7 +12,7 @@ internal sealed class InProcessNbdServer : IAsyncDisposable
 
     public InProcessNbdServer(ITestOutputHelper output, NbdServerOptions? options = null, params NbdExport[] exports)
     {
-        Logs = new XunitLoggerFactory(output);
+        Logs = new TestLoggerFactory(output);
         Server = new NbdServer(options, Logs);
         foreach (var export in exports) Server.AddExport(export);
         SocketPath = _directory.File("nbd.sock");
@@ -22,7 +22,7 @@ internal sealed class InProcessNbdServer : IAsyncDisposable
     public NbdServer Server { get; }
     public NbdListener Listener { get; }
     public string SocketPath { get; }
-    public XunitLoggerFactory Logs { get; }
+    public TestLoggerFactory Logs { get; }
     public string Directory => _directory.Path;
 
     /// <summary>The NBD URI of an export, as libnbd and qemu write it.</summary>

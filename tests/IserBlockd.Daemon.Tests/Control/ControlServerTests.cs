@@ -89,6 +89,7 @@ public sealed class ControlServerTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "RealPeer")]
     public async Task A_user_other_than_root_or_the_daemon_is_refused()
     {
         if (Environment.UserName != "root")

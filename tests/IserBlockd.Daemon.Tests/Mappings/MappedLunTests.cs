@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace IserBlockd.Daemon.Tests.Mappings;
 
 /// <summary>The exposure layer over a stand-in device, checked with a real NBD client (nbdinfo, nbdcopy).</summary>
+[Trait("Category", "RealPeer")]
 public sealed class MappedLunTests : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new("iserblockd-map");

@@ -6,6 +6,7 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// Steady-state block I/O allocates (almost) nothing per command: pooled task objects, pooled async state machines,
 /// reused PDU buffers. Measured over the whole process while 32 workers read and write 4 KiB blocks from tgtd.
 /// </summary>
+[Trait("Category", "RealPeer")]
 [Collection(AllocationMeasurement.Name)]
 public sealed class AllocationTests(ITestOutputHelper output)
 {

@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>Login against real tgtd: no authentication, CHAP, mutual CHAP, and each way of getting it wrong.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class AuthenticationTests(ITestOutputHelper output)
 {
     private static readonly ChapCredentials Initiator = new("alice", ChapSecret.FromString("initiator-secret-1"));

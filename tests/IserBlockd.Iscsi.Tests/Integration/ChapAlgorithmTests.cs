@@ -9,6 +9,7 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// usr/iscsi/chap.c: CHAP_DIGEST_ALG_SHA1 7, a 20-byte digest), where RFC 7143 and LIO mean SHA-256. tgtd picks
 /// the first of 5 and 7 in our list, so the open-iscsi-style default offer 8,7,6,5 makes it choose 7.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class ChapAlgorithmTests(ITestOutputHelper output)
 {
     private static readonly ChapCredentials Initiator = new("alice", ChapSecret.FromString("initiator-secret-1"));

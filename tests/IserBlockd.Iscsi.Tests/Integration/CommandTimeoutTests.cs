@@ -12,6 +12,7 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// aborted (or its LU reset, or the session reinstated), and is re-issued only once its first instance can no
 /// longer execute, so the data on the target is what the client wrote last.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class CommandTimeoutTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(2);

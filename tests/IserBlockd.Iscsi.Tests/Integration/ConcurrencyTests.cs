@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>Many commands in flight at once within tgtd's CmdSN window; every block verified.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class ConcurrencyTests(ITestOutputHelper output)
 {
     [Fact]

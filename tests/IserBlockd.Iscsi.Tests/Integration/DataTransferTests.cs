@@ -8,6 +8,7 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// Data movement against real tgtd with small bursts, so that R2T sequences, unsolicited data and multi-PDU
 /// Data-In really happen; every byte written is read back and compared.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class DataTransferTests(ITestOutputHelper output)
 {
     private const int Burst = 16 * 1024;

@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>SendTargets discovery against tgtd over IPv4 and IPv6, including text continuation.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class DiscoveryTests(ITestOutputHelper output)
 {
     [Fact]
@@ -21,9 +22,9 @@ public sealed class DiscoveryTests(ITestOutputHelper output)
             await t.AddLunAsync(1, 1 << 20);
             await t.BindAsync();
         }
-        var targets = await SendTargetsDiscovery.DiscoverAsync(new TcpIscsiTransport(), new DiscoveryOptions
+        var targets = await SendTargetsDiscovery.DiscoverAsync(new TcpIscsiTransport(), new IscsiSessionOptions
         {
-            Portal = IscsiPortal.Parse(tgtd.Portal),
+            Portals = [IscsiPortal.Parse(tgtd.Portal)],
             InitiatorName = TgtdTestBed.InitiatorName,
         }, new TestLoggerFactory(output));
         Assert.Equal(names, targets.Select(t => t.Name).Order());
@@ -63,9 +64,9 @@ public sealed class DiscoveryTests(ITestOutputHelper output)
         var t = await tgtd.CreateTargetAsync("iqn.2026-11.io.iserblockd.test:six");
         await t.AddLunAsync(1, 1 << 20);
         await t.BindAsync();
-        var targets = await SendTargetsDiscovery.DiscoverAsync(new TcpIscsiTransport(), new DiscoveryOptions
+        var targets = await SendTargetsDiscovery.DiscoverAsync(new TcpIscsiTransport(), new IscsiSessionOptions
         {
-            Portal = IscsiPortal.Parse(tgtd.Portal),
+            Portals = [IscsiPortal.Parse(tgtd.Portal)],
             InitiatorName = TgtdTestBed.InitiatorName,
         }, new TestLoggerFactory(output));
         var portal = Assert.Single(Assert.Single(targets).Portals);

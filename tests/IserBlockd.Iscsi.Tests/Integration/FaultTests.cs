@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>Faults between us and a real tgtd, through a TCP proxy: corrupted bytes, a cut connection.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class FaultTests(ITestOutputHelper output)
 {
     [Fact]

@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>A second target: istgt (started here on a free port) as tgtd — discovery, login, inquiry, capacity, data.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class IstgtTests(ITestOutputHelper output)
 {
     private const string InitiatorName = "iqn.2026-11.io.iserblockd.test:initiator";
@@ -16,9 +17,9 @@ public sealed class IstgtTests(ITestOutputHelper output)
     {
         await using var istgt = await IstgtServer.StartAsync();
         var logs = new TestLoggerFactory(output);
-        var targets = await SendTargetsDiscovery.DiscoverAsync(new TcpIscsiTransport(), new DiscoveryOptions
+        var targets = await SendTargetsDiscovery.DiscoverAsync(new TcpIscsiTransport(), new IscsiSessionOptions
         {
-            Portal = IscsiPortal.Parse(istgt.Portal),
+            Portals = [IscsiPortal.Parse(istgt.Portal)],
             InitiatorName = InitiatorName,
         }, logs);
         Assert.Contains(targets, t => t.Name == istgt.TargetName);

@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>Target redirection (login status 0x0101) followed to the portal tgtd names.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class RedirectionTests(ITestOutputHelper output)
 {
     [Fact]

@@ -7,6 +7,7 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// ERL0 recovery: tgtd is killed (SIGKILL) with commands in flight and restarted on the same backing file;
 /// the session is reinstated with the same ISID and every retained command completes.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class ReinstatementTests(ITestOutputHelper output)
 {
     [Fact]

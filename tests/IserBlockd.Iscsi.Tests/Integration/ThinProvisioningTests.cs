@@ -3,6 +3,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.Iscsi.Tests.Integration;
 
 /// <summary>UNMAP and WRITE SAME(16) with UNMAP on a thin-provisioned tgtd LUN: the blocks read back as zeros.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class ThinProvisioningTests(ITestOutputHelper output)
 {
     [Fact]

@@ -21,7 +21,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
         var lun = await session.OpenLunAsync(1);
         bed.Target.HoldCommands = true;
         var held = Enumerable.Range(0, 5).Select(i => lun.WriteAsync((ulong)i, new byte[512]).AsTask()).ToArray();
-        await bed.WaitUntilAsync(() => bed.Target.LastConnection.Held.Count == 5);
+        await Wait.Until(() => bed.Target.LastConnection.Held.Count == 5);
         bed.Target.HoldCommands = false;
         bed.Target.Intercept = (connection, pdu) =>
         {

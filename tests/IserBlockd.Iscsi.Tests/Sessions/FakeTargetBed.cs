@@ -34,33 +34,11 @@ public sealed class FakeTargetBed
     public Task<IscsiSession> LoginAsync(IscsiSessionOptions? options = null) => IscsiSession.LoginAsync(Transport, options ?? Options(), Logs);
 
     /// <summary>Waits until the target has received a PDU matching <paramref name="predicate"/>.</summary>
-    public async Task<RawPdu> WaitForAsync(Func<RawPdu, bool> predicate, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (true)
-        {
-            lock (Target.Received)
-            {
-                var found = Target.Received.FirstOrDefault(predicate);
-                if (found != null) return found;
-            }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the target never received the expected PDU");
-            await Task.Delay(10);
-        }
-    }
+    public Task<RawPdu> WaitForAsync(Func<RawPdu, bool> predicate, TimeSpan? timeout = null) =>
+        Wait.For(() => { lock (Target.Received) return Target.Received.FirstOrDefault(predicate); }, "the PDU the target should receive", timeout);
 
     public int CountReceived(Func<RawPdu, bool> predicate)
     {
         lock (Target.Received) return Target.Received.Count(predicate);
-    }
-
-    public async Task WaitUntilAsync(Func<bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not reached");
-            await Task.Delay(10);
-        }
     }
 }

@@ -55,7 +55,7 @@ public sealed class LoginBehaviourTests(ITestOutputHelper output)
 
         // After a loss, a permanent redirection is remembered; a temporary one sends us back to the original portal.
         real.LastConnection.Side.Close();
-        await bed.WaitUntilAsync(() => session.State == IscsiSessionState.ConnectionLost);
+        await Wait.Until(() => session.State == IscsiSessionState.ConnectionLost);
         var redirectorLogins = bed.CountReceived(p => p.Opcode == IscsiOpcode.LoginRequest);
         await session.ReinstateAsync();
         Assert.Equal(2, real.Logins);

@@ -25,7 +25,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         var before = bed.CountReceived(IsCommand);
         bed.Target.HoldCommands = true;
         var reads = Enumerable.Range(0, 6).Select(i => lun.ReadAsync((ulong)i, new byte[512]).AsTask()).ToArray();
-        await bed.WaitUntilAsync(() => bed.Target.LastConnection.Held.Count == 2);
+        await Wait.Until(() => bed.Target.LastConnection.Held.Count == 2);
         await Task.Delay(100);
         Assert.Equal(before + 2, bed.CountReceived(IsCommand));
         Assert.All(reads, r => Assert.False(r.IsCompleted));
@@ -137,7 +137,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         using var sentCancel = new CancellationTokenSource();
         using var queuedCancel = new CancellationTokenSource();
         var sent = lun.ReadAsync(0, new byte[512], sentCancel.Token).AsTask();
-        await bed.WaitUntilAsync(() => bed.Target.LastConnection.Held.Count == 1);
+        await Wait.Until(() => bed.Target.LastConnection.Held.Count == 1);
         var queued = lun.ReadAsync(1, new byte[512], queuedCancel.Token).AsTask();
         await Task.Delay(50);
         queuedCancel.Cancel();
@@ -263,7 +263,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         var lun = await session.OpenLunAsync(1);
         bed.Target.HoldCommands = true;
         var read = lun.ReadAsync(0, new byte[512]).AsTask();
-        await bed.WaitUntilAsync(() => bed.Target.LastConnection.Held.Count == 1);
+        await Wait.Until(() => bed.Target.LastConnection.Held.Count == 1);
         var logout = session.LogoutAsync();
         await Task.Delay(100);
         Assert.Equal(0, bed.CountReceived(p => p.Opcode == IscsiOpcode.LogoutRequest));
@@ -287,9 +287,9 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         var data = new byte[1024];
         Random.Shared.NextBytes(data);
         var write = lun.WriteAsync(10, data).AsTask();
-        await bed.WaitUntilAsync(() => bed.Target.LastConnection.Held.Count == 1);
+        await Wait.Until(() => bed.Target.LastConnection.Held.Count == 1);
         bed.Target.LastConnection.Side.Close(); // the target drops the connection, the write unanswered
-        await bed.WaitUntilAsync(() => session.State == IscsiSessionState.ConnectionLost);
+        await Wait.Until(() => session.State == IscsiSessionState.ConnectionLost);
         Assert.False(write.IsCompleted);
         bed.Target.HoldCommands = false;
         await session.ReinstateAsync();
@@ -327,7 +327,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         await using var session = await bed.LoginAsync(bed.Options() with { RetainCommandsOnConnectionLoss = true });
         var lun = await session.OpenLunAsync(1);
         bed.Target.LastConnection.Side.Close();
-        await bed.WaitUntilAsync(() => session.State == IscsiSessionState.ConnectionLost);
+        await Wait.Until(() => session.State == IscsiSessionState.ConnectionLost);
         var queued = lun.ReadAsync(0, new byte[512]).AsTask();
         Assert.False(queued.IsCompleted);
         session.FailOutstandingCommands(new IOException("replacement timeout expired"));

@@ -148,7 +148,7 @@ public sealed class StatusHandlingTests(ITestOutputHelper output)
         var lun = await session.OpenLunAsync(1);
         UnitAttentionOnNextRead(bed, 0x2a, 0x09, () => bed.Target.BlockSize = 4096);
         await lun.ReadAsync(0, new byte[512]);
-        await bed.WaitUntilAsync(() => lun.OfflineReason != null);
+        await Wait.Until(() => lun.OfflineReason != null);
         var e = await Assert.ThrowsAsync<IscsiException>(async () => await lun.ReadAsync(0, new byte[512]));
         Assert.Contains("logical block size changed from 512 to 4096", e.Message);
         Assert.Equal(512U, lun.BlockSize);

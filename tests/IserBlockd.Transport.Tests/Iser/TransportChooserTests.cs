@@ -53,6 +53,7 @@ public class TransportChooserTests
     }
 
     [Fact]
+    [Trait("Category", "RealPeer")]
     public async Task Auto_logs_in_over_TCP_to_a_real_target_and_iser_fails_clearly()
     {
         await using var tgtd = await TgtdServer.StartAsync();
@@ -79,7 +80,7 @@ public class TransportChooserTests
         }
 
         var (targets, discoveryChoice) = await chooser.DiscoverAsync(IscsiTransportKind.Auto,
-            new DiscoveryOptions { Portal = IscsiPortal.Parse(tgtd.Portal), InitiatorName = options.InitiatorName });
+            new IscsiSessionOptions { Portals = [IscsiPortal.Parse(tgtd.Portal)], InitiatorName = options.InitiatorName });
         Assert.Equal("tcp", discoveryChoice.Name);
         Assert.Contains(targets, t => t.Name == target.Name);
 

@@ -82,9 +82,9 @@ public sealed class TransportChooser
             (transport, token) => IscsiSession.LoginAsync(transport, options, _loggerFactory, token), cancellationToken);
 
     /// <summary>SendTargets discovery over the transport <paramref name="kind"/> names (with <c>auto</c>'s fallback to TCP).</summary>
-    public Task<(IReadOnlyList<DiscoveredTarget> Targets, TransportChoice Choice)> DiscoverAsync(IscsiTransportKind kind, DiscoveryOptions options,
+    public Task<(IReadOnlyList<DiscoveredTarget> Targets, TransportChoice Choice)> DiscoverAsync(IscsiTransportKind kind, IscsiSessionOptions options,
         CancellationToken cancellationToken = default) =>
-        RunAsync(kind, options.Portal, "discovery", "",
+        RunAsync(kind, options.Portals[0], "discovery", "",
             (transport, token) => SendTargetsDiscovery.DiscoverAsync(transport, options, _loggerFactory, token), cancellationToken);
 
     /// <summary>

@@ -1,11 +1,11 @@
 namespace IserBlockd.Daemon.Cli;
 
 /// <summary>
-/// The one exit-code table of iserblockctl and <c>iserblockd export</c>: iscsiadm's numbers (open-iscsi iscsi_err.h),
-/// so that scripts written for iscsiadm read them the same way. README.md lists them once. (<c>iserblockd run</c> and
-/// <c>check-config</c> add 78, EX_CONFIG, which systemd is told not to restart on.)
+/// The one exit-code table of iserblockctl and iserblockd (run, check-config, export): iscsiadm's numbers (open-iscsi
+/// iscsi_err.h), so that scripts written for iscsiadm read them the same way, and EX_CONFIG for a broken configuration
+/// file. README.md lists them once.
 /// </summary>
-public static class CtlExitCodes
+public static class ExitCodes
 {
     public const int Ok = 0;
     /// <summary>ISCSI_ERR: anything else.</summary>
@@ -40,4 +40,7 @@ public static class CtlExitCodes
     public const int Again = 29;
     /// <summary>ISCSI_ERR_SESSION_NOT_CONNECTED: the node is not logged in, and the command needs its session.</summary>
     public const int NotConnected = 32;
+    /// <summary>EX_CONFIG: <c>iserblockd run</c> or <c>check-config</c> found the configuration file broken (systemd is told
+    /// not to restart the service for it).</summary>
+    public const int Config = 78;
 }
