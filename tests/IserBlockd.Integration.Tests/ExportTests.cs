@@ -119,7 +119,7 @@ public sealed class ExportTests
         var write = await ExternalProcess.RunAsync("nbdcopy", [dir.File("ones.bin"), export.Ready]);
         Assert.NotEqual(0, write.ExitCode);
         Assert.Contains("read-only", write.StandardError + write.StandardOutput, StringComparison.OrdinalIgnoreCase);
-        Assert.All(File.ReadAllBytes(target.BackingFile(1)).Take(1 << 20), b => Assert.Equal(0, b));
+        ByteAssert.All(File.ReadAllBytes(target.BackingFile(1)).AsSpan(0, 1 << 20), 0);
         Assert.Equal(0, await export.StopAsync());
     }
 

@@ -11,7 +11,7 @@ public class MemoryBlockDeviceTests
         var data = new byte[8192];
         Array.Fill(data, (byte)0xff);
         await device.ReadAsync(512L << 30, data, CancellationToken.None);
-        Assert.All(data, b => Assert.Equal(0, b));
+        ByteAssert.All(data, 0);
         Assert.Equal(0, device.AllocatedBytes);
     }
 
@@ -35,9 +35,9 @@ public class MemoryBlockDeviceTests
         await device.TrimAsync(4096, 200_000, CancellationToken.None);
         var back = new byte[1 << 20];
         device.Read(0, back);
-        Assert.All(back[..4096], b => Assert.Equal(1, b));
-        Assert.All(back[4096..204096], b => Assert.Equal(0, b));
-        Assert.All(back[204096..], b => Assert.Equal(1, b));
+        ByteAssert.All(back[..4096], 1);
+        ByteAssert.All(back[4096..204096], 0);
+        ByteAssert.All(back[204096..], 1);
         Assert.True(device.IsAllocated(0));
         Assert.False(device.IsAllocated(65536)); // fully inside the trimmed range
     }
@@ -66,9 +66,9 @@ public class MemoryBlockDeviceTests
         device.Read(0, block);
         Assert.Equal(1, block[0]);
         device.Read(65536, block);
-        Assert.All(block, b => Assert.Equal(2, b));
+        ByteAssert.All(block, 2);
         device.Read(131072, block);
-        Assert.All(block, b => Assert.Equal(0, b));
+        ByteAssert.All(block, 0);
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public class MemoryBlockDeviceTests
         for (var t = 0; t < 8; t++)
         {
             device.Read((long)i * 65536 + t * 512, block);
-            Assert.All(block, b => Assert.Equal(t + 1, b));
+            ByteAssert.All(block, t + 1);
         }
     }
 }

@@ -133,7 +133,7 @@ public class NbdCodecTests
         Array.Fill(padded, (byte)0xff);
         Assert.Equal(134, reply.Write(padded, noZeroes: false));
         Assert.Equal(Hex.Bytes("0000000000100000 0003"), padded[..10]);
-        Assert.All(padded[10..], b => Assert.Equal(0, b));
+        ByteAssert.All(padded[10..], 0);
         var shortReply = new byte[NbdExportNameReply.ShortSize];
         Assert.Equal(10, reply.Write(shortReply, noZeroes: true));
         Assert.Equal(padded[..10], shortReply);

@@ -143,7 +143,7 @@ public class RealClientTests(ITestOutputHelper output)
         Assert.True(stats.Flushes >= 1);
         var check = new byte[4096];
         Device(export).Read(5 << 20, check);
-        Assert.All(check, b => Assert.Equal(0x33, b));
+        ByteAssert.All(check, 0x33);
         Assert.Contains(server.Logs.Lines, l => l.Contains("structured replies: True"));
     }
 

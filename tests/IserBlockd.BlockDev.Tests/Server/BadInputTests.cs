@@ -124,7 +124,7 @@ public sealed class BadInputTests : IAsyncLifetime
         const uint length = MaxBlock * 8;
         Assert.Equal(0u, client.WriteSync(MaxBlock * 3, Enumerable.Repeat((byte)0x5a, 4096).ToArray()).Error);
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.WriteZeroes, 0, length)).Error);
-        Assert.All(client.ReadSync(MaxBlock * 3, 4096).Data, b => Assert.Equal(0, b));
+        ByteAssert.All(client.ReadSync(MaxBlock * 3, 4096).Data, 0);
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.Trim, 0, length)).Error);
         AssertStillInStep(client);
     }
@@ -213,7 +213,7 @@ public sealed class BadInputTests : IAsyncLifetime
         Assert.Equal(before, _device.Statistics.Writes);
         var stored = new byte[length];
         _device.Read(1 << 20, stored);
-        Assert.All(stored, b => Assert.Equal(0, b));
+        ByteAssert.All(stored, 0);
     }
 
     [Fact]

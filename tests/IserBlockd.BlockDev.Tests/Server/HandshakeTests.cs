@@ -144,7 +144,7 @@ public class HandshakeTests(ITestOutputHelper output)
         var parsed = NbdExportNameReply.Read(reply);
         Assert.Equal((ulong)Size, parsed.Size);
         Assert.True(parsed.Flags.HasFlag(NbdTransmissionFlags.HasFlags));
-        Assert.All(reply[NbdExportNameReply.ShortSize..], b => Assert.Equal(0, b));
+        ByteAssert.All(reply[NbdExportNameReply.ShortSize..], 0);
         // Transmission follows immediately: nothing else was sent, and a request is answered.
         Assert.Equal(0u, client.WriteSync(0, new byte[512]).Error);
     }
@@ -298,7 +298,7 @@ public class HandshakeTests(ITestOutputHelper output)
         Assert.Equal(new NbdSimpleReply(0, 1), reply);
         var stored = new byte[512];
         device.Read(1024, stored);
-        Assert.All(stored, b => Assert.Equal(0x5a, b));
+        ByteAssert.All(stored, 0x5a);
 
         new NbdRequest(0, NbdCommand.Disconnect, 2, 0, 0).Write(request);
         await client.WriteAsync(request.AsMemory(0, NbdRequest.Size));

@@ -33,7 +33,7 @@ public class TransmissionOnlyTests(ITestOutputHelper output)
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.Flush, 0, 0)).Error);
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.Trim, 0, 65536)).Error);
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.WriteZeroes, 65536, 65536, NbdCommandFlags.NoHole | NbdCommandFlags.Fua)).Error);
-        Assert.All(client.ReadSync(0, 131072).Data, b => Assert.Equal(0, b));
+        ByteAssert.All(client.ReadSync(0, 131072).Data, 0);
 
         client.Disconnect();
         await serving.WaitAsync(TimeSpan.FromSeconds(10));
@@ -90,7 +90,7 @@ public class TransmissionOnlyTests(ITestOutputHelper output)
             }
         })));
         for (var k = 0; k < 256; k++)
-            Assert.All(clients[k % 4].ReadSync((ulong)(k * 4096), 4096).Data, b => Assert.Equal((byte)k, b));
+            ByteAssert.All(clients[k % 4].ReadSync((ulong)(k * 4096), 4096).Data, (byte)k);
         foreach (var c in clients) c.Disconnect();
         await Task.WhenAll(serving).WaitAsync(TimeSpan.FromSeconds(10));
         foreach (var c in clients) c.Dispose();

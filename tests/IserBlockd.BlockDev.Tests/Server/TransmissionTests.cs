@@ -59,7 +59,7 @@ public class TransmissionTests(ITestOutputHelper output)
         Assert.Equal(4096u + 8, header.Length);
         var payload = client.ReceiveExactly((int)header.Length);
         Assert.Equal(8192ul, System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(payload));
-        Assert.All(payload[8..], b => Assert.Equal(7, b));
+        ByteAssert.All(payload[8..], 7);
     }
 
     [Fact]
@@ -168,10 +168,10 @@ public class TransmissionTests(ITestOutputHelper output)
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.WriteZeroes, 512 << 10, 128 << 10, NbdCommandFlags.NoHole)).Error);
 
         var back = client.ReadSync(0, 1 << 20).Data;
-        Assert.All(back[..(128 << 10)], b => Assert.Equal(0, b));
+        ByteAssert.All(back[..(128 << 10)], 0);
         Assert.Equal(data[(128 << 10)..(256 << 10)], back[(128 << 10)..(256 << 10)]);
-        Assert.All(back[(256 << 10)..(384 << 10)], b => Assert.Equal(0, b));
-        Assert.All(back[(512 << 10)..(640 << 10)], b => Assert.Equal(0, b));
+        ByteAssert.All(back[(256 << 10)..(384 << 10)], 0);
+        ByteAssert.All(back[(512 << 10)..(640 << 10)], 0);
         Assert.Equal(data[(640 << 10)..], back[(640 << 10)..]);
         // trim and plain write-zeroes may drop storage; NO_HOLE keeps it
         Assert.False(device.IsAllocated(0));
@@ -191,9 +191,9 @@ public class TransmissionTests(ITestOutputHelper output)
         Assert.Equal(0u, client.Request(c => c.Send(NbdCommand.WriteZeroes, 4096, (2 << 20) + 4096)).Error);
         Assert.DoesNotContain(device.Events, e => e.Operation == DeviceOperation.WriteZeroes);
         var back = client.ReadSync(0, 3 << 20).Data;
-        Assert.All(back[..4096], b => Assert.Equal(1, b));
-        Assert.All(back[4096..((2 << 20) + 8192)], b => Assert.Equal(0, b));
-        Assert.All(back[((2 << 20) + 8192)..], b => Assert.Equal(1, b));
+        ByteAssert.All(back[..4096], 1);
+        ByteAssert.All(back[4096..((2 << 20) + 8192)], 0);
+        ByteAssert.All(back[((2 << 20) + 8192)..], 1);
     }
 
     [Fact]
@@ -323,6 +323,6 @@ public class TransmissionTests(ITestOutputHelper output)
         Assert.Equal(BlockError.OutOfMemory, client.ReadSync(0, 128 << 10).BlockError);
         Assert.Equal(0, device.Statistics.Writes);
         Assert.Equal(0u, client.WriteSync(0, Enumerable.Repeat((byte)4, 4096).ToArray()).Error);
-        Assert.All(client.ReadSync(0, 4096).Data, b => Assert.Equal(4, b));
+        ByteAssert.All(client.ReadSync(0, 4096).Data, 4);
     }
 }

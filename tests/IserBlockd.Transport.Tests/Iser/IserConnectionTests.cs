@@ -182,7 +182,7 @@ public sealed partial class IserConnectionTests : IAsyncLifetime
 
         var data = Enumerable.Range(0, 8192).Select(i => (byte)(i * 7)).ToArray();
         rig.Wire.RdmaWrite(iser.ReadStag, iser.ReadVirtualAddress, data);
-        Assert.All(buffer, b => Assert.Equal(0, b)); // not yet: the data sits in the bounce buffer
+        ByteAssert.All(buffer, 0); // not yet: the data sits in the bounce buffer
         rig.Wire.DeliverPdu(ScsiResponse(0x21));
         await rig.Connection.ReceiveHeaderAsync(default);
         Assert.Equal(data, buffer);
@@ -231,7 +231,7 @@ public sealed partial class IserConnectionTests : IAsyncLifetime
         rig.Wire.RdmaWrite(iser.ReadStag, iser.ReadVirtualAddress, Enumerable.Repeat((byte)0xff, 4096).ToArray());
         rig.Connection.ReleaseTask(0x24); // aborted: no SCSI Response will come
         Assert.Equal(0, rig.Device.BounceBuffers.RentedCount);
-        Assert.All(buffer, b => Assert.Equal(0, b));
+        ByteAssert.All(buffer, 0);
     }
 
     [Fact]
