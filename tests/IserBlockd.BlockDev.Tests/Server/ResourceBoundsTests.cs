@@ -61,7 +61,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
         await kernelConnection.WaitAsync(TimeSpan.FromSeconds(10));
 
         hostile.Dispose(); // its pending sends fail; everything it held comes back
-        await HandshakeTests.WaitUntil(() => pool.RentedBytes == 0);
+        await Wait.Until(() => pool.RentedBytes == 0);
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
         Assert.InRange(pool.RentedBytes, 1, 16L << 20); // the other 48 MiB stay for kernel devices
 
         foreach (var client in hostile) client.Dispose();
-        await HandshakeTests.WaitUntil(() => pool.RentedBytes == 0 && budget.Used == 0);
+        await Wait.Until(() => pool.RentedBytes == 0 && budget.Used == 0);
         using var after = server.Connect("e0");
         Assert.Equal(0u, after.ReadSync(0, Chunk).Error);
     }
@@ -110,7 +110,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
         using var hostile = server.Connect();
         var started = DateTime.UtcNow;
         FloodWithReads(hostile, 256);
-        await HandshakeTests.WaitUntil(() => server.Server.ConnectionCount == 0);
+        await Wait.Until(() => server.Server.ConnectionCount == 0);
         var elapsed = DateTime.UtcNow - started;
         output.WriteLine($"cut off after {elapsed.TotalSeconds:0.0} s");
         Assert.InRange(elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(10));
