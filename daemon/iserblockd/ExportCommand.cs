@@ -30,12 +30,15 @@ internal static class ExportCommand
         var tlsCreds = new Option<string?>("--tls-creds") { Description = "Serve NBD over TLS with the X.509 credentials in DIR (qemu's layout: ca-cert.pem, server-cert.pem, server-key.pem)", HelpName = "DIR" };
         var tls = new Option<string?>("--tls") { Description = "off, allow (TLS offered, plain clients served) or require (default with --tls-creds)", HelpName = "MODE" };
         var tlsVerifyPeer = new Option<bool>("--tls-verify-peer") { Description = "Require a client certificate signed by the CA in --tls-creds" };
+        var maxConnections = new Option<int>("--max-connections") { Description = $"NBD clients served at once; more are refused (default {IserBlockd.BlockDev.Nbd.NbdExport.DefaultMaxConnections})", DefaultValueFactory = _ => IserBlockd.BlockDev.Nbd.NbdExport.DefaultMaxConnections, HelpName = "N" };
+        var sendTimeout = new Option<double?>("--send-timeout") { Description = "Seconds a client may leave a reply untaken before it is disconnected (default 30)", HelpName = "SECONDS" };
+        var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description = "Seconds a client has to finish the NBD handshake (default 10)", HelpName = "SECONDS" };
         var commandTimeout = new Option<double?>("--command-timeout") { Description = "Seconds a SCSI command may go unanswered before it is aborted (default 30)", HelpName = "SECONDS" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -79,7 +82,9 @@ internal static class ExportCommand
                 if (seconds is < 0 or > 86400) errors.Add("--replacement-timeout: expected 0 to 86400 seconds");
                 else settings = settings with { ReplacementTimeout = TimeSpan.FromSeconds(seconds) };
             }
-            var tlsOptions = ResolveTls(result.GetValue(tlsCreds), result.GetValue(tls), result.GetValue(tlsVerifyPeer), errors);
+            var listener = Listener(result.GetValue(tlsCreds), result.GetValue(tls), result.GetValue(tlsVerifyPeer),
+                result.GetValue(handshakeTimeout), result.GetValue(sendTimeout), errors);
+            if (result.GetValue(maxConnections) is < 1 or > 1024) errors.Add("--max-connections: expected 1 to 1024");
             if (result.GetValue(commandTimeout) is { } commandSeconds)
             {
                 if (commandSeconds is < 1 or > 3600) errors.Add("--command-timeout: expected 1 to 3600 seconds");
@@ -101,7 +106,8 @@ internal static class ExportCommand
                 ExportName = result.GetValue(exportName)!,
                 ReadOnly = result.GetValue(readOnly),
                 Connections = result.GetValue(connections),
-                Tls = tlsOptions,
+                Listener = listener,
+                MaxConnections = result.GetValue(maxConnections),
             };
             var logging = LoggingSettings.Default with { Level = level };
             using var logger = DaemonLogging.CreateLogger(logging, LogConsoleDetection.Detect());
@@ -126,34 +132,19 @@ internal static class ExportCommand
         return command;
     }
 
-    /// <summary>--tls-creds, --tls and --tls-verify-peer as qemu-nbd reads them: credentials mean TLS is
-    /// required unless --tls allow says otherwise; --tls off ignores them.</summary>
-    private static IserBlockd.BlockDev.Nbd.NbdTlsOptions? ResolveTls(string? directory, string? mode, bool verifyPeer, List<string> errors)
+    /// <summary>--tls-creds, --tls and --tls-verify-peer as qemu-nbd reads them (credentials mean TLS is
+    /// required unless --tls allow says otherwise; --tls off ignores them), and the NBD timeouts.</summary>
+    private static NbdListenerSettings Listener(string? directory, string? mode, bool verifyPeer, double? handshake, double? send, List<string> errors)
     {
-        mode ??= directory == null ? "off" : "require";
-        if (mode is not ("off" or "allow" or "require"))
-        {
-            errors.Add($"--tls: expected off, allow or require, got \"{mode}\"");
-            return null;
-        }
-        if (mode == "off")
-        {
-            if (verifyPeer) errors.Add("--tls-verify-peer needs TLS (--tls-creds DIR)");
-            return null;
-        }
-        if (directory == null)
-        {
-            errors.Add($"--tls {mode} needs --tls-creds DIR");
-            return null;
-        }
-        try
-        {
-            return IserBlockd.BlockDev.Nbd.NbdTlsOptions.Load(directory, required: mode == "require", verifyPeer);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or System.Security.Cryptography.CryptographicException)
-        {
-            errors.Add($"--tls-creds: {e.Message}");
-            return null;
-        }
+        var problems = new List<(string Field, string Message)>();
+        var (resolved, creds) = NbdListenerSettings.ResolveTls(mode, directory, verifyPeer, problems);
+        foreach (var (field, message) in problems)
+            errors.Add($"{field switch { "tlsCreds" => "--tls-creds", "tlsVerifyPeer" => "--tls-verify-peer", _ => "--tls" }}: {message}");
+        var defaults = NbdListenerSettings.Default;
+        if (handshake is < 1 or > 3600) errors.Add("--handshake-timeout: expected 1 to 3600 seconds");
+        if (send is < 1 or > 86400) errors.Add("--send-timeout: expected 1 to 86400 seconds");
+        return new NbdListenerSettings(resolved, creds, verifyPeer && resolved != NbdListenerSettings.Off,
+            handshake is { } h ? TimeSpan.FromSeconds(h) : defaults.HandshakeTimeout,
+            send is { } t ? TimeSpan.FromSeconds(t) : defaults.SendTimeout);
     }
 }

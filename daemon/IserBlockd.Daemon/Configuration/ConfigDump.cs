@@ -62,7 +62,12 @@ public static class ConfigDump
             {
                 Lun = l.Lun,
                 Device = l.Device?.ToString(),
-                Nbd = l.HasExport ? new NbdExportDocument { Socket = l.Socket, Listen = l.Listen?.ToString(), ExportName = l.ExportName } : null,
+                Nbd = l.HasExport ? new NbdExportDocument
+                {
+                    Socket = l.Socket, Listen = l.Listen?.ToString(), ExportName = l.ExportName, MaxConnections = l.MaxConnections,
+                    Tls = l.Listener.Tls, TlsCreds = l.Listener.TlsCreds, TlsVerifyPeer = l.Listener.TlsVerifyPeer,
+                    HandshakeTimeout = l.Listener.HandshakeTimeout.TotalSeconds, SendTimeout = l.Listener.SendTimeout.TotalSeconds,
+                } : null,
                 ReadOnly = l.ReadOnly,
             })],
         })],

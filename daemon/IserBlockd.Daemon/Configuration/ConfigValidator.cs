@@ -24,7 +24,11 @@ internal sealed class ConfigValidator
     private const int MinLargestDataBuffer = 64 * 1024;    // the largest data buffer is the largest NBD request on iSER
     private const int MaxPoolBufferCount = 65536;
 
+    private const int MaxNbdConnections = 1024;
+
     private readonly List<ConfigError> _errors;
+    /// <summary>Sockets and addresses seen so far, with the mapping that first named each and its server settings.</summary>
+    private readonly Dictionary<string, (string Path, NbdListenerSettings Settings)> _listeners = new(StringComparer.Ordinal);
 
     private ConfigValidator(List<ConfigError> errors) => _errors = errors;
 
@@ -370,6 +374,8 @@ internal sealed class ConfigValidator
         string? socket = null;
         HostPort? listen = null;
         var exportName = $"{nodeName}-{number}";
+        var listener = NbdListenerSettings.Default;
+        var maxConnections = BlockDev.Nbd.NbdExport.DefaultMaxConnections;
         if (doc.Nbd is { } nbd)
         {
             if (nbd.Socket != null)
@@ -390,6 +396,13 @@ internal sealed class ConfigValidator
                 if (nbd.ExportName.Length > 4096) Error(path + ".nbd.exportName", "longer than 4096 bytes (the NBD limit)");
                 else exportName = nbd.ExportName;
             }
+            (listener, maxConnections) = NbdServing(nbd, path + ".nbd");
+            foreach (var key in new[] { socket, listen?.ToString() })
+            {
+                if (key == null) continue;
+                if (!_listeners.TryAdd(key, (path, listener)) && _listeners[key] is var (first, settings) && settings != listener)
+                    Error(path + ".nbd", $"{key} is shared with {first}, whose server settings differ ({settings}); mappings on one socket or address share one server and must agree on tls, tlsCreds, tlsVerifyPeer, handshakeTimeout and sendTimeout");
+            }
             // Several LUNs may share one socket or address as long as their export names differ.
             if (socket != null && !exports.TryAdd($"unix:{socket}/{exportName}", path))
                 Error(path + ".nbd.exportName", $"export \"{exportName}\" on {socket} is already used by {exports[$"unix:{socket}/{exportName}"]}");
@@ -401,8 +414,32 @@ internal sealed class ConfigValidator
             Error(path, "maps nothing: give \"device\" (\"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\") and/or \"nbd\" ({ \"socket\": PATH } or { \"listen\": \"ADDRESS:PORT\" })");
 
         return _errors.Count == before
-            ? new LunMapping(number, device, socket, listen, exportName, doc.ReadOnly ?? false)
+            ? new LunMapping(number, device, socket, listen, exportName, doc.ReadOnly ?? false) { Listener = listener, MaxConnections = maxConnections }
             : null;
+    }
+
+    /// <summary>The NBD server settings of a mapping (TLS, timeouts) and its export's connection limit.</summary>
+    private (NbdListenerSettings, int) NbdServing(NbdExportDocument nbd, string path)
+    {
+        var maxConnections = BlockDev.Nbd.NbdExport.DefaultMaxConnections;
+        if (nbd.MaxConnections is { } max)
+        {
+            if (max is < 1 or > MaxNbdConnections) Error(path + ".maxConnections", $"expected 1 to {MaxNbdConnections}, got {max}");
+            else maxConnections = max;
+        }
+        var defaults = NbdListenerSettings.Default;
+        var handshake = Seconds(nbd.HandshakeTimeout, path + ".handshakeTimeout", defaults.HandshakeTimeout, min: 1);
+        var send = Seconds(nbd.SendTimeout, path + ".sendTimeout", defaults.SendTimeout, min: 1);
+        if (nbd.TlsCreds != null && !IsAbsolutePath(nbd.TlsCreds))
+        {
+            Error(path + ".tlsCreds", $"expected an absolute path (a directory with ca-cert.pem, server-cert.pem, server-key.pem), got \"{nbd.TlsCreds}\"");
+            return (defaults, maxConnections);
+        }
+        var problems = new List<(string Field, string Message)>();
+        var verifyPeer = nbd.TlsVerifyPeer ?? false;
+        var (mode, creds) = NbdListenerSettings.ResolveTls(nbd.Tls, nbd.TlsCreds, verifyPeer, problems);
+        foreach (var (field, message) in problems) Error($"{path}.{field}", message);
+        return (new NbdListenerSettings(mode, creds, verifyPeer && mode != NbdListenerSettings.Off, handshake, send), maxConnections);
     }
 
     private TimeSpan Seconds(double? value, string path, TimeSpan defaultValue, double min)

@@ -14,6 +14,10 @@ public readonly record struct HostPort(string Host, int Port)
 
     public bool IsIPv6Literal => Host.Contains(':');
 
+    /// <summary>localhost or a loopback address: reachable from this machine only.</summary>
+    public bool IsLoopback =>
+        Host == "localhost" || (System.Net.IPAddress.TryParse(Host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address));
+
     public override string ToString() =>
         IsIPv6Literal ? $"[{Host}]:{Port.ToString(CultureInfo.InvariantCulture)}" : $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
 

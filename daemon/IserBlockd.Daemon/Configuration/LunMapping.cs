@@ -11,4 +11,10 @@ public sealed record LunMapping(
     bool ReadOnly)
 {
     public bool HasExport => Socket != null || Listen != null;
+
+    /// <summary>TLS and timeouts of the NBD server behind <see cref="Socket"/> and <see cref="Listen"/>.</summary>
+    public NbdListenerSettings Listener { get; init; } = NbdListenerSettings.Default;
+
+    /// <summary>Client connections the export takes at once (NBD_REP_ERR_POLICY beyond).</summary>
+    public int MaxConnections { get; init; } = IserBlockd.BlockDev.Nbd.NbdExport.DefaultMaxConnections;
 }

@@ -13,8 +13,10 @@ public sealed record ExportOptions
     public DeviceSelection? Device { get; init; }
     public string ExportName { get; init; } = "";
     public bool ReadOnly { get; init; }
-    /// <summary>NBD over TLS for --socket and --listen (qemu-nbd's --tls-creds); null: in the clear.</summary>
-    public IserBlockd.BlockDev.Nbd.NbdTlsOptions? Tls { get; init; }
+    /// <summary>NBD over TLS (qemu-nbd's --tls-creds) and the timeouts for --socket and --listen.</summary>
+    public NbdListenerSettings Listener { get; init; } = NbdListenerSettings.Default;
+    /// <summary>Client connections the export takes at once.</summary>
+    public int MaxConnections { get; init; } = IserBlockd.BlockDev.Nbd.NbdExport.DefaultMaxConnections;
     /// <summary>Sockets the kernel uses for a /dev/nbdN.</summary>
     public int Connections { get; init; } = 4;
 
@@ -26,5 +28,5 @@ public sealed record ExportOptions
     internal NodeSettings ToNode() =>
         Connect.ToNode($"export lun {(Connect.Lun is { } lun ? lun.ToString(System.Globalization.CultureInfo.InvariantCulture) : "first")} {Socket ?? Listen?.ToString() ?? Device?.ToString()}", []);
 
-    internal LunMapping ToMapping(int lun) => new(lun, Device, Socket, Listen, ExportName, ReadOnly);
+    internal LunMapping ToMapping(int lun) => new(lun, Device, Socket, Listen, ExportName, ReadOnly) { Listener = Listener, MaxConnections = MaxConnections };
 }

@@ -89,8 +89,7 @@ public static partial class ForegroundExport
         var mapping = options.ToMapping(lun);
 
         var buffers = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
-        var serverOptions = new NbdServerOptions { Tls = options.Tls };
-        if (options.Listen is { } listen && options.Tls == null && !IsLoopback(listen.Host)) LogListeningInTheClear(logger, listen.ToString());
+        var serverOptions = new NbdServerOptions();
         await using var endpoints = new NbdEndpointRegistry(serverOptions, loggerFactory);
         MappedLun mapped;
         try
@@ -104,7 +103,8 @@ public static partial class ForegroundExport
         {
             return ExitCodes.Ok;
         }
-        catch (Exception e) when (e is IscsiException or KernelNbdException or IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IscsiException or KernelNbdException or IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException
+                                   or System.Security.Cryptography.CryptographicException)
         {
             await error.WriteLineAsync($"iserblockd: {Describe(e, options, lun)}").ConfigureAwait(false);
             return e switch
@@ -147,12 +147,6 @@ public static partial class ForegroundExport
         IOException or System.Net.Sockets.SocketException => $"cannot serve NBD on {options.Socket ?? options.Listen?.ToString()}: {e.Message}",
         _ => $"LUN {lun} of {options.Target}: {e.Message}",
     };
-
-    private static bool IsLoopback(string host) =>
-        host == "localhost" || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address));
-
-    [LoggerMessage(LogLevel.Warning, "Serving NBD on {Address} without TLS: anyone who can reach it can read and write the LUN (give --tls-creds)")]
-    private static partial void LogListeningInTheClear(ILogger logger, string address);
 
     [LoggerMessage(LogLevel.Information, "Stopping: withdrawing the export, flushing the LUN, logging out")]
     private static partial void LogStopping(ILogger logger);

@@ -51,11 +51,14 @@ public sealed partial class MappedLun
             DaemonMetrics.Register(node, mapping.Lun, scsi.Statistics, () => scsi.Geometry.Size);
         try
         {
-            var export = new NbdExport(mapping.ExportName, device, $"{node} LUN {mapping.Lun}", mapping.ReadOnly);
+            var export = new NbdExport(mapping.ExportName, device, $"{node} LUN {mapping.Lun}", mapping.ReadOnly) { MaxConnections = mapping.MaxConnections };
             if (mapping.Socket != null)
-                lun._exports.Add(await endpoints.AddUnixAsync(mapping.Socket, export).ConfigureAwait(false));
+                lun._exports.Add(await endpoints.AddUnixAsync(mapping.Socket, export, mapping.Listener).ConfigureAwait(false));
             if (mapping.Listen is { } listen)
-                lun._exports.Add(await endpoints.AddTcpAsync(listen, export).ConfigureAwait(false));
+            {
+                if (mapping.Listener.Tls == NbdListenerSettings.Off && !listen.IsLoopback) lun.LogListeningInTheClear(node, mapping.Lun, listen.ToString());
+                lun._exports.Add(await endpoints.AddTcpAsync(listen, export, mapping.Listener).ConfigureAwait(false));
+            }
             if (mapping.Device is { Ublk: true } ublkSelection)
             {
                 var (ublk, recovered) = await UblkDevices.AttachAsync(ublkSelection, device, kernelOptions, cancellationToken).ConfigureAwait(false);
@@ -195,6 +198,9 @@ public sealed partial class MappedLun
 
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: exported as {Uri}")]
     private partial void LogExported(string node, int lun, string uri);
+
+    [LoggerMessage(LogLevel.Warning, "{Node} LUN {Lun}: serving NBD on {Address} without TLS: anyone who can reach it can read and write the LUN (give TLS credentials: nbd.tlsCreds, or --tls-creds)")]
+    private partial void LogListeningInTheClear(string node, int lun, string address);
 
     [LoggerMessage(LogLevel.Information, "{Node} LUN {Lun}: attached as {Device} ({Method})")]
     private partial void LogAttached(string node, int lun, string device, string method);

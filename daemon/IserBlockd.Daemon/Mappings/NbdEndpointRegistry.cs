@@ -17,25 +17,34 @@ public sealed class NbdEndpointRegistry(NbdServerOptions options, ILoggerFactory
     private readonly SemaphoreSlim _lock = new(1, 1);
 
     /// <summary>Offers <paramref name="export"/> on a Unix socket; returns its URI.</summary>
-    public Task<string> AddUnixAsync(string path, NbdExport export) =>
-        AddAsync("unix:" + path, export, server => server.ListenUnix(path), _ => NbdUri.ForUnixSocket(path, export.Name, options.Tls is { Required: true }));
+    /// <param name="settings">TLS and timeouts of the socket's server; null: the registry's options as they are.
+    /// A socket already open with other settings is refused.</param>
+    public Task<string> AddUnixAsync(string path, NbdExport export, NbdListenerSettings? settings = null) =>
+        AddAsync("unix:" + path, export, settings, server => server.ListenUnix(path),
+            (_, tls) => NbdUri.ForUnixSocket(path, export.Name, tls));
 
     /// <summary>Offers <paramref name="export"/> on TCP; returns its URI (with the real port when 0 was asked).</summary>
-    public Task<string> AddTcpAsync(HostPort address, NbdExport export) =>
-        AddAsync("tcp:" + address, export, server => server.ListenTcp(Resolve(address)),
-            listener => NbdUri.ForTcp(address with { Port = listener.Port }, export.Name, options.Tls is { Required: true }));
+    public Task<string> AddTcpAsync(HostPort address, NbdExport export, NbdListenerSettings? settings = null) =>
+        AddAsync("tcp:" + address, export, settings, server => server.ListenTcp(Resolve(address)),
+            (listener, tls) => NbdUri.ForTcp(address with { Port = listener.Port }, export.Name, tls));
 
-    private async Task<string> AddAsync(string key, NbdExport export, Func<NbdServer, NbdListener> listen, Func<NbdListener, string> uri)
+    private async Task<string> AddAsync(string key, NbdExport export, NbdListenerSettings? settings,
+        Func<NbdServer, NbdListener> listen, Func<NbdListener, bool, string> uri)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (!_endpoints.TryGetValue(key, out var endpoint))
+            if (_endpoints.TryGetValue(key, out var endpoint))
             {
-                var server = new NbdServer(options, loggerFactory);
+                if (settings != null && endpoint.Settings != null && settings != endpoint.Settings)
+                    throw new InvalidOperationException($"{key} is already served with other settings ({endpoint.Settings}); mappings on one socket or address must agree on TLS and timeouts");
+            }
+            else
+            {
+                var server = new NbdServer(settings?.Apply(options) ?? options, loggerFactory);
                 try
                 {
-                    endpoint = new Endpoint(server, listen(server));
+                    endpoint = new Endpoint(server, listen(server), settings);
                 }
                 catch
                 {
@@ -45,7 +54,7 @@ public sealed class NbdEndpointRegistry(NbdServerOptions options, ILoggerFactory
                 _endpoints.Add(key, endpoint);
             }
             endpoint.Server.AddExport(export);
-            return uri(endpoint.Listener);
+            return uri(endpoint.Listener, endpoint.Server.Options.Tls is { Required: true });
         }
         finally
         {
@@ -102,7 +111,7 @@ public sealed class NbdEndpointRegistry(NbdServerOptions options, ILoggerFactory
         }
     }
 
-    private sealed record Endpoint(NbdServer Server, NbdListener Listener) : IAsyncDisposable
+    private sealed record Endpoint(NbdServer Server, NbdListener Listener, NbdListenerSettings? Settings) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {

@@ -25,8 +25,10 @@ public sealed class SharedResources : IAsyncDisposable
     /// section; created when the first iSER session reaches a device, freed when the daemon stops.</summary>
     public IserDeviceRegistry IserDevices { get; }
 
-    /// <summary>For every NBD server of the daemon: the listeners' (<see cref="Endpoints"/>) and the kernel devices'.</summary>
-    public NbdServerOptions ServerOptions { get; } = new();
+    /// <summary>For every NBD server of the daemon: the listeners' (<see cref="Endpoints"/>) and the kernel devices'.
+    /// The clients of all listeners together may hold half of the payload pool at most, so that however they
+    /// behave, the kernel devices always have the other half.</summary>
+    public NbdServerOptions ServerOptions { get; } = new() { ClientBudget = new NbdByteBudget(new PinnedBlockBufferPoolOptions().MaxRentedBytes / 2) };
 
     public NbdEndpointRegistry Endpoints { get; }
 

@@ -67,13 +67,17 @@ internal sealed class NbdHandshake
         await using var abort = timeout.Token.UnsafeRegister(static t => ((INbdTransport)t!).Abort(), _transport);
         try
         {
-            return await NegotiateAsync().ConfigureAwait(false);
+            var session = await NegotiateAsync().ConfigureAwait(false);
+            // An aborted transport reads as end of stream: say why it ended.
+            if (session == null && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                NbdLog.HandshakeFailed(_logger, _peer, $"did not finish within {_options.HandshakeTimeout.TotalSeconds:0.#} s");
+            return session;
         }
         catch (Exception e) when (e is NbdProtocolException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException
                                        or System.Security.Authentication.AuthenticationException)
         {
             var reason = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested
-                ? $"did not finish within {_options.HandshakeTimeout.TotalSeconds:0} s"
+                ? $"did not finish within {_options.HandshakeTimeout.TotalSeconds:0.#} s"
                 : e.Message;
             NbdLog.HandshakeFailed(_logger, _peer, reason);
             return null;
