@@ -5,6 +5,7 @@ namespace IserBlockd.Integration.Tests;
 
 /// <summary>TLS per mapping in the daemon's configuration, as <c>export --tls-creds</c> takes it: nbdinfo and nbdcopy
 /// over <c>nbds://</c>, plain clients refused, bad TLS fields stopping startup with exit code 78 naming the field.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class DaemonTlsTests(ITestOutputHelper output)
 {
     private const long Size = 32L << 20;

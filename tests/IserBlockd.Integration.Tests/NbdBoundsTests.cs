@@ -9,6 +9,7 @@ namespace IserBlockd.Integration.Tests;
 /// Hostile NBD peers against real servers: a client that pipelines the largest READs and never reads a reply
 /// beside fio on another LUN of the same daemon; the connection limit and the handshake timeout with nbdinfo.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class NbdBoundsTests(ITestOutputHelper output)
 {
     private const long Size = 64L << 20;
