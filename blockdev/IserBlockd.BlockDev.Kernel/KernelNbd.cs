@@ -1,8 +1,8 @@
 using System.Net.Sockets;
 using IserBlockd.BlockDev.Kernel.Ioctl;
-using IserBlockd.BlockDev.Kernel.Native;
 using IserBlockd.BlockDev.Kernel.Nbd;
 using IserBlockd.BlockDev.Kernel.Netlink;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel;
 
@@ -83,7 +83,7 @@ public static class KernelNbd
         var pairs = new List<(FileDescriptorHandle KernelEnd, Socket ServerEnd)>();
         try
         {
-            for (var i = 0; i < request.Connections; i++) pairs.Add(SocketPair.Create());
+            for (var i = 0; i < request.Connections; i++) pairs.Add(SocketPair.CreateForKernel());
             var fds = pairs.Select(p => p.KernelEnd.Fd).ToArray();
             uint index;
             try

@@ -1,8 +1,8 @@
 using System.Net.Sockets;
 using IserBlockd.BlockDev.Kernel.Ioctl;
-using IserBlockd.BlockDev.Kernel.Native;
 using IserBlockd.BlockDev.Kernel.Nbd;
 using IserBlockd.BlockDev.Kernel.Netlink;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel;
 
@@ -197,7 +197,7 @@ public sealed class KernelNbdDevice : IAsyncDisposable
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (count > 0)
         {
-            var pairs = Enumerable.Range(0, count).Select(_ => SocketPair.Create()).ToList();
+            var pairs = Enumerable.Range(0, count).Select(_ => SocketPair.CreateForKernel()).ToList();
             try
             {
                 client.Reconfigure(configuration, pairs.Select(p => p.KernelEnd.Fd).ToArray());

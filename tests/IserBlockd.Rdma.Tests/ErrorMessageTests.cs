@@ -1,5 +1,6 @@
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma.Tests;
 

@@ -1,3 +1,4 @@
+using IserBlockd.Primitives.Native;
 namespace IserBlockd.Rdma.Tests;
 
 /// <summary>Stands in for ibv_reg_mr: hands out distinct keys and records what is registered and deregistered.</summary>

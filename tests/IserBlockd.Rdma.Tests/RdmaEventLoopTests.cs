@@ -1,3 +1,4 @@
+using IserBlockd.Primitives.Native;
 namespace IserBlockd.Rdma.Tests;
 
 public sealed class RdmaEventLoopTests

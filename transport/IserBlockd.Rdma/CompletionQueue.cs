@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Handles;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma;
 
@@ -28,7 +29,7 @@ public sealed unsafe class CompletionQueue : ICompletionQueue, IDisposable
         if (_pollCq == null || _reqNotifyCq == null)
             throw new RdmaException("the RDMA provider does not implement poll_cq/req_notify_cq in its context ops");
         // ibv_get_cq_event must never block: ConsumeEvents reads until EAGAIN.
-        LibC.SetNonBlocking(channel.Native->Fd, "completion channel");
+        RdmaEventLoop.SetNonBlocking(channel.Native->Fd, "completion channel");
     }
 
     internal CompletionQueueHandle Handle { get; }

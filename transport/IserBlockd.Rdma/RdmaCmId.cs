@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using IserBlockd.Rdma.Handles;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma;
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using IserBlockd.Rdma.Handles;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma;
 

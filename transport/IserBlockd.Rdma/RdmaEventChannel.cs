@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using IserBlockd.Rdma.Handles;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma;
 

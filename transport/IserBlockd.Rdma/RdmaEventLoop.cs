@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma;
 
@@ -34,17 +35,17 @@ public sealed unsafe class RdmaEventLoop : IDisposable
     {
         if (RuntimeInformation.ProcessArchitecture != Architecture.X64)
             throw new PlatformNotSupportedException("The RDMA event loop mirrors the x86-64 layout of struct epoll_event; this architecture is not supported.");
-        _epollFd = LibC.epoll_create1(LibC.EpollCloexec);
+        _epollFd = LibC.epoll_create1(LibC.EPOLL_CLOEXEC);
         if (_epollFd < 0) throw RdmaException.FromErrno("epoll_create1", Marshal.GetLastPInvokeError());
-        _wakeFd = LibC.eventfd(0, LibC.EfdCloexec | LibC.EfdNonblock);
+        _wakeFd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
         if (_wakeFd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             LibC.close(_epollFd);
             throw RdmaException.FromErrno("eventfd", errno);
         }
-        var ev = new EpollEvent { Events = LibC.EpollIn, Data = ulong.MaxValue };
-        if (LibC.epoll_ctl(_epollFd, LibC.EpollCtlAdd, _wakeFd, &ev) != 0)
+        var ev = new EpollEvent { Events = LibC.EPOLLIN, Data = ulong.MaxValue };
+        if (LibC.epoll_ctl(_epollFd, LibC.EPOLL_CTL_ADD, _wakeFd, &ev) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             LibC.close(_wakeFd);
@@ -61,6 +62,14 @@ public sealed unsafe class RdmaEventLoop : IDisposable
     /// <summary>True when called from the loop thread itself.</summary>
     public bool IsLoopThread => Thread.CurrentThread == _thread;
 
+    /// <summary>Puts a descriptor in non-blocking mode so a read after a spurious wakeup returns EAGAIN.</summary>
+    internal static void SetNonBlocking(int fd, string owner)
+    {
+        var flags = LibC.fcntl(fd, LibC.F_GETFL, 0);
+        if (flags < 0 || LibC.fcntl(fd, LibC.F_SETFL, flags | LibC.O_NONBLOCK) < 0)
+            throw RdmaException.FromErrno($"fcntl(O_NONBLOCK) on the {owner} descriptor", Errno.Last);
+    }
+
     /// <summary>
     /// Watches <paramref name="fd"/> (made non-blocking here) and runs <paramref name="handler"/> whenever it is
     /// readable. Dispose the result to stop; once Dispose returns, the handler is not running and will not run again.
@@ -68,7 +77,7 @@ public sealed unsafe class RdmaEventLoop : IDisposable
     public IDisposable Register(int fd, IReadableHandler handler, string owner)
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
-        LibC.SetNonBlocking(fd, owner);
+        SetNonBlocking(fd, owner);
         Registration registration;
         lock (_gate)
         {
@@ -81,8 +90,8 @@ public sealed unsafe class RdmaEventLoop : IDisposable
             registration = new Registration(this, fd, handler, slot, ++_generation);
             _registrations[slot] = registration;
         }
-        var ev = new EpollEvent { Events = LibC.EpollIn, Data = registration.Key };
-        if (LibC.epoll_ctl(_epollFd, LibC.EpollCtlAdd, fd, &ev) != 0)
+        var ev = new EpollEvent { Events = LibC.EPOLLIN, Data = registration.Key };
+        if (LibC.epoll_ctl(_epollFd, LibC.EPOLL_CTL_ADD, fd, &ev) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             lock (_gate) _registrations[registration.Slot] = null;
@@ -93,7 +102,7 @@ public sealed unsafe class RdmaEventLoop : IDisposable
 
     private void Unregister(Registration registration)
     {
-        LibC.epoll_ctl(_epollFd, LibC.EpollCtlDel, registration.Fd, null);
+        LibC.epoll_ctl(_epollFd, LibC.EPOLL_CTL_DEL, registration.Fd, null);
         // The loop may be inside this handler (or about to enter it from an already returned batch): taking the
         // registration's lock waits for a running call, and Closed stops later ones. Reentrant on the loop thread.
         lock (registration)

@@ -1,4 +1,5 @@
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma;
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.IoUring;
 
@@ -115,7 +115,7 @@ public sealed unsafe class IoUringRing : IDisposable
             var n = IoUringNative.Enter(_fd.Fd, toSubmit, waitFor, flags, null, 0);
             if (n >= 0) return n;
             var errno = Marshal.GetLastPInvokeError();
-            if (errno == IoUringNative.EINTR) { toSubmit = 0; continue; }
+            if (errno == Errno.EINTR) { toSubmit = 0; continue; }
             throw new IoUringException("io_uring_enter", errno);
         }
     }
@@ -140,8 +140,8 @@ public sealed unsafe class IoUringRing : IDisposable
             else
             {
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno == IoUringNative.ETIME) return CompletionsReady > 0;
-                if (errno != IoUringNative.EINTR) throw new IoUringException("io_uring_enter (wait)", errno);
+                if (errno == Errno.ETIME) return CompletionsReady > 0;
+                if (errno != Errno.EINTR) throw new IoUringException("io_uring_enter (wait)", errno);
             }
             if (CompletionsReady > 0) return true;
             if (Environment.TickCount64 >= deadline) return false;

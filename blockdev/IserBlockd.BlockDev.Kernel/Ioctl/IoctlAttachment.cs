@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Ioctl;
 
@@ -41,7 +41,7 @@ internal sealed class IoctlAttachment
             NbdIoctl.Call(attachment._device, NbdIoctl.SetTimeout, (ulong)Math.Ceiling(request.IoTimeout.TotalSeconds), $"NBD_SET_TIMEOUT {path}");
             for (var i = 0; i < request.Connections; i++)
             {
-                var pair = SocketPair.Create();
+                var pair = SocketPair.CreateForKernel();
                 pairs.Add(pair);
                 NbdIoctl.Call(attachment._device, NbdIoctl.SetSocket, (ulong)pair.KernelEnd.Fd,
                     $"NBD_SET_SOCK {path}" + (i == 0 ? " (EBUSY: the device is in use)" : ""));

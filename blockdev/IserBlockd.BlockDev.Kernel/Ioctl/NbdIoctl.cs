@@ -1,4 +1,4 @@
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Ioctl;
 
@@ -34,7 +34,7 @@ internal static class NbdIoctl
             while (LibC.ioctl(device.Fd, request, (nuint)argument) != 0)
             {
                 var errno = Errno.Last;
-                if (errno != LibC.EINTR) throw new KernelNbdException($"ioctl {what}: {Errno.Describe(errno)}", errno);
+                if (errno != Errno.EINTR) throw new KernelNbdException($"ioctl {what}: {Errno.Describe(errno)}", errno);
             }
         }
         finally

@@ -1,4 +1,5 @@
 using IserBlockd.BlockDev.Kernel.Netlink;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Nbd;
 
@@ -62,7 +63,7 @@ public sealed class NbdLinkDeadMonitor : IDisposable
         {
             int length;
             try { length = _socket.Receive(buffer); }
-            catch (NetlinkException e) when (e.Errno == Native.LibC.EAGAIN) { continue; }   // receive timeout
+            catch (NetlinkException e) when (e.Errno == Errno.EAGAIN) { continue; }   // receive timeout
             catch (Exception) when (_stopping) { return; }
             catch (NetlinkException)
             {

@@ -1,4 +1,3 @@
-using IserBlockd.BlockDev.Kernel.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Netlink;
 
@@ -9,7 +8,7 @@ public sealed class NetlinkException : Exception
     public NetlinkException(string message) : base(message) { }
 
     public NetlinkException(string operation, int errno, string? kernelMessage = null)
-        : base($"{operation}: {Native.Errno.Describe(errno)}{(string.IsNullOrEmpty(kernelMessage) ? "" : " — kernel says: " + kernelMessage)}")
+        : base($"{operation}: {Primitives.Native.Errno.Describe(errno)}{(string.IsNullOrEmpty(kernelMessage) ? "" : " — kernel says: " + kernelMessage)}")
     {
         Errno = errno;
         KernelMessage = kernelMessage;

@@ -1,4 +1,4 @@
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Netlink;
 
@@ -70,7 +70,7 @@ internal sealed unsafe class NetlinkSocket : IDisposable
                 if (sent == message.Length) return;
                 if (sent >= 0) throw new NetlinkException($"netlink sendto sent {sent} of {message.Length} bytes");
                 var errno = Errno.Last;
-                if (errno != LibC.EINTR) throw new NetlinkException("netlink sendto", errno);
+                if (errno != Errno.EINTR) throw new NetlinkException("netlink sendto", errno);
             }
         }
     }
@@ -87,8 +87,8 @@ internal sealed unsafe class NetlinkSocket : IDisposable
                 var received = LibC.recv(fd.Value, p, (nuint)buffer.Length, 0);
                 if (received >= 0) return (int)received;
                 var errno = Errno.Last;
-                if (errno == LibC.EAGAIN) throw new NetlinkException("no answer from the kernel on the netlink socket", errno);
-                if (errno != LibC.EINTR) throw new NetlinkException("netlink recv", errno);
+                if (errno == Errno.EAGAIN) throw new NetlinkException("no answer from the kernel on the netlink socket", errno);
+                if (errno != Errno.EINTR) throw new NetlinkException("netlink recv", errno);
             }
         }
     }

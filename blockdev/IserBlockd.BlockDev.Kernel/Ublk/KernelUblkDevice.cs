@@ -1,4 +1,4 @@
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Ublk;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using IserBlockd.BlockDev.Kernel.IoUring;
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Ublk;
 

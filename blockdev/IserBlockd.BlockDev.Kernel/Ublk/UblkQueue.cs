@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using IserBlockd.BlockDev.Kernel.IoUring;
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Ublk;
 
@@ -43,7 +43,7 @@ internal sealed unsafe class UblkQueue : IDisposable
         {
             // the CQ holds every tag's completion plus the wake-up read
             _ring = IoUringRing.Create((uint)depth + 1, IoUringSetupFlags.CoopTaskRun);
-            var fd = IoUringNative.eventfd(0, IoUringNative.EfdCloexec);
+            var fd = LibC.eventfd(0, LibC.EFD_CLOEXEC);
             if (fd < 0) throw new IoUringException("eventfd", Errno.Last);
             _wake = new FileDescriptorHandle(fd);
         }
@@ -97,7 +97,7 @@ internal sealed unsafe class UblkQueue : IDisposable
     {
         if (Interlocked.Exchange(ref _wakePending, 1) != 0) return;
         ulong one = 1;
-        IoUringNative.write(_wake.Fd, &one, 8);
+        LibC.write(_wake.Fd, &one, 8);
     }
 
     private void Run()
@@ -198,7 +198,7 @@ internal sealed unsafe class UblkQueue : IDisposable
         if (sqe != null) return sqe;
         _ring.Submit();
         sqe = _ring.TryGetSqe();
-        return sqe != null ? sqe : throw new IoUringException("ublk queue ring full", IoUringNative.EBUSY);
+        return sqe != null ? sqe : throw new IoUringException("ublk queue ring full", Errno.EBUSY);
     }
 
     public void Dispose()

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using IserBlockd.BlockDev.Kernel.IoUring;
-using IserBlockd.BlockDev.Kernel.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Ublk;
 
@@ -128,12 +128,12 @@ internal sealed class UblkRequest
         {
             var p = (byte*)pin.Pointer + done;
             var n = toKernel
-                ? IoUringNative.pwrite(queue.Device.CharFd, p, (nuint)(buffer.Length - done), _position + done)
-                : IoUringNative.pread(queue.Device.CharFd, p, (nuint)(buffer.Length - done), _position + done);
+                ? LibC.pwrite(queue.Device.CharFd, p, (nuint)(buffer.Length - done), _position + done)
+                : LibC.pread(queue.Device.CharFd, p, (nuint)(buffer.Length - done), _position + done);
             if (n < 0)
             {
                 var errno = Errno.Last;
-                if (errno == IoUringNative.EINTR) continue;
+                if (errno == Errno.EINTR) continue;
                 throw new UblkException($"{(toKernel ? "pwrite" : "pread")} of tag {tag}'s data on ublkc: {Errno.Describe(errno)}", errno);
             }
             if (n == 0) throw new UblkException($"{(toKernel ? "pwrite" : "pread")} of tag {tag}'s data on ublkc: the request is shorter than its descriptor");

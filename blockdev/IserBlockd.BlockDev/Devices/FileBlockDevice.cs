@@ -1,5 +1,6 @@
 using IserBlockd.BlockDev.Buffers;
 using Microsoft.Win32.SafeHandles;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Devices;
 
@@ -80,15 +81,12 @@ public sealed class FileBlockDevice : IBlockDevice, IDisposable
         {
             await RandomAccess.WriteAsync(_file, source, offset, cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException e) when (e.HResult is ENOSPC or EFBIG or EDQUOT)
+        catch (IOException e) when (e.HResult is Errno.ENOSPC or Errno.EFBIG or Errno.EDQUOT) // what NBD reports as ENOSPC (doc/proto.md, "Error values")
         {
             throw new BlockDeviceException(BlockError.NoSpace, e.Message, e);
         }
         if (fua) await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
-
-    // errno values that NBD reports as ENOSPC (doc/proto.md, "Error values").
-    private const int EFBIG = 27, ENOSPC = 28, EDQUOT = 122;
 
     public ValueTask FlushAsync(CancellationToken cancellationToken) =>
         new(Task.Run(() => RandomAccess.FlushToDisk(_file), cancellationToken));

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using IserBlockd.Daemon.Native;
 using IserBlockd.Iscsi.Security;
 using Microsoft.Win32.SafeHandles;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Daemon.Configuration;
 
@@ -50,7 +51,7 @@ public static class SecretFile
                 error = $"{path} has mode {FormatMode(permissions)}; a secret file must be mode 0600 or stricter (chmod 600 {path})";
                 return null;
             }
-            if (Libc.geteuid() == 0 && stat.Uid != 0)
+            if (LibC.geteuid() == 0 && stat.Uid != 0)
             {
                 error = $"{path} is owned by uid {stat.Uid.ToString(CultureInfo.InvariantCulture)}; running as root, a secret file must be owned by root (chown root {path})";
                 return null;
@@ -90,7 +91,7 @@ public static class SecretFile
     private static unsafe bool TryStat(SafeFileHandle handle, out StatX stat, out string error)
     {
         StatX result;
-        if (Libc.statx((int)handle.DangerousGetHandle(), "", Libc.AT_EMPTY_PATH, Libc.STATX_BASIC_STATS, &result) != 0)
+        if (LibC.statx((int)handle.DangerousGetHandle(), "", LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, &result) != 0)
         {
             stat = default;
             error = Marshal.GetLastPInvokeErrorMessage();

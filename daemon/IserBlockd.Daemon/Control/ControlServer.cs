@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using IserBlockd.Daemon.Native;
 using Microsoft.Extensions.Logging;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Daemon.Control;
 
@@ -21,7 +22,7 @@ public sealed partial class ControlServer : IAsyncDisposable
     private readonly IDaemonControl _control;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly uint _ownUid = Libc.geteuid();
+    private readonly uint _ownUid = LibC.geteuid();
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private readonly HashSet<Task> _clients = [];
@@ -101,7 +102,7 @@ public sealed partial class ControlServer : IAsyncDisposable
     {
         const ushort typeMask = 0xF000, socketType = 0xC000; // S_IFMT, S_IFSOCK
         StatX stat;
-        return Libc.statx(-100 /* AT_FDCWD */, path, 0x100 /* AT_SYMLINK_NOFOLLOW */, Libc.STATX_BASIC_STATS, &stat) == 0
+        return LibC.statx(-100 /* AT_FDCWD */, path, 0x100 /* AT_SYMLINK_NOFOLLOW */, LibC.STATX_BASIC_STATS, &stat) == 0
             && (stat.Mode & typeMask) == socketType;
     }
 

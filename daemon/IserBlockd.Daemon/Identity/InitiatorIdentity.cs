@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using IserBlockd.Daemon.Configuration;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Daemon.Identity;
 
@@ -126,7 +127,7 @@ public sealed class InitiatorIdentity
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             unreadable = e is UnauthorizedAccessException;
-            error = unreadable ? $"{path} is not readable by this user (uid {Native.Libc.geteuid()})" : $"cannot read {path}: {e.Message}";
+            error = unreadable ? $"{path} is not readable by this user (uid {LibC.geteuid()})" : $"cannot read {path}: {e.Message}";
             return false;
         }
         foreach (var raw in lines)

@@ -1,6 +1,7 @@
 using IserBlockd.BlockDev;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Scsi;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Daemon.Luns;
 
@@ -22,10 +23,10 @@ public static class ScsiErrorMapping
     /// <summary>NBD carries only a few errno values; the rest become EIO.</summary>
     public static BlockError FromErrno(int errno) => errno switch
     {
-        ScsiCommandException.EPERM => BlockError.PermissionDenied,
-        ScsiCommandException.EINVAL => BlockError.InvalidArgument,
-        ScsiCommandException.ENOSPC => BlockError.NoSpace,
-        ScsiCommandException.EOPNOTSUPP => BlockError.NotSupported,
+        Errno.EPERM => BlockError.PermissionDenied,
+        Errno.EINVAL => BlockError.InvalidArgument,
+        Errno.ENOSPC => BlockError.NoSpace,
+        Errno.EOPNOTSUPP => BlockError.NotSupported,
         _ => BlockError.IoError,
     };
 }

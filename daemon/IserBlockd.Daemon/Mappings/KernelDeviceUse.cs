@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using IserBlockd.Daemon.Native;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Daemon.Mappings;
 
@@ -16,12 +17,12 @@ public static class KernelDeviceUse
     /// <summary>Whether the block device at <paramref name="path"/> (/dev/nbdN, /dev/ublkbN) is in use.</summary>
     public static bool IsInUse(string path, out string why)
     {
-        var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_EXCL | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+        var fd = LibC.open(path, LibC.O_RDONLY | LibC.O_EXCL | LibC.O_NONBLOCK | LibC.O_CLOEXEC);
         if (fd >= 0)
         {
-            Libc.close(fd);
+            LibC.close(fd);
         }
-        else if (Marshal.GetLastPInvokeError() == Libc.EBUSY)
+        else if (Marshal.GetLastPInvokeError() == Errno.EBUSY)
         {
             why = $"{path} is mounted or claimed by another driver";
             return true;

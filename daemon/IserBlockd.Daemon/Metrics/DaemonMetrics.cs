@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Sessions;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Daemon.Metrics;
 
@@ -134,18 +135,9 @@ public static class DaemonMetrics
         Tag("transport", session.TransportName.Length > 0 ? session.TransportName : "none"),
     ];
 
-    /// <summary>Linux errno names for the values SCSI failures map to; others as their number.</summary>
-    public static string ErrnoName(int errno) => errno switch
-    {
-        1 => "EPERM",
-        5 => "EIO",
-        22 => "EINVAL",
-        28 => "ENOSPC",
-        95 => "EOPNOTSUPP",
-        108 => "ESHUTDOWN",
-        110 => "ETIMEDOUT",
-        _ => errno.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
+    /// <summary>The errno's symbolic name (EIO), or its number for a value without one.</summary>
+    public static string ErrnoName(int errno) =>
+        Errno.TryName(errno) ?? errno.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static string DaemonVersionText() => Hosting.DaemonVersion.Text;
 }

@@ -1,4 +1,5 @@
 using IserBlockd.Iscsi.Pdu;
+using LinuxErrno = IserBlockd.Primitives.Native.Errno;
 
 namespace IserBlockd.Iscsi.Scsi;
 
@@ -23,34 +24,26 @@ public sealed class ScsiCommandException : IscsiException
     public SenseData? Sense { get; }
     public IscsiServiceResponse Response { get; }
 
-    public const int EIO = 5;
-    public const int EPERM = 1;
-    public const int EINVAL = 22;
-    public const int ENOSPC = 28;
-    public const int EBUSY = 16;
-    public const int EOPNOTSUPP = 95;
-    public const int ENOMEDIUM = 123;
-
     /// <summary>The errno a Linux block device would report, close to scsi_result_to_blk_status.</summary>
     public int Errno
     {
         get
         {
-            if (Response != IscsiServiceResponse.CommandCompleted) return EIO;
+            if (Response != IscsiServiceResponse.CommandCompleted) return LinuxErrno.EIO;
             switch (Status)
             {
-                case ScsiStatus.Busy or ScsiStatus.TaskSetFull: return EBUSY;
-                case ScsiStatus.ReservationConflict: return EPERM;
+                case ScsiStatus.Busy or ScsiStatus.TaskSetFull: return LinuxErrno.EBUSY;
+                case ScsiStatus.ReservationConflict: return LinuxErrno.EPERM;
             }
-            if (Sense is not { } s) return EIO;
+            if (Sense is not { } s) return LinuxErrno.EIO;
             return (s.Key, s.AdditionalSenseCode, s.AdditionalSenseCodeQualifier) switch
             {
-                (SenseKey.DataProtect, 0x27, 0x07) => ENOSPC,
-                (SenseKey.DataProtect, _, _) => EPERM,
-                (SenseKey.IllegalRequest, 0x20, _) => EOPNOTSUPP,
-                (SenseKey.IllegalRequest, _, _) => EINVAL,
-                (SenseKey.NotReady, 0x3a, _) => ENOMEDIUM,
-                _ => EIO,
+                (SenseKey.DataProtect, 0x27, 0x07) => LinuxErrno.ENOSPC,
+                (SenseKey.DataProtect, _, _) => LinuxErrno.EPERM,
+                (SenseKey.IllegalRequest, 0x20, _) => LinuxErrno.EOPNOTSUPP,
+                (SenseKey.IllegalRequest, _, _) => LinuxErrno.EINVAL,
+                (SenseKey.NotReady, 0x3a, _) => LinuxErrno.ENOMEDIUM,
+                _ => LinuxErrno.EIO,
             };
         }
     }

@@ -8,6 +8,7 @@ using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Transport;
 using IserBlockd.TestSupport;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Benchmarks.Nbd;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using IserBlockd.BlockDev.Kernel.IoUring;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Kernel.Tests.Ublk;
 
@@ -42,7 +43,7 @@ public unsafe class IoUringRingTests
     public void A_read_on_an_eventfd_completes_when_another_thread_writes_it()
     {
         using var ring = IoUringRing.Create(4);
-        var fd = IoUringNative.eventfd(0, IoUringNative.EfdCloexec);
+        var fd = LibC.eventfd(0, LibC.EFD_CLOEXEC);
         Assert.True(fd >= 0);
         var buffer = stackalloc ulong[1];
         try
@@ -58,7 +59,7 @@ public unsafe class IoUringRingTests
             {
                 Thread.Sleep(50);
                 ulong seven = 7;
-                IoUringNative.write(fd, &seven, 8);
+                LibC.write(fd, &seven, 8);
             });
             writer.Start();
             var watch = Stopwatch.StartNew();
@@ -72,7 +73,7 @@ public unsafe class IoUringRingTests
         }
         finally
         {
-            Native.LibC.close(fd);
+            LibC.close(fd);
         }
     }
 
@@ -81,7 +82,7 @@ public unsafe class IoUringRingTests
     {
         // URING_CMD on an eventfd (which has no uring_cmd handler): the kernel answers -EOPNOTSUPP in the CQE
         using var ring = IoUringRing.Create(4, IoUringSetupFlags.Sqe128);
-        var fd = IoUringNative.eventfd(0, IoUringNative.EfdCloexec);
+        var fd = LibC.eventfd(0, LibC.EFD_CLOEXEC);
         try
         {
             var sqe = ring.TryGetSqe();
@@ -98,7 +99,7 @@ public unsafe class IoUringRingTests
         }
         finally
         {
-            Native.LibC.close(fd);
+            LibC.close(fd);
         }
     }
 }

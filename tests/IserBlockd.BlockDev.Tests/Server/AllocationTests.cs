@@ -5,6 +5,7 @@ using IserBlockd.BlockDev.Nbd.Transport;
 using IserBlockd.BlockDev.Tests.Support;
 using IserBlockd.TestSupport;
 using Xunit.Abstractions;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Tests.Server;
 

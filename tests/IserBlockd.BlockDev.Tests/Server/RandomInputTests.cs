@@ -8,6 +8,7 @@ using IserBlockd.BlockDev.Tests.Support;
 using IserBlockd.TestSupport;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Tests.Server;
 

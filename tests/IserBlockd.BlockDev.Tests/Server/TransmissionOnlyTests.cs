@@ -4,6 +4,7 @@ using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Tests.Support;
 using IserBlockd.TestSupport;
 using Xunit.Abstractions;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Tests.Server;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Iscsi.Tests.ScsiModel;
 
@@ -17,7 +18,7 @@ public sealed class ScsiDataTests
         Assert.Equal("MEDIUM ERROR: unrecovered read error (ASC/ASCQ 11/00) at 2048", sense.ToString());
         var e = new ScsiCommandException("READ(16)", ScsiStatus.CheckCondition, sense);
         Assert.Equal("READ(16) failed: CHECK CONDITION, MEDIUM ERROR: unrecovered read error (ASC/ASCQ 11/00) at 2048", e.Message);
-        Assert.Equal(ScsiCommandException.EIO, e.Errno);
+        Assert.Equal(Errno.EIO, e.Errno);
     }
 
     [Fact]
@@ -30,7 +31,7 @@ public sealed class ScsiDataTests
         Assert.Equal(SenseKey.DataProtect, sense.Key);
         Assert.Equal(0x1234UL, sense.Information);
         Assert.Equal("space allocation failed write protect", sense.AdditionalSenseText);
-        Assert.Equal(ScsiCommandException.ENOSPC, new ScsiCommandException("WRITE(16)", ScsiStatus.CheckCondition, sense).Errno);
+        Assert.Equal(Errno.ENOSPC, new ScsiCommandException("WRITE(16)", ScsiStatus.CheckCondition, sense).Errno);
     }
 
     [Theory]
@@ -53,7 +54,7 @@ public sealed class ScsiDataTests
     public void Status_without_sense()
     {
         Assert.Equal("WRITE(16) failed: RESERVATION CONFLICT", new ScsiCommandException("WRITE(16)", ScsiStatus.ReservationConflict, null).Message);
-        Assert.Equal(ScsiCommandException.EBUSY, new ScsiCommandException("X", ScsiStatus.TaskSetFull, null).Errno);
+        Assert.Equal(Errno.EBUSY, new ScsiCommandException("X", ScsiStatus.TaskSetFull, null).Errno);
         Assert.Contains("target failure", new ScsiCommandException("X", ScsiStatus.Good, null, IscsiServiceResponse.TargetFailure).Message);
         Assert.Null(SenseData.TryParse([0x70]));
         Assert.Null(SenseData.TryParse([0x00, 0x00, 0x00]));

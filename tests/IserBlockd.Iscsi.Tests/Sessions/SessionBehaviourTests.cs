@@ -7,6 +7,7 @@ using IserBlockd.Iscsi.Sessions;
 using IserBlockd.Iscsi.Tests.Fakes;
 using IserBlockd.Iscsi.Transport;
 using Xunit.Abstractions;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Iscsi.Tests.Sessions;
 
@@ -179,7 +180,7 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
         var e = await Assert.ThrowsAsync<ScsiCommandException>(() => lun.ExecuteWithRetryAsync(cdb, ScsiDataDirection.Read, new byte[512]));
         Assert.Equal(SenseKey.IllegalRequest, e.Sense!.Key);
         Assert.Equal("READ(16) failed: CHECK CONDITION, ILLEGAL REQUEST: logical block address out of range (ASC/ASCQ 21/00)", e.Message);
-        Assert.Equal(ScsiCommandException.EINVAL, e.Errno);
+        Assert.Equal(Errno.EINVAL, e.Errno);
     }
 
     [Theory]

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Rdma.Handles;
 

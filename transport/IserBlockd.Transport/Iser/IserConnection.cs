@@ -5,6 +5,7 @@ using IserBlockd.Rdma;
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Interop;
 using Microsoft.Extensions.Logging;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Transport.Iser;
 

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 
-namespace IserBlockd.BlockDev.Kernel.Native;
+namespace IserBlockd.Primitives.Native;
 
-/// <summary>Owns one file descriptor (netlink socket, /dev/nbdN, the kernel's end of a socketpair).</summary>
-internal sealed class FileDescriptorHandle : SafeHandle
+/// <summary>Owns one file descriptor (netlink socket, /dev/nbdN, /dev/ublkcN, an eventfd, one end of a socketpair).</summary>
+public sealed class FileDescriptorHandle : SafeHandle
 {
     public FileDescriptorHandle(int fd) : base(invalidHandleValue: -1, ownsHandle: true) => SetHandle(fd);
 
