@@ -2,6 +2,7 @@ using IserBlockd.BlockDev.Buffers;
 using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.Primitives.Native;
 using IserBlockd.TestSupport;
 using Xunit.Abstractions;
 

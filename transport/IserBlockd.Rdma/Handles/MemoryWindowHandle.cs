@@ -1,3 +1,4 @@
+using IserBlockd.Primitives.Native;
 using IserBlockd.Rdma.Interop;
 
 namespace IserBlockd.Rdma.Handles;

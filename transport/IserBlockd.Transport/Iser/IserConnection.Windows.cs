@@ -3,6 +3,7 @@ using IserBlockd.Iscsi.Transport;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Interop;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Transport.Iser;
 
