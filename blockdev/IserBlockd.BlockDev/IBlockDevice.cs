@@ -58,4 +58,16 @@ public interface IBlockDevice
     /// The range may be longer than <see cref="BlockGeometry.MaxTransferBytes"/>. Only called when
     /// <see cref="BlockDeviceFeatures.Prefetch"/> is set.</summary>
     ValueTask PrefetchAsync(long offset, long length, CancellationToken cancellationToken);
+
+    /// <summary>The server is about to start several requests that arrived together: the device may hold back what it
+    /// sends for them until <see cref="EndBurst"/>, to send them at once. Calls pair up, may nest (several
+    /// connections), and never span a wait: the server ends the burst before it awaits anything.</summary>
+    void BeginBurst()
+    {
+    }
+
+    /// <summary>Ends a <see cref="BeginBurst"/>: what was held back goes out now.</summary>
+    void EndBurst()
+    {
+    }
 }

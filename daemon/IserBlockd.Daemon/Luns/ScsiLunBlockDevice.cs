@@ -93,6 +93,11 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         }
     }
 
+    /// <summary>Commands issued during a burst leave in one send (<see cref="Iscsi.Sessions.IscsiSession.HoldSends"/>).</summary>
+    public void BeginBurst() => _lun.Session.HoldSends();
+
+    public void EndBurst() => _lun.Session.ReleaseSends();
+
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
         TrackAsync("READ", LunIoKind.Read, destination.Length, _lun.ReadAtAsync(offset, destination, cancellationToken));
 

@@ -159,7 +159,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     private T Started<T>(ScsiTask task, CancellationToken cancellationToken, T valueTask)
     {
         if (cancellationToken.IsCancellationRequested) OnTaskCanceled(task);
-        else CurrentConnection()?.SignalWriter();
+        else SignalWriterUnlessHeld();
         return valueTask;
     }
 

@@ -30,6 +30,7 @@ internal sealed class NbdRequestReader
 
     private readonly byte[] _buffer;
     private int _start, _end;
+    private bool _inBurst;
 
     /// <summary>The WRITE whose payload is arriving; when it was refused, the payload is dropped instead.</summary>
     private NbdInFlightRequest? _payloadOwner;
@@ -56,7 +57,19 @@ internal sealed class NbdRequestReader
     /// below, so the loop's state machine is allocated once per connection, not per receive.</summary>
     public async Task RunAsync()
     {
-        _replies.HoldForBatch();
+        BeginBurst();
+        try
+        {
+            await ReadRequestsAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            EndBurst();
+        }
+    }
+
+    private async Task ReadRequestsAsync()
+    {
         while (true)
         {
             Memory<byte> target;
@@ -75,7 +88,7 @@ internal sealed class NbdRequestReader
                 target = FreeReceiveSpace();
             }
 
-            _replies.EndBatch();
+            EndBurst();
             int received;
             try
             {
@@ -86,7 +99,7 @@ internal sealed class NbdRequestReader
                 if (!_connection.IsBroken) _connection.CloseReason = "connection lost: " + e.Message;
                 received = 0;
             }
-            _replies.HoldForBatch();
+            BeginBurst();
             if (received <= 0)
             {
                 OnEndOfStream();
@@ -121,9 +134,9 @@ internal sealed class NbdRequestReader
         if (!room.IsCompleted)
         {
             // Over the connection's caps: stop reading the socket until replies have left (back-pressure).
-            _replies.EndBatch();
+            EndBurst();
             await room.ConfigureAwait(false);
-            _replies.HoldForBatch();
+            BeginBurst();
         }
         var request = _connection.Rent(header, payload);
 
@@ -137,7 +150,7 @@ internal sealed class NbdRequestReader
             else
             {
                 var rent = RentBuffer((int)payload);
-                if (!rent.IsCompleted) _replies.EndBatch(); // the pool is dry: let replies (and their buffers) go
+                if (!rent.IsCompleted) EndBurst(); // the pool is dry: let replies (and their buffers) go
                 try
                 {
                     request.Buffer = await rent.ConfigureAwait(false);
@@ -149,7 +162,7 @@ internal sealed class NbdRequestReader
                     error = BlockError.OutOfMemory;
                     reason = NoBufferAvailable;
                 }
-                _replies.HoldForBatch();
+                BeginBurst();
             }
         }
 
@@ -165,8 +178,8 @@ internal sealed class NbdRequestReader
         {
             // Start sending a large read at once rather than after the whole burst: the client
             // consumes this payload while the next request is being read.
-            _replies.EndBatch();
-            _replies.HoldForBatch();
+            EndBurst();
+            BeginBurst();
         }
         return true;
     }
@@ -274,7 +287,7 @@ internal sealed class NbdRequestReader
         {
             if (!wait.IsCompleted)
             {
-                _replies.EndBatch();
+                EndBurst();
                 ended = true;
             }
             await wait.ConfigureAwait(false);
@@ -283,7 +296,7 @@ internal sealed class NbdRequestReader
             wait = budgets.AcquireAsync(request.PayloadBytes, _connection.Breaking);
             if (!wait.IsCompleted && !ended)
             {
-                _replies.EndBatch();
+                EndBurst();
                 ended = true;
             }
             await wait.ConfigureAwait(false);
@@ -296,8 +309,26 @@ internal sealed class NbdRequestReader
         }
         finally
         {
-            if (ended) _replies.HoldForBatch();
+            if (ended) BeginBurst();
         }
+    }
+
+    /// <summary>The requests of one receive are being started: their replies wait for each other, and so do the
+    /// commands the device sends for them (<see cref="IBlockDevice.BeginBurst"/>). Ended before every wait.</summary>
+    private void BeginBurst()
+    {
+        _replies.HoldForBatch();
+        if (_inBurst) return;
+        _inBurst = true;
+        _device.BeginBurst();
+    }
+
+    private void EndBurst()
+    {
+        _replies.EndBatch();
+        if (!_inBurst) return;
+        _inBurst = false;
+        _device.EndBurst();
     }
 
     private ValueTask<IMemoryOwner<byte>> RentBuffer(int length)
