@@ -36,6 +36,7 @@ public static class SessionOptionsBuilder
             CommandTimeout = settings.CommandTimeout,
             RetainCommandsOnConnectionLoss = true,
             MaxOutstandingCommands = o.QueueDepth ?? 1024,
+            ReceiveBursts = ReceiveBurstToNbdReplies.Instance,
         };
     }
 

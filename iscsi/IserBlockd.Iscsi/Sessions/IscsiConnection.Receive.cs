@@ -14,48 +14,90 @@ internal sealed partial class IscsiConnection
 {
     // ---------------------------------------------------------------- receiver
 
+    /// <summary>
+    /// Receives and dispatches PDUs until the connection fails. PDUs that one network receive brought are handled as
+    /// a burst (<see cref="IscsiSessionOptions.ReceiveBursts"/>), which ends before any wait for the network.
+    /// </summary>
     private async Task ReceiveLoopAsync(CancellationToken token)
     {
-        while (true)
+        var bursts = _session.Options.ReceiveBursts;
+        var inBurst = false;
+        try
         {
-            var pdu = await _transport.ReceiveHeaderAsync(token).ConfigureAwait(false);
-            Interlocked.Exchange(ref _lastReceive, Stopwatch.GetTimestamp());
-            var length = pdu.DataSegmentLength;
-            var opcode = pdu.Opcode;
-            Interlocked.Increment(ref _session.Counters.PdusReceived);
-            if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("received {Opcode} ITT 0x{Itt:x8}, {Length} data bytes", opcode, pdu.InitiatorTaskTag, length);
-            if (length > _parameters.MaxRecvDataSegmentLength)
-                throw new IscsiProtocolException($"{opcode} PDU with a {length}-byte data segment exceeds the negotiated MaxRecvDataSegmentLength of {_parameters.MaxRecvDataSegmentLength}");
-            switch (opcode)
+            while (true)
             {
-                case IscsiOpcode.DataIn:
-                    await OnDataInAsync(pdu, token).ConfigureAwait(false);
-                    break;
-                case IscsiOpcode.ScsiResponse:
-                    await OnScsiResponseAsync(pdu, token).ConfigureAwait(false);
-                    break;
-                case IscsiOpcode.ReadyToTransfer:
-                    OnReadyToTransfer(pdu);
-                    break;
-                case IscsiOpcode.NopIn:
-                    await OnNopInAsync(pdu, token).ConfigureAwait(false);
-                    break;
-                case IscsiOpcode.TaskManagementResponse:
-                case IscsiOpcode.TextResponse:
-                case IscsiOpcode.LogoutResponse:
-                    await OnControlResponseAsync(pdu, token).ConfigureAwait(false);
-                    break;
-                case IscsiOpcode.Reject:
-                    await OnRejectAsync(pdu, token).ConfigureAwait(false);
-                    break;
-                case IscsiOpcode.AsyncMessage:
-                    await OnAsyncMessageAsync(pdu, token).ConfigureAwait(false);
-                    break;
-                case IscsiOpcode.LoginResponse:
-                    throw new IscsiProtocolException("Login Response received in full feature phase");
-                default:
-                    throw new IscsiProtocolException($"unknown or unexpected opcode 0x{(byte)opcode:x2} from the target");
+                if (inBurst && !_transport.HasBufferedHeader)
+                {
+                    inBurst = false;
+                    bursts!.BurstEnded();
+                }
+                var receiving = _transport.ReceiveHeaderAsync(token);
+                if (inBurst && !receiving.IsCompleted)
+                {
+                    inBurst = false;
+                    bursts!.BurstEnded();
+                }
+                var pdu = await receiving.ConfigureAwait(false);
+                if (bursts != null && !inBurst)
+                {
+                    inBurst = true;
+                    bursts.BurstStarted();
+                }
+                var handling = DispatchAsync(pdu, token);
+                if (inBurst && !handling.IsCompleted)
+                {
+                    // The rest of this PDU is still on its way: what the burst held goes now, on this thread.
+                    inBurst = false;
+                    bursts!.BurstEnded();
+                }
+                await handling.ConfigureAwait(false);
             }
+        }
+        finally
+        {
+            if (inBurst) bursts!.BurstEnded();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask DispatchAsync(InboundPdu pdu, CancellationToken token)
+    {
+        Interlocked.Exchange(ref _lastReceive, Stopwatch.GetTimestamp());
+        var length = pdu.DataSegmentLength;
+        var opcode = pdu.Opcode;
+        Interlocked.Increment(ref _session.Counters.PdusReceived);
+        if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("received {Opcode} ITT 0x{Itt:x8}, {Length} data bytes", opcode, pdu.InitiatorTaskTag, length);
+        if (length > _parameters.MaxRecvDataSegmentLength)
+            throw new IscsiProtocolException($"{opcode} PDU with a {length}-byte data segment exceeds the negotiated MaxRecvDataSegmentLength of {_parameters.MaxRecvDataSegmentLength}");
+        switch (opcode)
+        {
+            case IscsiOpcode.DataIn:
+                await OnDataInAsync(pdu, token).ConfigureAwait(false);
+                break;
+            case IscsiOpcode.ScsiResponse:
+                await OnScsiResponseAsync(pdu, token).ConfigureAwait(false);
+                break;
+            case IscsiOpcode.ReadyToTransfer:
+                OnReadyToTransfer(pdu);
+                break;
+            case IscsiOpcode.NopIn:
+                await OnNopInAsync(pdu, token).ConfigureAwait(false);
+                break;
+            case IscsiOpcode.TaskManagementResponse:
+            case IscsiOpcode.TextResponse:
+            case IscsiOpcode.LogoutResponse:
+                await OnControlResponseAsync(pdu, token).ConfigureAwait(false);
+                break;
+            case IscsiOpcode.Reject:
+                await OnRejectAsync(pdu, token).ConfigureAwait(false);
+                break;
+            case IscsiOpcode.AsyncMessage:
+                await OnAsyncMessageAsync(pdu, token).ConfigureAwait(false);
+                break;
+            case IscsiOpcode.LoginResponse:
+                throw new IscsiProtocolException("Login Response received in full feature phase");
+            default:
+                throw new IscsiProtocolException($"unknown or unexpected opcode 0x{(byte)opcode:x2} from the target");
         }
     }
 

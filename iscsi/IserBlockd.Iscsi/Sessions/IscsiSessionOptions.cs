@@ -37,6 +37,9 @@ public sealed record IscsiSessionOptions
 
     public int MaxRedirects { get; init; } = 5;
 
+    /// <summary>Told when the receive loop handles a burst of PDUs (see <see cref="IReceiveBurstObserver"/>); none by default.</summary>
+    public IReceiveBurstObserver? ReceiveBursts { get; init; }
+
     /// <summary>
     /// When the connection is lost, keep outstanding commands (with their buffers) and queue new ones until
     /// <see cref="IscsiSession.ReinstateAsync"/> re-issues them, or <see cref="IscsiSession.FailOutstandingCommands"/>

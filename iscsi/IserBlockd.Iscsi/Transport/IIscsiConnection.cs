@@ -53,6 +53,10 @@ public interface IIscsiConnection : IAsyncDisposable
     /// </summary>
     ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken);
 
+    /// <summary>True when the next PDU's header is already received, so that <see cref="ReceiveHeaderAsync"/> returns it
+    /// without waiting for the network. A transport that cannot tell says false.</summary>
+    bool HasBufferedHeader => false;
+
     /// <summary>
     /// The core is done with the task's buffer (completed, failed or aborted): release any registration. Also called
     /// for a task without a buffer that the target ended (ABORT TASK, LU reset), whose answer will never come: release

@@ -27,6 +27,13 @@ public sealed class ControlledDevice(MemoryBlockDevice inner) : IBlockDevice
 
     public IReadOnlyList<DeviceEvent> Events => _events.ToArray();
 
+    /// <summary>Bursts the server opened and closed (<see cref="IBlockDevice.BeginBurst"/>), and operations started inside one.</summary>
+    public int BurstsBegun, BurstsEnded, StartedInBurst;
+
+    public void BeginBurst() => Interlocked.Increment(ref BurstsBegun);
+
+    public void EndBurst() => Interlocked.Increment(ref BurstsEnded);
+
     public BlockGeometry Geometry => Inner.Geometry;
     public BlockDeviceFeatures Features => Inner.Features;
     public IBlockBufferProvider Buffers => Inner.Buffers;
@@ -55,6 +62,7 @@ public sealed class ControlledDevice(MemoryBlockDevice inner) : IBlockDevice
     private ValueTask Run(DeviceOperation operation, long offset, long length, bool fua, Func<ValueTask> action)
     {
         _events.Enqueue(new DeviceEvent(operation, offset, length, fua, Completed: false));
+        if (Volatile.Read(ref BurstsBegun) > Volatile.Read(ref BurstsEnded)) Interlocked.Increment(ref StartedInBurst);
         if (Fault?.Invoke(operation, offset) is { } failure) return ValueTask.FromException(failure);
         var gate = Gate?.Invoke(operation, offset);
         if (gate == null)

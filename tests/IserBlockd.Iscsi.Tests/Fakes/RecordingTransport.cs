@@ -23,6 +23,10 @@ public sealed class RecordingTransport(IIscsiTransport inner) : IIscsiTransport
     public int Received(IscsiOpcode opcode) => _received.GetValueOrDefault(opcode);
     public int MaxOutstandingCommands => Volatile.Read(ref _maxOutstanding);
     public IReadOnlyDictionary<int, int> DataOutSizes => _dataOutSizes;
+    /// <summary>The most SCSI commands that one flush (one send of what the writer gathered) carried.</summary>
+    public int MaxCommandsPerFlush => Volatile.Read(ref _maxCommandsPerFlush);
+    private int _commandsSinceFlush;
+    private int _maxCommandsPerFlush;
     public int ImmediateDataCommands;
     public int UnsolicitedDataOuts;
     public int DataInWithStatus;
@@ -51,6 +55,7 @@ public sealed class RecordingTransport(IIscsiTransport inner) : IIscsiTransport
                 int max;
                 while (now > (max = Volatile.Read(ref owner._maxOutstanding)) && Interlocked.CompareExchange(ref owner._maxOutstanding, now, max) != max) { }
                 if (pdu.Data.Length > 0) Interlocked.Increment(ref owner.ImmediateDataCommands);
+                Interlocked.Increment(ref owner._commandsSinceFlush);
             }
             if (opcode == IscsiOpcode.DataOut)
             {
@@ -60,7 +65,15 @@ public sealed class RecordingTransport(IIscsiTransport inner) : IIscsiTransport
             return inner.SendAsync(pdu, cancellationToken);
         }
 
-        public ValueTask FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+        public ValueTask FlushAsync(CancellationToken cancellationToken)
+        {
+            var commands = Interlocked.Exchange(ref owner._commandsSinceFlush, 0);
+            int max;
+            while (commands > (max = Volatile.Read(ref owner._maxCommandsPerFlush)) && Interlocked.CompareExchange(ref owner._maxCommandsPerFlush, commands, max) != max) { }
+            return inner.FlushAsync(cancellationToken);
+        }
+
+        public bool HasBufferedHeader => inner.HasBufferedHeader;
 
         public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
         {

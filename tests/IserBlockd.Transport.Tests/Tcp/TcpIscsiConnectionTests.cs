@@ -18,6 +18,7 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
     private Socket _peer = null!;
     private TcpIscsiConnection _connection = null!;
     private RecordingStream _stream = null!;
+    private Socket _client = null!;
 
     public async Task InitializeAsync()
     {
@@ -28,6 +29,7 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
         var accept = listener.AcceptAsync();
         await client.ConnectAsync(listener.LocalEndPoint!);
         _peer = await accept;
+        _client = client;
         _stream = new RecordingStream(new NetworkStream(client, ownsSocket: true));
         _connection = new TcpIscsiConnection(_stream, client.LocalEndPoint, client.RemoteEndPoint);
     }
@@ -124,6 +126,55 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
         var placed = await _connection.ReceiveDataAsync(destination, default);
         Assert.True(MemoryMarshal.TryGetArray(placed, out var segment) && ReferenceEquals(segment.Array, destination));
         Assert.Equal(second, destination);
+    }
+
+    [Fact]
+    public async Task Every_pdu_one_receive_holds_is_parsed_without_another_read()
+    {
+        await EnableDigestsAsync(true, true);
+        const int pdus = 8;
+        var payloads = Enumerable.Range(0, pdus).Select(i => Enumerable.Range(0, 4096 + i).Select(b => (byte)(b * 7 + i)).ToArray()).ToArray();
+        var wire = payloads.SelectMany((p, i) => Frame(DataInHeader(p.Length, (uint)i), p, true, true)).ToArray();
+        await _peer.SendAsync(wire);
+        // All of it waits in the socket before the first receive, as a burst of responses does.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_client.Available < wire.Length && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(wire.Length, _client.Available);
+
+        Assert.False(_connection.HasBufferedHeader);
+        for (var i = 0; i < pdus; i++)
+        {
+            var receiving = _connection.ReceiveHeaderAsync(default);
+            if (i > 0) Assert.True(receiving.IsCompletedSuccessfully, $"PDU {i} needed another read");
+            var pdu = await receiving;
+            Assert.Equal(((uint)i, payloads[i].Length), (pdu.InitiatorTaskTag, pdu.DataSegmentLength));
+            Assert.False(_connection.HasBufferedHeader); // its data segment comes first
+            var destination = new byte[payloads[i].Length];
+            await _connection.ReceiveDataAsync(destination, default);
+            Assert.Equal(payloads[i], destination);
+            Assert.Equal(i < pdus - 1, _connection.HasBufferedHeader);
+        }
+        Assert.Single(_stream.Reads);
+    }
+
+    [Fact]
+    public async Task Pdus_sent_together_leave_in_one_write_with_digests()
+    {
+        await EnableDigestsAsync(true, true);
+        var expected = new List<byte>();
+        for (var i = 0; i < 6; i++)
+        {
+            var header = new byte[48];
+            var data = new byte[i == 0 ? 0 : 4096 + i]; // a command without data, then commands with immediate data
+            Random.Shared.NextBytes(data);
+            new ScsiCommandPdu { Final = true, Write = data.Length > 0, DataSegmentLength = data.Length, InitiatorTaskTag = (uint)i, ExpectedDataTransferLength = (uint)data.Length, Cdb = new byte[16] }.WriteHeader(header);
+            await _connection.SendAsync(new OutboundPdu(header, data), default);
+            expected.AddRange(Frame(header, data, true, true));
+        }
+        Assert.Equal(0, _stream.Writes);
+        await _connection.FlushAsync(default);
+        Assert.Equal(1, _stream.Writes);
+        Assert.Equal(expected.ToArray(), await ReceiveAllAsync(expected.Count));
     }
 
     [Fact]
@@ -234,6 +285,7 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
     private sealed class RecordingStream(Stream inner) : Stream
     {
         public List<ArraySegment<byte>> Reads { get; } = [];
+        public int Writes;
         public override bool CanRead => true;
         public override bool CanSeek => false;
         public override bool CanWrite => true;
@@ -247,7 +299,11 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
             return n;
         }
 
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref Writes);
+            return inner.WriteAsync(buffer, cancellationToken);
+        }
         public override void Flush() => inner.Flush();
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

@@ -70,6 +70,10 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     private int Buffered => _receiveEnd - _receiveStart;
 
+    public bool HasBufferedHeader =>
+        _pendingData == 0 && Buffered >= BasicHeaderSegment.Length
+        && Buffered >= BasicHeaderSegment.Length + _receive[_receiveStart + 4] * 4 + (_headerDigest ? PduLayout.DigestLength : 0);
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
     {

@@ -21,6 +21,7 @@ internal sealed class NbdReplyWriter
     private NbdInFlightRequest? _head, _tail;
     private bool _running, _held, _stopping;
     private readonly LoopWakeSignal _wake = new();
+    private readonly Action _wakeFromBurst;
 
     public NbdReplyWriter(NbdConnection connection, bool structuredReplies, NbdServerOptions options)
     {
@@ -28,6 +29,7 @@ internal sealed class NbdReplyWriter
         _structuredReplies = structuredReplies;
         _copyThreshold = options.CopyThreshold;
         _buffer = GC.AllocateUninitializedArray<byte>(options.SendBufferSize, pinned: true);
+        _wakeFromBurst = _wake.Set;
     }
 
     /// <summary>Queues a finished request's reply; wakes the writer unless it is busy or held.</summary>
@@ -41,7 +43,8 @@ internal sealed class NbdReplyWriter
             if (_running || _held) return;
             _running = true;
         }
-        _wake.Set();
+        // Completed in a burst of the device's (CompletionBurst): the writer starts when the burst ends.
+        if (!CompletionBurst.TryDefer(_wakeFromBurst)) _wake.Set();
     }
 
     /// <summary>The reader starts a burst: replies wait until <see cref="EndBatch"/>.</summary>
