@@ -1,6 +1,7 @@
 using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Tests.Support;
+using IserBlockd.Primitives.Native;
 using IserBlockd.TestSupport;
 using Xunit.Abstractions;
 
