@@ -23,7 +23,7 @@ PACKAGES=(
     rdma-core libibverbs1 librdmacm1 ibverbs-providers libibverbs-dev librdmacm-dev ibverbs-utils rdmacm-utils perftest
     qemu-system-x86 busybox-static cpio kmod iproute2 e2fsprogs nbd-client open-iscsi
     clang zlib1g-dev gcc
-    python3 python3-prometheus-client strace
+    python3 python3-prometheus-client python3-libnbd strace
     afl++
 )
 missing=()

@@ -16,10 +16,13 @@ internal sealed class ExportProcess : IAsyncDisposable
     /// <summary>What follows "ready: " — an NBD URI or /dev/nbdN.</summary>
     public string Ready { get; }
 
-    public static async Task<ExportProcess> StartAsync(TestTarget target, int lun, params string[] way)
+    public static Task<ExportProcess> StartAsync(TestTarget target, int lun, params string[] way) => StartAsync(target.Portal, target.Iqn, lun, way);
+
+    /// <summary>An export of any target (istgt, ...) at <paramref name="portal"/>.</summary>
+    public static async Task<ExportProcess> StartAsync(string portal, string iqn, int lun, params string[] way)
     {
         var process = ExternalProcess.Start(Executables.Iserblockd,
-            ["export", "--portal", target.Portal, "--target", target.Iqn, "--lun", lun.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["export", "--portal", portal, "--target", iqn, "--lun", lun.ToString(System.Globalization.CultureInfo.InvariantCulture),
              "--initiator-name", TestTarget.InitiatorName, "--log-level", "info", .. way]);
         try
         {

@@ -58,6 +58,28 @@ public sealed class ConnectOptions
         HelpName = "DIGESTS",
     };
 
+    public Option<int?> MaxRecvDataSegmentLength { get; } = new("--max-recv-data-segment-length")
+    {
+        Description = "Largest data segment we accept, 512 to 16777215 (as operational.maxRecvDataSegmentLength; default 262144)",
+        HelpName = "BYTES",
+    };
+
+    public Option<int?> MaxBurstLength { get; } = new("--max-burst-length")
+    {
+        Description = "MaxBurstLength we propose, 512 to 16777215 (as operational.maxBurstLength)",
+        HelpName = "BYTES",
+    };
+
+    public Option<int?> FirstBurstLength { get; } = new("--first-burst-length")
+    {
+        Description = "FirstBurstLength we propose, 512 to 16777215 and at most --max-burst-length (as operational.firstBurstLength)",
+        HelpName = "BYTES",
+    };
+
+    public Option<string?> InitialR2T { get; } = new("--initial-r2t") { Description = "Yes or No: InitialR2T we propose (default No)", HelpName = "YES|NO" };
+
+    public Option<string?> ImmediateData { get; } = new("--immediate-data") { Description = "Yes or No: ImmediateData we propose (default Yes)", HelpName = "YES|NO" };
+
     public Option<string?> ChapAlgorithms { get; } = new("--chap-algorithms")
     {
         Description = $"CHAP algorithms to offer, most preferred first; the target picks (default {ChapAlgorithmNames.Format(ChapAlgorithmNames.Default)})",
@@ -86,6 +108,11 @@ public sealed class ConnectOptions
         AddIdentityOptions(command);
         command.Add(HeaderDigest);
         command.Add(DataDigest);
+        command.Add(MaxRecvDataSegmentLength);
+        command.Add(MaxBurstLength);
+        command.Add(FirstBurstLength);
+        command.Add(InitialR2T);
+        command.Add(ImmediateData);
     }
 
     /// <summary>Adds initiator name, transport, CHAP and timeout options (discovery uses just these).</summary>
@@ -131,8 +158,15 @@ public sealed class ConnectOptions
         {
             HeaderDigest = result.GetValue(HeaderDigest) is { } h ? ConfigValidator.ValidateDigest(h, "--header-digest", digestErrors) : null,
             DataDigest = result.GetValue(DataDigest) is { } d ? ConfigValidator.ValidateDigest(d, "--data-digest", digestErrors) : null,
+            MaxRecvDataSegmentLength = DataLength(result, MaxRecvDataSegmentLength),
+            MaxBurstLength = DataLength(result, MaxBurstLength),
+            FirstBurstLength = DataLength(result, FirstBurstLength),
+            InitialR2T = YesNo(result, InitialR2T),
+            ImmediateData = YesNo(result, ImmediateData),
         };
         if (digestErrors.Count > 0) throw new CliFailure(ExitCodes.Invalid, digestErrors[0].ToString());
+        if (operational is { FirstBurstLength: { } first, MaxBurstLength: { } max } && first > max)
+            throw new CliFailure(ExitCodes.Invalid, $"--first-burst-length must not exceed --max-burst-length ({operational.MaxBurstLength})");
         if (!IscsiTransportKindNames.TryParse(result.GetValue(Transport), out var kind))
             throw new CliFailure(ExitCodes.Invalid, $"--transport '{result.GetValue(Transport)}': expected tcp, iser or auto");
         var timeout = result.GetValue(LoginTimeout);
@@ -161,6 +195,22 @@ public sealed class ConnectOptions
             InitiatorOrigin = origin,
         };
     }
+
+    private static int? DataLength(ParseResult result, Option<int?> option)
+    {
+        if (result.GetValue(option) is not { } value) return null;
+        if (value is < ConfigValidator.MinDataLength or > ConfigValidator.MaxDataLength)
+            throw new CliFailure(ExitCodes.Invalid, $"{option.Name}: expected {ConfigValidator.MinDataLength} to {ConfigValidator.MaxDataLength}, got {value}");
+        return value;
+    }
+
+    private static bool? YesNo(ParseResult result, Option<string?> option) => result.GetValue(option) switch
+    {
+        null => null,
+        var v when v.Equals("yes", StringComparison.OrdinalIgnoreCase) => true,
+        var v when v.Equals("no", StringComparison.OrdinalIgnoreCase) => false,
+        var v => throw new CliFailure(ExitCodes.Invalid, $"{option.Name}: expected Yes or No, got \"{v}\""),
+    };
 
     private ChapSettings? ReadChap(ParseResult result)
     {

@@ -15,8 +15,8 @@ namespace IserBlockd.Daemon.Configuration;
 /// </summary>
 internal sealed class ConfigValidator
 {
-    private const int MinDataLength = 512;
-    private const int MaxDataLength = 16_777_215; // 2^24 - 1, RFC 7143 section 13
+    internal const int MinDataLength = 512;
+    internal const int MaxDataLength = 16_777_215; // 2^24 - 1, RFC 7143 section 13
     private const double MaxSeconds = 86_400;
     private const int MaxUnixSocketPath = 107; // sun_path is 108 bytes with the terminating NUL
     private const int MinPoolBufferSize = 4096;            // one page: registered buffers are page-aligned
