@@ -30,6 +30,7 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
         _lun = lun;
         Geometry = geometry;
         lun.CapacityChanged += (_, e) => Geometry = Geometry with { Size = (long)e.SizeBytes };
+        lun.ModeParametersChanged += (_, _) => _ = RereadCachingAsync();
         Features = features;
         Buffers = buffers;
         Caching = caching;
@@ -42,7 +43,23 @@ public sealed class ScsiLunBlockDevice : IBlockDevice
     public BlockDeviceFeatures Features { get; }
     public IBlockBufferProvider Buffers { get; }
     public LunStatistics Statistics { get; } = new();
-    public CachingModePage Caching { get; }
+    /// <summary>The Caching mode page as last read: at creation and again after MODE PARAMETERS CHANGED (2A/01).
+    /// FLUSH is offered whatever it says (see <see cref="CreateAsync"/>), so a cache switched on later is still flushed.</summary>
+    public CachingModePage Caching { get; private set; }
+
+    /// <summary>Reads the caching page again after the target reported changed mode parameters (2A/01). A failure
+    /// keeps the page as it was: FLUSH stays offered either way.</summary>
+    private async Task RereadCachingAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            Caching = await CachingModePage.ReadAsync(_lun, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IserBlockd.Iscsi.IscsiException or OperationCanceledException)
+        {
+        }
+    }
     public ScsiLun Lun => _lun;
 
     /// <summary>Builds the device from an opened LUN (which has already been probed), asking the LUN for

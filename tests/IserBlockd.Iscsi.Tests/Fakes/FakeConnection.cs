@@ -166,6 +166,14 @@ public sealed partial class FakeConnection(FakeTarget target, TargetSide side)
                 BinaryPrimitives.WriteUInt64BigEndian(data, (ulong)((target.CapacityBlocks ?? target.Disk.Length / target.BlockSize) - 1));
                 BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(8), (uint)target.BlockSize);
                 break;
+            case 0x5a when target.WriteCacheEnabled is { } wce: // MODE SENSE(10), DBD: header and the Caching page
+                data = new byte[8 + 20];
+                BinaryPrimitives.WriteUInt16BigEndian(data, (ushort)(data.Length - 2));
+                data[3] = 0x10;          // DPOFUA
+                data[8] = 0x08;          // Caching mode page
+                data[9] = 0x12;
+                data[10] = (byte)(wce ? 0x04 : 0);
+                break;
             case ScsiOpcode.ReportLuns:
                 data = new byte[16];
                 BinaryPrimitives.WriteUInt32BigEndian(data, 8);

@@ -52,6 +52,9 @@ public sealed class FakeTarget
 
     public bool UnitAttentionFirst { get; set; } = true;
 
+    /// <summary>The WCE bit MODE SENSE(10) reports in the Caching mode page; null: MODE SENSE is refused (ILLEGAL REQUEST).</summary>
+    public bool? WriteCacheEnabled { get; set; }
+
     /// <summary>Do not answer SCSI commands (they stay pending) while set.</summary>
     public bool HoldCommands { get; set; }
 
