@@ -5,6 +5,7 @@ namespace IserBlockd.Integration.Tests;
 
 /// <summary>NBD_CMD_CACHE from a real client (libnbd's Python binding, as nbdsh runs it) through
 /// <c>iserblockd export</c> to tgtd: PRE-FETCH, or the fallback where the LUN refuses it; data stays intact.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class ExportCacheTests(ITestOutputHelper output)
 {
     private const long Size = 64L << 20;

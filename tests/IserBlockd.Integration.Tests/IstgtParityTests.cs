@@ -11,6 +11,7 @@ namespace IserBlockd.Integration.Tests;
 /// executables: <c>iserblockctl discover</c> and <c>inquiry</c>, <c>iserblockd export</c> under fio verify
 /// (4 KiB to 1 MiB) and nbdcopy, and the daemon mapping an istgt LUN to an NBD socket from its configuration.
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class IstgtParityTests(ITestOutputHelper output)
 {
     private const long Size = 64L << 20;

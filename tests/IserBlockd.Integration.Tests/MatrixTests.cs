@@ -9,6 +9,7 @@ namespace IserBlockd.Integration.Tests;
 /// <c>iserblockd export</c> against tgtd and istgt under digests, InitialR2T, ImmediateData, burst and segment
 /// lengths from 512 B to 16 MiB, and 512/4096-byte blocks. The whole matrix runs without <c>--quick</c> (minutes).
 /// </summary>
+[Trait("Category", "RealPeer")]
 public sealed class MatrixTests(ITestOutputHelper output)
 {
     [Fact]

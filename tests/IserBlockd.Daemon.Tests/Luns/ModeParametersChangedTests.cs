@@ -40,9 +40,7 @@ public sealed class ModeParametersChangedTests(ITestOutputHelper output)
         await device.ReadAsync(0, back, CancellationToken.None); // retried after the unit attention
         Assert.Equal(bed.Target.Disk.AsSpan(0, 4096).ToArray(), back);
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!device.Caching.WriteCacheEnabled && DateTime.UtcNow < deadline) await Task.Delay(10);
-        Assert.True(device.Caching.WriteCacheEnabled, "the caching page was not read again after 2A/01");
+        await Wait.Until(() => device.Caching.WriteCacheEnabled, "the caching page read again after 2A/01", TimeSpan.FromSeconds(30));
         Assert.True(bed.CountReceived(p => p.Opcode == IscsiOpcode.ScsiCommand && p.Header[32] == 0x5a) > modeSensesBefore);
         Assert.True(device.Features.HasFlag(BlockDeviceFeatures.Flush));
         await device.FlushAsync(CancellationToken.None);
