@@ -81,7 +81,11 @@ internal sealed class BlockIoDriver
                 try
                 {
                     var lba = (ulong)index % _slots * _blocksPerIo;
-                    await (_write ? _lun.WriteAsync(lba, buffer) : _lun.ReadAsync(lba, buffer)).ConfigureAwait(false);
+                    // Issued as the NBD server issues a burst: under a send hold, released before the wait.
+                    _lun.Session.HoldSends();
+                    var io = _write ? _lun.WriteAsync(lba, buffer) : _lun.ReadAsync(lba, buffer);
+                    _lun.Session.ReleaseSends();
+                    await io.ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {

@@ -43,6 +43,8 @@ internal sealed class InMemoryIscsiConnection : IIscsiConnection
         return default;
     }
 
+    public bool HasBufferedHeader => _inbound.HasPublished;
+
     // Cancellation is not watched: the core ends a receive by disposing the connection, which fails it.
     public ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken) => _inbound.ReceiveHeaderAsync();
 

@@ -106,6 +106,12 @@ internal sealed class InboundPduQueue : IValueTaskSource<InboundPdu>
         _waiter.SetException(reason);
     }
 
+    /// <summary>A published PDU waits: the next receive returns it at once (the core's receive bursts).</summary>
+    public bool HasPublished
+    {
+        get { lock (_gate) return _head != _published; }
+    }
+
     public ValueTask<InboundPdu> ReceiveHeaderAsync()
     {
         lock (_gate)

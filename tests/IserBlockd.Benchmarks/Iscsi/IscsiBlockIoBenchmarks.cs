@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Jobs;
+using IserBlockd.BlockDev;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Scsi;
 using IserBlockd.Iscsi.Sessions;
@@ -41,6 +42,7 @@ public class IscsiBlockIoBenchmarks
             Portals = [new IscsiPortal("memory")],
             TargetName = MemoryDiskTarget.Name,
             InitiatorName = "iqn.2026-11.io.iserblockd.bench:initiator",
+            ReceiveBursts = CompletionBursts.Instance, // as the daemon wires it
         });
         var lun = await _session.OpenLunAsync(1);
         await CheckRoundTripAsync(lun);
@@ -71,6 +73,14 @@ public class IscsiBlockIoBenchmarks
 
     [Benchmark(OperationsPerInvoke = IosPerInvoke, Description = "4 KiB WRITE")]
     public void Write4K() => _driver.Run(write: true, QueueDepth, IosPerInvoke);
+}
+
+/// <summary>Receive bursts reported to blockdev's <see cref="CompletionBurst"/>, as the daemon does.</summary>
+internal sealed class CompletionBursts : IReceiveBurstObserver
+{
+    public static readonly CompletionBursts Instance = new();
+    public void BurstStarted() => CompletionBurst.Begin();
+    public void BurstEnded() => CompletionBurst.End();
 }
 
 /// <summary>Short runs: the figure that matters here is Allocated.</summary>
