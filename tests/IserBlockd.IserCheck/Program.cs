@@ -88,7 +88,8 @@ async Task<int> WithSessionAsync(Func<IscsiSession, ScsiLun, TransportChoice, Ta
         rc = await body(session, lun, choice);
         if (choice.Iser?.LastConnection is { } c)
             Console.WriteLine($"iser: registered={c.RegisteredTransfers} bounce={c.BounceTransfers} pinned={c.PinnedTransfers} sendStalls={c.SendStalls} " +
-                $"pdusSent={c.PdusSent} pdusReceived={c.PdusReceived} device={choice.Iser.Device?.Name}");
+                $"pdusSent={c.PdusSent} pdusReceived={c.PdusReceived} device={choice.Iser.Device?.Name} " +
+                $"windows={c.UsesWindows} binds={c.WindowBinds} remoteInvalidations={c.RemoteInvalidations} localInvalidations={c.LocalInvalidations}");
         await session.LogoutAsync(ct);
         Console.WriteLine("logged out");
     }

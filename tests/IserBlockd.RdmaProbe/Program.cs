@@ -24,10 +24,11 @@ try
         "server" when options.WriteBandwidth => await WriteBandwidth.ServeAsync(options),
         "client" when options.WriteBandwidth => await WriteBandwidth.RunAsync(options),
         "server" => await RpingServer.RunAsync(options),
+        "windows" => await WindowScope.RunAsync(options),
         "client" => await RpingClient.RunAsync(options),
         _ => 2,
     };
-    if (rc == 0 && options.Command is "server" or "client") CheckTeardown(options);
+    if (rc == 0 && options.Command is "server" or "client" or "windows") CheckTeardown(options);
     Console.WriteLine(rc == 0 ? $"{options.Command}: OK in {total.Elapsed.TotalSeconds:F2} s" : $"{options.Command}: exit {rc}");
     return rc;
 }

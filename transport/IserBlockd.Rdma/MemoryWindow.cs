@@ -35,6 +35,9 @@ public sealed unsafe class MemoryWindow : IDisposable
     /// </summary>
     public uint PrepareBind(IbvSendWr* workRequest, IntPtr memoryRegion, ulong address, ulong length, IbvAccessFlags access)
     {
+        // Providers read the window's current key from ibv_mw.rkey when the bind is posted (rxe sends it to the kernel,
+        // which refuses a key that is not the window's current one), and not all of them update it: keep it ours.
+        _handle.Native->RemoteKey = _key;
         _key = IbvMw.NextRemoteKey(_key);
         workRequest->Opcode = IbvWrOpcode.BindMemoryWindow;
         workRequest->ScatterGatherList = null;
@@ -54,6 +57,7 @@ public sealed unsafe class MemoryWindow : IDisposable
     /// <summary>Fills <paramref name="workRequest"/> as a local invalidate of the window's current key.</summary>
     public void PrepareLocalInvalidate(IbvSendWr* workRequest)
     {
+        _handle.Native->RemoteKey = _key; // the bind has been posted: the window's key is the new one
         workRequest->Opcode = IbvWrOpcode.LocalInvalidate;
         workRequest->ScatterGatherList = null;
         workRequest->ScatterGatherCount = 0;

@@ -91,7 +91,23 @@ public sealed class InMemoryConnection : IIscsiConnection
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>While set and not completed, a SCSI Command's send waits for it (as an iSER send waits for credits).</summary>
+    public TaskCompletionSource? HoldCommands { get; set; }
+
     public ValueTask SendAsync(OutboundPdu pdu, CancellationToken cancellationToken)
+    {
+        if (HoldCommands is { Task.IsCompleted: false } hold && BasicHeaderSegment.GetOpcode(pdu.Header.Span) == IscsiOpcode.ScsiCommand)
+            return SendAfterHoldAsync(hold.Task, pdu, cancellationToken);
+        return SendNow(pdu);
+    }
+
+    private async ValueTask SendAfterHoldAsync(Task hold, OutboundPdu pdu, CancellationToken cancellationToken)
+    {
+        await hold.WaitAsync(cancellationToken);
+        await SendNow(pdu);
+    }
+
+    private ValueTask SendNow(OutboundPdu pdu)
     {
         if (!pdu.Task.IsEmpty) lock (TaskData) TaskData.Add(pdu.Task);
         if (!_toTarget.Writer.TryWrite(new RawPdu(pdu.Header.ToArray(), pdu.Data.ToArray())))

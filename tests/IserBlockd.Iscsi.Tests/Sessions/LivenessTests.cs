@@ -34,4 +34,31 @@ public sealed class LivenessTests(ITestOutputHelper output)
         Assert.False(await probe.WaitAsync(TimeSpan.FromSeconds(10))); // traffic stopped: the ping is still unanswered
 
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_ping_goes_out_beside_a_writer_the_transport_holds_where_the_transport_allows(bool concurrentPing)
+    {
+        var bed = new FakeTargetBed(output, t => t.UnitAttentionFirst = false);
+        bed.Transport.Capabilities = concurrentPing ? IserBlockd.Iscsi.Transport.IscsiTransportCapabilities.ConcurrentPing : 0;
+        await using var session = await bed.LoginAsync();
+        var lun = await session.OpenLunAsync(1);
+        var hold = new TaskCompletionSource();
+        bed.Transport.Connections[^1].HoldCommands = hold;
+        var read = lun.ReadAsync(0, new byte[512]).AsTask(); // the writer now waits inside the transport's send
+        await Task.Delay(100);
+        var ping = session.PingAsync();
+        if (concurrentPing)
+            await ping.WaitAsync(TimeSpan.FromSeconds(10)); // answered while the writer still waits
+        else
+        {
+            await Task.Delay(300);
+            Assert.False(ping.IsCompleted); // queued behind the writer
+        }
+        Assert.False(read.IsCompleted);
+        hold.SetResult();
+        await read.WaitAsync(TimeSpan.FromSeconds(10));
+        await ping.WaitAsync(TimeSpan.FromSeconds(10));
+    }
 }

@@ -71,10 +71,17 @@ for lun in 1 2; do
     done
     grep -q "^ok: 64 concurrent 64 KiB writes then reads, all verified" <<< "$out" || fail "LUN $lun: concurrent I/O"
     grep -Eq "^iser: registered=[1-9][0-9]* bounce=[1-9]" <<< "$out" || fail "LUN $lun: zero-copy and bounce paths were not both used"
+    # rxe has type 2 memory windows: every command's buffer is reached only through a window bound for it, and every
+    # window is invalidated when its command ends (tgtd sends no Send with Invalidate: locally).
+    grep -Eq "^iser: .* windows=True binds=[1-9][0-9]* remoteInvalidations=[0-9]+ localInvalidations=[1-9]" <<< "$out" ||
+        fail "LUN $lun: task buffers were not reached through per-command memory windows"
+    binds=$(sed -n 's/^iser: .* binds=\([0-9]*\) remoteInvalidations=\([0-9]*\) localInvalidations=\([0-9]*\)$/\1 \2 \3/p' <<< "$out")
+    read -r b r l <<< "$binds"
+    assert_eq "$((r + l))" "$b" "LUN $lun: windows invalidated (remote + local) vs bound"
     grep -q "^ok: no rdma-core object left" <<< "$out" || fail "LUN $lun: rdma-core objects left after logout"
     ! grep -q FAIL <<< "$out" || fail "LUN $lun: a check failed"
 done
-checked io "verified 4 KiB, 128 KiB, 1 MiB and 64 in flight, zero-copy and bounce, 512 and 4096 B LUNs, no leak"
+checked io "verified 4 KiB, 128 KiB, 1 MiB and 64 in flight, zero-copy and bounce, 512 and 4096 B LUNs, no leak, a memory window per command, each invalidated"
 
 step "reference: the kernel's initiator (open-iscsi, iface iser) logs into the same target and reads what we wrote"
 head -c $((4 * MIB)) /dev/urandom > /run/ours.bin

@@ -38,6 +38,17 @@ info "$out"
 assert_eq "$rc" 3 "reach exit code for 127.0.0.1 (rxe on lo does not route)"
 grep -q 'reachable=False.*no RDMA route to 127.0.0.1:3260' <<< "$out" || fail "no clear reason for the missing route"
 
+step "memory windows (type 2): a key reaches the buffer only through its own connection, and only until invalidated"
+# What the iSER initiator's per-command windows rest on: the buffer's registration grants no remote access; a window
+# bound on connection A lets A's peer read; another connection's peer (another session) with A's key, the
+# registration's rkey, and A's peer after the local invalidate all get an error completion.
+rc=0; out=$("$PROBE" windows --address "$ADDR" --port 7476 --check-kernel-resources 2>&1) || rc=$?
+info "$out"
+assert_eq "$rc" 0 "rdmaprobe windows exit code"
+grep -Eq '^RESULT windows bound_read=ok rebound_read=ok other_session=[A-Za-z]+Error registration_key=[A-Za-z]+Error after_invalidate=[A-Za-z]+Error distinct_keys=True$' <<< "$out" ||
+    fail "a memory window key reached the buffer beyond its connection or its lifetime"
+checked windows "a window key works only on its own connection and only until invalidated; the registration's own key opens nothing"
+
 step "a connect to a port nobody listens on fails with a clear error"
 rc=0; out=$("$PROBE" client --address "$ADDR" --port 7499 --count 1 2>&1) || rc=$?
 info "$out"

@@ -308,6 +308,9 @@ public sealed partial class IserConnection : IIscsiConnection
         if (await Task.WhenAny(drained, Task.Delay(_options.DrainTimeout)).ConfigureAwait(false) != drained)
             _logger.LogDebug("iSER: {Receives} receives and {Sends} sends had not flushed after {Timeout} s; destroying the queue pair anyway",
                 _postedReceives, _inflightSends, _options.DrainTimeout.TotalSeconds);
+        // Windows first: a window still bound to the queue pair (commands in flight at the failure) holds it, and rxe
+        // then waits and warns when the queue pair is destroyed. Deallocating a window also invalidates it.
+        _windows?.Dispose();
         try
         {
             await _wire.DestroyAsync().ConfigureAwait(false);
@@ -317,7 +320,6 @@ public sealed partial class IserConnection : IIscsiConnection
             _logger.LogWarning("iSER: tearing down the queue pair failed: {Reason}", e.Message);
         }
         ReleaseAllTaskBuffers();
-        _windows?.Dispose(); // after the queue pair: a window bound on it goes with it
         _region.Deregister();
         lock (_gate)
         {

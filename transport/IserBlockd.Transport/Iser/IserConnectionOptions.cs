@@ -34,6 +34,13 @@ public sealed record IserConnectionOptions
     /// <summary>Sends queued before they are posted without waiting for a flush (one doorbell per batch).</summary>
     public int PostBatch { get; init; } = 16;
 
+    /// <summary>
+    /// With memory windows: let the target end a command with Send with Invalidate of its window's key (the CM header
+    /// then omits SEND_W_INV_NOT_SUP), saving the local invalidate. Off by default: shown so far only against the
+    /// in-memory target; tgtd never sends it, LIO isert would. Either way a local invalidate covers what the target left.
+    /// </summary>
+    public bool RemoteInvalidation { get; init; }
+
     /// <summary>How long teardown waits for the posted work requests to flush after the disconnect.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
 

@@ -160,11 +160,10 @@ public sealed record IserDeviceOptions
     };
 
     /// <summary>
-    /// Scope remote access to one command with type 2 memory windows where the device has them. Off (default until
-    /// the VM test bed has shown it against tgtd and LIO): the registrations grant remote access themselves and their
-    /// keys are shared by every session on the device.
+    /// Scope remote access to one command with type 2 memory windows where the device has them (default). Off: the
+    /// registrations grant remote access themselves and their keys are shared by every session on the device.
     /// </summary>
-    public bool MemoryWindows { get; init; }
+    public bool MemoryWindows { get; init; } = true;
 }
 
 /// <summary>

@@ -128,7 +128,7 @@ public sealed class IserTransport : IIscsiTransport
                 RnrRetryCount: 7);
             _logger.LogTrace("iSER: {Receives} receives posted on QP 0x{Qp:x}; connecting", options.ReceiveBufferCount, qp.Number);
             // With windows the target may invalidate a command's window itself with its SCSI Response (Send with Invalidate).
-            var cmHeader = device.UsesWindows ? IserCmHeader.InitiatorWithWindows : IserCmHeader.Initiator;
+            var cmHeader = device.UsesWindows && options.RemoteInvalidation ? IserCmHeader.InitiatorWithWindows : IserCmHeader.Initiator;
             var accepted = await id.ConnectAsync(parameters, cmHeader.ToArray(), cancellationToken).ConfigureAwait(false);
             wire.StartWatching();
             _logger.LogDebug("iSER: connected to {Endpoint} from {Local} on {Device} (QP 0x{Qp:x}); target private data: {PrivateData}; remote access {Scope}",
