@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Transport;
 

@@ -1,7 +1,7 @@
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Scsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Daemon.Cli;
 

@@ -10,7 +10,7 @@ using IserBlockd.Daemon.Metrics;
 using IserBlockd.Daemon.Sessions;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Login;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Daemon.Export;

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Security;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 using static IserBlockd.Iscsi.Negotiation.IscsiKeys;
 

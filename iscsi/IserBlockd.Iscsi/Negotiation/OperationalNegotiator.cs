@@ -1,5 +1,5 @@
 using IserBlockd.Iscsi.Login;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using static IserBlockd.Iscsi.Negotiation.IscsiKeys;
 
 namespace IserBlockd.Iscsi.Negotiation;

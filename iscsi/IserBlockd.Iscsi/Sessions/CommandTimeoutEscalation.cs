@@ -111,7 +111,7 @@ internal sealed partial class CommandTimeoutEscalation : IAsyncDisposable
         return false;
     }
 
-    private async Task<bool> ResetAsync(ulong lun, IscsiConnection connection, List<TimedOutTask> tasks)
+    private async Task<bool> ResetAsync(ulong lun, FullFeaturePhase connection, List<TimedOutTask> tasks)
     {
         Interlocked.Increment(ref _session.Counters.LunResets);
         _tasks.MarkResetting(lun, connection);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Iscsi.Sessions;
@@ -19,7 +19,7 @@ public sealed partial class IscsiSession
 
     private void Activate(IIscsiConnection transportConnection, IscsiPortal portal, LoginOutcome outcome)
     {
-        var connection = new IscsiConnection(this, transportConnection, outcome.Parameters!, outcome.ExpStatSN, _logger);
+        var connection = new FullFeaturePhase(this, transportConnection, outcome.Parameters!, outcome.ExpStatSN, _logger);
         int requeued;
         lock (_lock)
         {
@@ -39,14 +39,14 @@ public sealed partial class IscsiSession
         connection.SignalWriter();
     }
 
-    private async Task RunConnectionAsync(IscsiConnection connection)
+    private async Task RunConnectionAsync(FullFeaturePhase connection)
     {
         await Task.Yield();
         var error = await connection.RunAsync().ConfigureAwait(false);
         OnConnectionEnded(connection, error);
     }
 
-    private void OnConnectionEnded(IscsiConnection connection, Exception? error)
+    private void OnConnectionEnded(FullFeaturePhase connection, Exception? error)
     {
         List<ScsiTask> toFail = [];
         Exception taskError;
@@ -109,7 +109,7 @@ public sealed partial class IscsiSession
     /// </summary>
     public async Task ReinstateAsync(CancellationToken cancellationToken = default)
     {
-        IscsiConnection? old;
+        FullFeaturePhase? old;
         lock (_lock)
         {
             if (_state is not (IscsiSessionState.ConnectionLost or IscsiSessionState.Failed or IscsiSessionState.LoggedIn))
@@ -157,7 +157,7 @@ public sealed partial class IscsiSession
     /// </summary>
     public void AbortConnection(string reason)
     {
-        IscsiConnection? connection;
+        FullFeaturePhase? connection;
         lock (_lock) connection = _state == IscsiSessionState.LoggedIn ? _connection : null;
         connection?.Fail(new IscsiConnectionLostException(reason));
     }
@@ -185,7 +185,7 @@ public sealed partial class IscsiSession
     /// target's deadline (at most <see cref="IscsiSessionOptions.AbortTimeout"/>) to finish; then we log out, and the
     /// connection ends as a loss so that the owner reinstates the session, where the held commands go out.
     /// </summary>
-    internal void OnLogoutRequested(IscsiConnection connection, TimeSpan deadline)
+    internal void OnLogoutRequested(FullFeaturePhase connection, TimeSpan deadline)
     {
         lock (_lock)
         {
@@ -231,7 +231,7 @@ public sealed partial class IscsiSession
     /// <summary>Waits for outstanding commands, then logs the session out (reason: close the session).</summary>
     public async Task LogoutAsync(CancellationToken cancellationToken = default)
     {
-        IscsiConnection? connection;
+        FullFeaturePhase? connection;
         Task drained;
         lock (_lock)
         {
@@ -303,7 +303,7 @@ public sealed partial class IscsiSession
                 _logger.LogDebug("logout during dispose failed: {Reason}", e.Message);
             }
         }
-        IscsiConnection? connection;
+        FullFeaturePhase? connection;
         lock (_lock)
         {
             _state = IscsiSessionState.Disposed;

@@ -3,7 +3,7 @@ using IserBlockd.Iscsi.Discovery;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -32,7 +32,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     private readonly ControlChannel _controls = new();
     private readonly SessionLogin _login;
     private readonly CommandTimeoutEscalation _escalation;
-    private IscsiConnection? _connection;
+    private FullFeaturePhase? _connection;
     private Task _connectionRun = Task.CompletedTask;
     private IscsiSessionState _state = IscsiSessionState.LoggingIn;
     private bool _failFast;
@@ -163,7 +163,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
         return valueTask;
     }
 
-    private IscsiConnection? CurrentConnection()
+    private FullFeaturePhase? CurrentConnection()
     {
         lock (_lock) return _state is IscsiSessionState.LoggedIn or IscsiSessionState.LoggingOut ? _connection : null;
     }
@@ -290,7 +290,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     }
 
     /// <summary>Every task of <paramref name="lun"/> on <paramref name="connection"/> was ended by a reset: re-issued or failed, never forgotten.</summary>
-    internal (int Reissued, int Failed) EndLunTasks(ulong lun, IscsiConnection connection, string why)
+    internal (int Reissued, int Failed) EndLunTasks(ulong lun, FullFeaturePhase connection, string why)
     {
         int reissued = 0, failed = 0;
         foreach (var ended in _tasks.EndLunAtTarget(lun, connection, Options.MaxTimeoutReissues))
@@ -304,7 +304,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     private void OnTaskCanceled(ScsiTask task)
     {
-        IscsiConnection? connection = null;
+        FullFeaturePhase? connection = null;
         uint itt = 0, cmdSN = 0;
         ulong lun = 0;
         lock (_lock)
@@ -330,7 +330,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
             _ = AbortCanceledAsync(connection, itt, cmdSN, lun);
     }
 
-    private async Task AbortCanceledAsync(IscsiConnection connection, uint itt, uint cmdSN, ulong lun)
+    private async Task AbortCanceledAsync(FullFeaturePhase connection, uint itt, uint cmdSN, ulong lun)
     {
         try
         {
@@ -349,7 +349,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     // ---------------------------------------------------------------- control requests
 
-    internal Task<ControlResponse> SendControlAsync(ControlRequest request, IscsiConnection? connection)
+    internal Task<ControlResponse> SendControlAsync(ControlRequest request, FullFeaturePhase? connection)
     {
         lock (_lock)
         {

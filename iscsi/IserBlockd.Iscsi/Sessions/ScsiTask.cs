@@ -71,7 +71,7 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
     public long Sequence;
     public ScsiTaskState State;
     public uint CmdSN;
-    public IscsiConnection? Connection;
+    public FullFeaturePhase? Connection;
     public bool AbortRequested;
     public CancellationTokenRegistration Cancellation;
     public ScsiTaskMode Mode;

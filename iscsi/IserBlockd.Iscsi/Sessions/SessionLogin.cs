@@ -1,6 +1,6 @@
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Security;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Iscsi.Sessions;

@@ -21,7 +21,7 @@ internal sealed class TaskLifecycle
     private readonly Queue<ScsiTask> _queue;
     private readonly long _commandTimeoutTicks;
     private CommandWindow _window;
-    private IscsiConnection? _connection;
+    private FullFeaturePhase? _connection;
     private bool _holdCommands;
     private long _nextSequence;
     private TaskCompletionSource? _drained;
@@ -67,7 +67,7 @@ internal sealed class TaskLifecycle
     /// A new connection is in full feature phase: commands go out on it, in the window the login reported, the
     /// retained ones first in their original order. Returns how many were retained. Caller holds the gate.
     /// </summary>
-    public int ActivateLocked(IscsiConnection connection, uint cmdSN, uint expCmdSN, uint maxCmdSN)
+    public int ActivateLocked(FullFeaturePhase connection, uint cmdSN, uint expCmdSN, uint maxCmdSN)
     {
         _window.Reset(cmdSN, expCmdSN, maxCmdSN);
         _connection = connection;
@@ -89,7 +89,7 @@ internal sealed class TaskLifecycle
     // ---------------------------------------------------------------- sent
 
     /// <summary>Writer side: the next command for <paramref name="connection"/>, with its CmdSN and deadline.</summary>
-    public bool TryTakeCommand(IscsiConnection connection, out ScsiTask task)
+    public bool TryTakeCommand(FullFeaturePhase connection, out ScsiTask task)
     {
         task = null!;
         lock (_gate)
@@ -136,7 +136,7 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>The Sent task <paramref name="itt"/> on <paramref name="connection"/>; caller holds the gate.</summary>
-    public ScsiTask? FindSentLocked(uint itt, IscsiConnection connection)
+    public ScsiTask? FindSentLocked(uint itt, FullFeaturePhase connection)
     {
         var task = _table.Find(itt);
         return task != null && task.State == ScsiTaskState.Sent && task.Connection == connection ? task : null;
@@ -154,7 +154,7 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>Checks a Data-In against its task and returns where its data goes.</summary>
-    public ScsiTask BeginDataIn(IscsiConnection connection, in DataInPdu d, bool dataPduInOrder, out Memory<byte> destination)
+    public ScsiTask BeginDataIn(FullFeaturePhase connection, in DataInPdu d, bool dataPduInOrder, out Memory<byte> destination)
     {
         var length = d.DataSegmentLength;
         lock (_gate)
@@ -181,13 +181,13 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>The sent task a SCSI Response (or other task PDU) names; a protocol error when there is none.</summary>
-    public ScsiTask FindSent(uint itt, IscsiConnection connection, string what)
+    public ScsiTask FindSent(uint itt, FullFeaturePhase connection, string what)
     {
         lock (_gate) return FindSentLocked(itt, connection) ?? throw Unknown(what, itt);
     }
 
     /// <summary>Checks an R2T against its task and counts it outstanding; returns the task.</summary>
-    public ScsiTask AcceptR2T(IscsiConnection connection, in ReadyToTransferPdu r, int maxBurstLength, int maxOutstandingR2T)
+    public ScsiTask AcceptR2T(FullFeaturePhase connection, in ReadyToTransferPdu r, int maxBurstLength, int maxOutstandingR2T)
     {
         lock (_gate)
         {
@@ -214,7 +214,7 @@ internal sealed class TaskLifecycle
     /// The final Data-Out of an R2T's sequence is about to go out: the R2T stops counting as outstanding now, not
     /// after the send returns, since the target may answer it with the next R2T before that.
     /// </summary>
-    public void R2TServed(uint itt, IscsiConnection connection)
+    public void R2TServed(uint itt, FullFeaturePhase connection)
     {
         lock (_gate)
         {
@@ -244,7 +244,7 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>The tasks of <paramref name="lun"/> still on <paramref name="connection"/> enter <see cref="TaskRecovery.Resetting"/>.</summary>
-    public void MarkResetting(ulong lun, IscsiConnection connection)
+    public void MarkResetting(ulong lun, FullFeaturePhase connection)
     {
         lock (_gate)
             foreach (var t in _table.Snapshot())
@@ -255,7 +255,7 @@ internal sealed class TaskLifecycle
     /// The target ended the task (ABORT TASK confirmed): if it is still that instance and still unanswered, it goes
     /// back to the queue (<paramref name="reissue"/> set) or out of the session to be failed by the caller.
     /// </summary>
-    public EndedTask EndAtTarget(ScsiTask task, uint itt, IscsiConnection connection, int maxTimeouts)
+    public EndedTask EndAtTarget(ScsiTask task, uint itt, FullFeaturePhase connection, int maxTimeouts)
     {
         lock (_gate)
         {
@@ -265,7 +265,7 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>Every task of <paramref name="lun"/> on <paramref name="connection"/> was ended by a LOGICAL UNIT RESET.</summary>
-    public List<EndedTask> EndLunAtTarget(ulong lun, IscsiConnection connection, int maxTimeouts)
+    public List<EndedTask> EndLunAtTarget(ulong lun, FullFeaturePhase connection, int maxTimeouts)
     {
         var ended = new List<EndedTask>();
         lock (_gate)
@@ -295,7 +295,7 @@ internal sealed class TaskLifecycle
     /// A sent task is answered with a status worth another try: back into the queue now or after a delay (then
     /// <see cref="RequeueDelayed"/> puts it back). The ITT is kept (the target is done with it).
     /// </summary>
-    public bool TryRequeue(ScsiTask task, bool delayed, out IscsiConnection? connection, out bool holdsBuffer)
+    public bool TryRequeue(ScsiTask task, bool delayed, out FullFeaturePhase? connection, out bool holdsBuffer)
     {
         lock (_gate)
         {
@@ -325,7 +325,7 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>Takes a task out of the session; false when something else already did.</summary>
-    public bool Retire(ScsiTask task, out IscsiConnection? connection, out bool holdsBuffer)
+    public bool Retire(ScsiTask task, out FullFeaturePhase? connection, out bool holdsBuffer)
     {
         lock (_gate)
         {
@@ -369,7 +369,7 @@ internal sealed class TaskLifecycle
     }
 
     /// <summary>Commands on <paramref name="connection"/> not answered yet.</summary>
-    public int SentCount(IscsiConnection connection)
+    public int SentCount(FullFeaturePhase connection)
     {
         lock (_gate)
         {
@@ -389,7 +389,7 @@ internal sealed class TaskLifecycle
 }
 
 /// <summary>A task that passed its deadline, as it was then (the pooled object may move on).</summary>
-internal readonly record struct TimedOutTask(ScsiTask Task, uint Itt, uint CmdSN, ulong Lun, IscsiConnection Connection);
+internal readonly record struct TimedOutTask(ScsiTask Task, uint Itt, uint CmdSN, ulong Lun, FullFeaturePhase Connection);
 
 /// <summary>A task the target ended: re-issued, or to be failed by the caller (and its buffer released).</summary>
-internal readonly record struct EndedTask(ScsiTask? Task, IscsiConnection? Connection, bool HoldsBuffer, uint Itt, bool Reissued);
+internal readonly record struct EndedTask(ScsiTask? Task, FullFeaturePhase? Connection, bool HoldsBuffer, uint Itt, bool Reissued);

@@ -1,5 +1,5 @@
 using System.Net;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Benchmarks.Iscsi;
 

@@ -1,5 +1,5 @@
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Benchmarks.Iscsi;
 

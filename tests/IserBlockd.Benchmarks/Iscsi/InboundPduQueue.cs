@@ -1,6 +1,6 @@
 using System.Threading.Tasks.Sources;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Benchmarks.Iscsi;
 

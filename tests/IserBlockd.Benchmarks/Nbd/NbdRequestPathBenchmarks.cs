@@ -6,7 +6,7 @@ using BenchmarkDotNet.Jobs;
 using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
-using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Streams;
 using IserBlockd.TestSupport;
 using IserBlockd.Primitives.Native;
 

@@ -1,7 +1,7 @@
 using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
 using IserBlockd.BlockDev.Nbd.Protocol;
-using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Streams;
 using IserBlockd.BlockDev.Tests.Support;
 using IserBlockd.TestSupport;
 using Xunit.Abstractions;

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Streams;
 
 namespace IserBlockd.BlockDev.Tests.Support;
 

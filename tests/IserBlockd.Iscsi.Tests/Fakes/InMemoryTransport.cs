@@ -1,7 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Iscsi.Tests.Fakes;
 

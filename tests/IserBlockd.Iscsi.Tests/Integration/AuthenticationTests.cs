@@ -1,6 +1,6 @@
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Security;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Xunit.Abstractions;
 
 namespace IserBlockd.Iscsi.Tests.Integration;

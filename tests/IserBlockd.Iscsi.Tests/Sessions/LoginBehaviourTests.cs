@@ -4,7 +4,7 @@ using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Security;
 using IserBlockd.Iscsi.Sessions;
 using IserBlockd.Iscsi.Tests.Fakes;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Xunit.Abstractions;
 
 namespace IserBlockd.Iscsi.Tests.Sessions;

@@ -5,7 +5,7 @@ using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
 using IserBlockd.Iscsi.Sessions;
 using IserBlockd.Iscsi.Tests.Fakes;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Xunit.Abstractions;
 using IserBlockd.Primitives.Native;
 

@@ -1,5 +1,5 @@
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Interop;
 using IserBlockd.Transport.Iser;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.Transport.Iser;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,7 +1,7 @@
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Discovery;
 using IserBlockd.Iscsi.Sessions;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.TestSupport.Tgtd;
 using IserBlockd.Transport.Iser;

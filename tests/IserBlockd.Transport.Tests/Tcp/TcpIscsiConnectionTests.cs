@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Transport.Tcp;
 
 namespace IserBlockd.Transport.Tests.Tcp;

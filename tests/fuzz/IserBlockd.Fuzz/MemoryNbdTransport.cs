@@ -1,4 +1,4 @@
-using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Streams;
 
 namespace IserBlockd.Fuzz;
 

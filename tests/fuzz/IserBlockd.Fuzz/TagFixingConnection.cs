@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Fuzz;
 

@@ -1,5 +1,5 @@
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Interop;

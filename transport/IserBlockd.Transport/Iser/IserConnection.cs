@@ -1,6 +1,6 @@
 using System.Net;
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Completion;
 using IserBlockd.Rdma.Interop;

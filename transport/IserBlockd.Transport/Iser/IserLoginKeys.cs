@@ -1,7 +1,7 @@
 using System.Globalization;
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Negotiation;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Transport.Iser;
 

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.Rdma.Interop;
 using Microsoft.Extensions.Logging;

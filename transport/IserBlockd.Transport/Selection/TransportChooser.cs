@@ -4,7 +4,7 @@ using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Discovery;
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Sessions;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Rdma;
 using IserBlockd.Transport.Iser;
 using IserBlockd.Transport.Tcp;

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 
 namespace IserBlockd.Transport.Tcp;
 

@@ -1,5 +1,5 @@
 using IserBlockd.BlockDev.Nbd.Protocol;
-using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Streams;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.BlockDev.Nbd;

@@ -2,7 +2,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using IserBlockd.BlockDev.Nbd.Protocol;
-using IserBlockd.BlockDev.Nbd.Transport;
+using IserBlockd.BlockDev.Nbd.Streams;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.BlockDev.Nbd;

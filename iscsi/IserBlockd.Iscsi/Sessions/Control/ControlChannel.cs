@@ -10,7 +10,7 @@ internal sealed class ControlChannel
     private uint _nextItt;
 
     /// <summary>Registers the request and queues it on <paramref name="connection"/>; completes with the response.</summary>
-    public Task<ControlResponse> Send(ControlRequest request, IscsiConnection connection)
+    public Task<ControlResponse> Send(ControlRequest request, FullFeaturePhase connection)
     {
         lock (_pending)
         {

@@ -5,7 +5,7 @@ namespace IserBlockd.Iscsi.Sessions;
 /// <summary>Task management (RFC 7143 §11.5, §11.6): ABORT TASK and LOGICAL UNIT RESET, always immediate.</summary>
 internal static class TaskManagementExchange
 {
-    public static async Task<TaskManagementResponse> RunAsync(IscsiSession session, IscsiConnection? connection, TaskManagementFunction function,
+    public static async Task<TaskManagementResponse> RunAsync(IscsiSession session, FullFeaturePhase? connection, TaskManagementFunction function,
         ulong lun, uint referencedTag, uint refCmdSN, CancellationToken cancellationToken)
     {
         var request = new ControlRequest(ControlKind.TaskManagement) { Function = function, Lun = lun, ReferencedTaskTag = referencedTag, RefCmdSN = refCmdSN };

@@ -2,7 +2,7 @@ using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Transport.Tcp;
 
 namespace IserBlockd.Fuzz.Targets;
@@ -40,7 +40,7 @@ public sealed class IscsiPduTarget : IFuzzTarget
                 var header = pdu.Header.Span;
                 if (header.Length > BasicHeaderSegment.Length)
                     AdditionalHeaderSegment.Parse(header[BasicHeaderSegment.Length..], out _, out _);
-                // The session refuses a segment over what it declared before asking for the data (IscsiConnection).
+                // The session refuses a segment over what it declared before asking for the data (FullFeaturePhase).
                 if (pdu.DataSegmentLength > MaxRecvDataSegmentLength) return;
                 var destination = pdu.Opcode == IscsiOpcode.DataIn && (flags & 4) != 0 ? new byte[pdu.DataSegmentLength] : Memory<byte>.Empty;
                 var data = pdu.DataSegmentLength > 0

@@ -1,6 +1,6 @@
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Sessions;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using IserBlockd.Transport.Tcp;
 
 namespace IserBlockd.Fuzz.Targets;

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 
-namespace IserBlockd.BlockDev.Nbd.Transport;
+namespace IserBlockd.BlockDev.Nbd.Streams;
 
 /// <summary>
 /// <see cref="INbdTransport"/> over a connected stream <see cref="Socket"/> (TCP, Unix, or one end of a

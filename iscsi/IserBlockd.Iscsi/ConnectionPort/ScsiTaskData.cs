@@ -1,4 +1,4 @@
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// The data buffer of a SCSI task, handed to the transport with the task's SCSI Command PDU. The memory is the

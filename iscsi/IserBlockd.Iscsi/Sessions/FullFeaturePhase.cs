@@ -4,7 +4,7 @@ using System.Buffers.Binary;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Iscsi.Sessions;
@@ -15,7 +15,7 @@ namespace IserBlockd.Iscsi.Sessions;
 /// target sends. Anything malformed or unexpected fails this connection with a logged reason; the session then
 /// fails or keeps (for reinstatement) the tasks that were on it.
 /// </summary>
-internal sealed partial class IscsiConnection
+internal sealed partial class FullFeaturePhase
 {
     private readonly IscsiSession _session;
     private readonly TaskLifecycle _tasks;
@@ -34,7 +34,7 @@ internal sealed partial class IscsiConnection
     private bool _logoutCompleted;
     private long _lastReceive;
 
-    public IscsiConnection(IscsiSession session, IIscsiConnection transport, NegotiatedParameters parameters, uint expStatSN, ILogger logger)
+    public FullFeaturePhase(IscsiSession session, IIscsiConnection transport, NegotiatedParameters parameters, uint expStatSN, ILogger logger)
     {
         _session = session;
         _tasks = session.Tasks;

@@ -1,6 +1,6 @@
 using IserBlockd.Iscsi.Negotiation;
 
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// Login keys that belong to a transport rather than to iSCSI itself. iSER (RFC 7145 §6) offers

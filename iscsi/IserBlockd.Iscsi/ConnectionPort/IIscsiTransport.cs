@@ -1,4 +1,4 @@
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// The connection port the iSCSI core uses (like Kestrel's transport abstraction, or libiscsi's iscsi_transport

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// One transport connection carrying iSCSI PDUs. Framing (padding, digests, the iSER header) is the transport's;

@@ -1,6 +1,6 @@
 using IserBlockd.Iscsi.Negotiation;
 
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// What a connection learns when login completes: the negotiated parameters (TCP switches digests on and sizes

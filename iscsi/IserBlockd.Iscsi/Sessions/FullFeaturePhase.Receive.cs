@@ -4,13 +4,13 @@ using System.Runtime.CompilerServices;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
-using IserBlockd.Iscsi.Transport;
+using IserBlockd.Iscsi.ConnectionPort;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Iscsi.Sessions;
 
 /// <summary>The receive loop: every PDU the target sends, dispatched and checked against the task it names.</summary>
-internal sealed partial class IscsiConnection
+internal sealed partial class FullFeaturePhase
 {
     // ---------------------------------------------------------------- receiver
 

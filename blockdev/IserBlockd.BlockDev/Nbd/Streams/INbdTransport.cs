@@ -1,4 +1,4 @@
-namespace IserBlockd.BlockDev.Nbd.Transport;
+namespace IserBlockd.BlockDev.Nbd.Streams;
 
 /// <summary>
 /// A connected byte stream that carries one NBD connection. The protocol code never touches sockets;

@@ -1,4 +1,4 @@
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>A transport could not connect or lost its connection (refused, unreachable, reset, timed out).</summary>
 public sealed class IscsiTransportException : IscsiException

@@ -1,4 +1,4 @@
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// A PDU to send: the header (BHS plus AHS, without digest) and the data segment (without padding or digest;

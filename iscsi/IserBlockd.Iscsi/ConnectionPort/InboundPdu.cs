@@ -1,6 +1,6 @@
 using IserBlockd.Iscsi.Pdu;
 
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>
 /// The header of a received PDU: BHS followed by its AHS, header digest already checked and removed.

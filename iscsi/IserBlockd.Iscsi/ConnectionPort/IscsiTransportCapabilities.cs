@@ -1,4 +1,4 @@
-namespace IserBlockd.Iscsi.Transport;
+namespace IserBlockd.Iscsi.ConnectionPort;
 
 /// <summary>What a connection does beyond carrying PDUs.</summary>
 [Flags]

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace IserBlockd.BlockDev.Nbd.Transport;
+namespace IserBlockd.BlockDev.Nbd.Streams;
 
 /// <summary>A <see cref="Stream"/> over an <see cref="INbdTransport"/>, for <see cref="SslStream"/> to read and
 /// write the TLS records through.</summary>

@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 
-namespace IserBlockd.BlockDev.Nbd.Transport;
+namespace IserBlockd.BlockDev.Nbd.Streams;
 
 /// <summary>
 /// <see cref="INbdTransport"/> through TLS: an <see cref="SslStream"/> over the connection's own transport,
