@@ -41,7 +41,7 @@ public sealed class LivenessTests(ITestOutputHelper output)
     public async Task A_ping_goes_out_beside_a_writer_the_transport_holds_where_the_transport_allows(bool concurrentPing)
     {
         var bed = new FakeTargetBed(output, t => t.UnitAttentionFirst = false);
-        bed.Transport.Capabilities = concurrentPing ? IserBlockd.Iscsi.Transport.IscsiTransportCapabilities.ConcurrentPing : 0;
+        bed.Transport.Capabilities = concurrentPing ? IserBlockd.Iscsi.ConnectionPort.IscsiTransportCapabilities.ConcurrentPing : 0;
         await using var session = await bed.LoginAsync();
         var lun = await session.OpenLunAsync(1);
         var hold = new TaskCompletionSource();
