@@ -77,9 +77,9 @@ public sealed class PinnedBlockBufferPool : IBlockBufferProvider
             {
                 lock (_waiters)
                 {
-                    // Granted at the same moment as cancelled: give the reservation back.
-                    if (waiter.Granted) Release(waiter.Bytes);
-                    else waiter.Abandoned = true;
+                    // Granted at the same moment as cancelled: Release saw the cancellation (TrySetResult failed)
+                    // and took its grant back already; releasing here too would let the pool over-commit.
+                    if (!waiter.Granted) waiter.Abandoned = true;
                 }
                 throw;
             }
