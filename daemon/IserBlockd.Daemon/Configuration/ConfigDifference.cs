@@ -45,7 +45,8 @@ public sealed record ConfigDifference(
 
     public static bool SameSession(NodeSettings a, NodeSettings b) =>
         a.Name == b.Name && a.Target == b.Target && a.Transport == b.Transport && a.Portals.SequenceEqual(b.Portals)
-        && SameChap(a.Chap, b.Chap) && SameOperational(a.Operational, b.Operational);
+        && SameChap(a.Chap, b.Chap) && SameOperational(a.Operational, b.Operational)
+        && a.AllLuns == b.AllLuns; // "luns": "all" or its template changed: the node is redone
 
     private static bool SameChap(ChapSettings? a, ChapSettings? b) =>
         a == null || b == null

@@ -2,7 +2,8 @@ using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Configuration;
 
-/// <summary>One iSCSI target the daemon logs into (a "node" in open-iscsi's words).</summary>
+/// <summary>One iSCSI target the daemon logs into (a "node" in open-iscsi's words). Its LUNs are either listed
+/// (<see cref="Luns"/>) or, with <c>"luns": "all"</c>, every disk LUN the target reports, exposed by <see cref="AllLuns"/>.</summary>
 public sealed record NodeSettings(
     string Name,
     IReadOnlyList<HostPort> Portals,
@@ -10,4 +11,5 @@ public sealed record NodeSettings(
     IscsiTransportKind Transport,
     ChapSettings? Chap,
     OperationalOverrides Operational,
-    IReadOnlyList<LunMapping> Luns);
+    IReadOnlyList<LunMapping> Luns,
+    LunTemplate? AllLuns = null);

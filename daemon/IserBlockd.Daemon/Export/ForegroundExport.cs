@@ -7,7 +7,7 @@ using IserBlockd.Daemon.Hosting;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Mappings;
 using IserBlockd.Daemon.Metrics;
-using IserBlockd.Daemon.Sessions;
+using IserBlockd.Daemon.Runtime;
 using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.ConnectionPort;
@@ -41,10 +41,13 @@ public static partial class ForegroundExport
         }
         using var metricsEndpoint = metrics;
         var node = options.ToNode();
-        await using var session = new NodeSession(node, options.Connect.InitiatorName, settings, loggerFactory);
+        var serverOptions = new NbdServerOptions(); // TLS, if any, is the mapping's
+        await using var shared = new SharedResources(loggerFactory, serverOptions: serverOptions);
+        // The daemon's supervisor: the same reinstatement, backoff and replacement timeout; one login attempt here.
+        await using var supervisor = new NodeSupervisor(node, options.Connect.InitiatorName, settings, shared, loggerFactory);
         try
         {
-            await session.LoginAsync(stop).ConfigureAwait(false);
+            await supervisor.ConnectAsync(stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -65,7 +68,7 @@ public static partial class ForegroundExport
         {
             try
             {
-                var luns = await LunSurvey.DescribeAsync(session.Session!, stop).ConfigureAwait(false);
+                var luns = await LunSurvey.DescribeAsync(supervisor.Session!, stop).ConfigureAwait(false);
                 if (LunSurvey.FirstDisk(luns) is not { } disk)
                 {
                     await error.WriteLineAsync($"iserblockd: {options.Target} has no disk LUN (it reports " +
@@ -88,16 +91,13 @@ public static partial class ForegroundExport
         }
         var mapping = options.ToMapping(lun);
 
-        var buffers = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxBufferSize = ScsiLunBlockDevice.MaxRequestBytes });
-        var serverOptions = new NbdServerOptions();
-        await using var endpoints = new NbdEndpointRegistry(serverOptions, loggerFactory);
         MappedLun mapped;
         try
         {
-            var device = await session.OpenBlockDeviceAsync(lun, options.ReadOnly, buffers, stop).ConfigureAwait(false);
+            var device = await supervisor.OpenBlockDeviceAsync(lun, options.ReadOnly, shared.Buffers, stop).ConfigureAwait(false);
             var backend = KernelDeviceOptions.BackendIdentifierFor(options.Target, lun);
             var kernel = new KernelDeviceOptions(settings.KernelNbdTimeout, backend, Math.Max(1, options.Connections));
-            mapped = await MappedLun.StartAsync(node.Name, mapping, device, endpoints, kernel, serverOptions, loggerFactory, stop).ConfigureAwait(false);
+            mapped = await MappedLun.StartAsync(node.Name, mapping, device, shared.Endpoints, kernel, serverOptions, loggerFactory, stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -129,7 +129,7 @@ public static partial class ForegroundExport
         LogStopping(logger);
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await mapped.StopAsync(keepDeviceInUse: false, flush: true, budget.Token).ConfigureAwait(false);
-        await session.LogoutAsync(budget.Token).ConfigureAwait(false);
+        await supervisor.LogoutSessionAsync(budget.Token).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 

@@ -17,17 +17,20 @@ public sealed partial class SystemdWatchdog : BackgroundService
     private readonly ISystemdNotifier _notifier;
     private readonly ILogger _logger;
     private readonly TimeSpan? _interval;
+    private readonly TimeProvider _time;
 
     public SystemdWatchdog(ISystemdNotifier notifier, ILogger<SystemdWatchdog> logger)
         : this(notifier, logger, Interval(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID")))
     {
     }
 
-    internal SystemdWatchdog(ISystemdNotifier notifier, ILogger<SystemdWatchdog> logger, TimeSpan? interval)
+    /// <param name="time">The clock of the pings; tests pass a fake one.</param>
+    internal SystemdWatchdog(ISystemdNotifier notifier, ILogger<SystemdWatchdog> logger, TimeSpan? interval, TimeProvider? time = null)
     {
         _notifier = notifier;
         _logger = logger;
         _interval = interval;
+        _time = time ?? TimeProvider.System;
     }
 
     /// <summary>The watchdog interval systemd set (WatchdogSec= in the unit, passed as WATCHDOG_USEC), or null when
@@ -47,7 +50,7 @@ public sealed partial class SystemdWatchdog : BackgroundService
             return;
         var period = interval / 2;
         LogEnabled(interval.TotalSeconds);
-        using var timer = new PeriodicTimer(period);
+        using var timer = new PeriodicTimer(period, _time);
         _notifier.Notify(Ping);
         try
         {

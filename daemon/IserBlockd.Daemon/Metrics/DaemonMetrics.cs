@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using IserBlockd.Daemon.Luns;
+using IserBlockd.Daemon.Runtime;
 using IserBlockd.Daemon.Sessions;
 using IserBlockd.Primitives.Native;
 
@@ -19,7 +20,7 @@ public static class DaemonMetrics
     private static readonly Meter Meter = new(MeterName, DaemonVersionText());
     private static readonly Lock Gate = new();
     private static readonly List<(string Node, int Lun, LunStatistics Statistics, Func<long> Size)> Luns = [];
-    private static readonly List<NodeSession> Sessions = [];
+    private static readonly List<NodeSupervisor> Sessions = [];
 
     /// <summary>Seconds per request by kind; buckets from 50 µs to 10 s.</summary>
     public static readonly Histogram<double> LunLatency = Meter.CreateHistogram(
@@ -57,12 +58,12 @@ public static class DaemonMetrics
         lock (Gate) Luns.RemoveAll(l => l.Statistics == statistics);
     }
 
-    public static void Register(NodeSession session)
+    public static void Register(NodeSupervisor session)
     {
         lock (Gate) if (!Sessions.Contains(session)) Sessions.Add(session);
     }
 
-    public static void Unregister(NodeSession session)
+    public static void Unregister(NodeSupervisor session)
     {
         lock (Gate) Sessions.Remove(session);
     }
@@ -72,7 +73,7 @@ public static class DaemonMetrics
         lock (Gate) return [.. Luns];
     }
 
-    private static NodeSession[] SessionSnapshot()
+    private static NodeSupervisor[] SessionSnapshot()
     {
         lock (Gate) return [.. Sessions];
     }
@@ -110,13 +111,13 @@ public static class DaemonMetrics
         }
     }
 
-    private static IEnumerable<Measurement<long>> PerSession(Func<NodeSession, long> read)
+    private static IEnumerable<Measurement<long>> PerSession(Func<NodeSupervisor, long> read)
     {
         foreach (var session in SessionSnapshot())
             yield return new(read(session), SessionTags(session));
     }
 
-    private static long Counter(NodeSession session, Func<IserBlockd.Iscsi.Sessions.IscsiSessionCounters, long> read) =>
+    private static long Counter(NodeSupervisor session, Func<IserBlockd.Iscsi.Sessions.IscsiSessionCounters, long> read) =>
         session.Session is { } s ? read(s.Counters) : 0;
 
     private static IEnumerable<Measurement<long>> SessionStates()
@@ -129,7 +130,7 @@ public static class DaemonMetrics
         }
     }
 
-    private static KeyValuePair<string, object?>[] SessionTags(NodeSession session) =>
+    private static KeyValuePair<string, object?>[] SessionTags(NodeSupervisor session) =>
     [
         Tag("node", session.Node.Name), Tag("target", session.Node.Target),
         Tag("transport", session.TransportName.Length > 0 ? session.TransportName : "none"),

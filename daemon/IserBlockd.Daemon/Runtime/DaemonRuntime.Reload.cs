@@ -60,7 +60,7 @@ public sealed partial class DaemonRuntime
             foreach (var node in difference.MappingsChanged)
             {
                 if (Find(node.Name, out var runtime, out _))
-                    done.AddRange(await runtime.ApplyMappingsAsync(node, refused, cancellationToken).ConfigureAwait(false));
+                    done.AddRange(await runtime.Luns.ApplyAsync(node, refused, cancellationToken).ConfigureAwait(false));
             }
             foreach (var node in difference.Added)
             {
@@ -88,7 +88,7 @@ public sealed partial class DaemonRuntime
 
     private void AddNode(NodeSettings node, string initiatorName, DaemonSettings settings)
     {
-        var runtime = new NodeRuntime(node, initiatorName, settings, _shared, _loggerFactory);
+        var runtime = new NodeSupervisor(node, initiatorName, settings, _shared, _loggerFactory);
         lock (_nodes) _nodes[node.Name] = runtime;
         runtime.Start();
     }

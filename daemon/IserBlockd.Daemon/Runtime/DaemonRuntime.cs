@@ -22,7 +22,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
     private readonly ILogger _logger;
     private readonly SharedResources _shared;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly Dictionary<string, NodeRuntime> _nodes = new(StringComparer.Ordinal); // lock: itself
+    private readonly Dictionary<string, NodeSupervisor> _nodes = new(StringComparer.Ordinal); // lock: itself
     private readonly DateTime _started = DateTime.UtcNow;
 
     public DaemonRuntime(DaemonSettings settings, string? configPath, string initiatorName, ServiceStatus status, ILoggerFactory loggerFactory)
@@ -35,11 +35,11 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         _loggerFactory = loggerFactory;
         _shared = new SharedResources(loggerFactory, settings.IserBuffers);
         foreach (var node in settings.Nodes)
-            _nodes.Add(node.Name, new NodeRuntime(node, initiatorName, settings, _shared, loggerFactory));
+            _nodes.Add(node.Name, new NodeSupervisor(node, initiatorName, settings, _shared, loggerFactory));
     }
 
     /// <summary>The nodes now (a reload adds and removes them).</summary>
-    private NodeRuntime[] Nodes
+    private NodeSupervisor[] Nodes
     {
         get { lock (_nodes) return [.. _nodes.Values]; }
     }
@@ -107,10 +107,10 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         InitiatorName = _initiatorName,
         ConfigFile = _configPath,
         Nodes = nodes.Length,
-        SessionsLoggedIn = nodes.Count(n => n.Session.State == NodeState.LoggedIn),
-        SessionsRecovering = nodes.Count(n => n.Session.State is NodeState.Recovering or NodeState.Failed),
-        LunsMapped = nodes.Sum(n => n.MappedCount),
-        LunsFailed = nodes.Sum(n => n.FailedMappings),
+        SessionsLoggedIn = nodes.Count(n => n.State == NodeState.LoggedIn),
+        SessionsRecovering = nodes.Count(n => n.State is NodeState.Recovering or NodeState.Failed),
+        LunsMapped = nodes.Sum(n => n.Luns.MappedCount),
+        LunsFailed = nodes.Sum(n => n.Luns.FailedCount),
         };
     }
 
@@ -132,17 +132,17 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
                     return Task.FromResult(ControlSocketResponse.Failure(ControlErrorCodes.MapFailed, $"{path} is already used by {other.Node.Name} LUN {lun.Lun}"));
             }
         }
-        return Update(runtime.MapAsync(request.Mapping, cancellationToken));
+        return Update(runtime.Luns.MapAsync(request.Mapping, cancellationToken));
     }
 
     public Task<ControlSocketResponse> UnmapAsync(string node, int lun, CancellationToken cancellationToken) =>
-        Find(node, out var runtime, out var missing) ? Update(runtime.UnmapAsync(lun, cancellationToken)) : Task.FromResult(missing);
+        Find(node, out var runtime, out var missing) ? Update(runtime.Luns.UnmapAsync(lun, cancellationToken)) : Task.FromResult(missing);
 
     public Task<ControlSocketResponse> RescanAsync(string node, int? lun, CancellationToken cancellationToken) =>
-        Find(node, out var runtime, out var missing) ? Update(runtime.RescanAsync(lun, cancellationToken)) : Task.FromResult(missing);
+        Find(node, out var runtime, out var missing) ? Update(runtime.Luns.Rescan.RescanAsync(lun, cancellationToken)) : Task.FromResult(missing);
 
     public Task<ControlSocketResponse> LunsAsync(string node, CancellationToken cancellationToken) =>
-        Find(node, out var runtime, out var missing) ? runtime.LunsAsync(cancellationToken) : Task.FromResult(missing);
+        Find(node, out var runtime, out var missing) ? runtime.Luns.Rescan.LunsAsync(cancellationToken) : Task.FromResult(missing);
 
     private async Task<ControlSocketResponse> Update(Task<ControlSocketResponse> command)
     {
@@ -151,7 +151,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         return response;
     }
 
-    private bool Find(string name, out NodeRuntime runtime, out ControlSocketResponse missing)
+    private bool Find(string name, out NodeSupervisor runtime, out ControlSocketResponse missing)
     {
         lock (_nodes)
         {

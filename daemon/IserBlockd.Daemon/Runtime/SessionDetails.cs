@@ -4,6 +4,8 @@ using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Metrics;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Sessions;
+using IserBlockd.Daemon.Sessions;
+using IserBlockd.Transport.Selection;
 
 namespace IserBlockd.Daemon.Runtime;
 
@@ -11,6 +13,28 @@ namespace IserBlockd.Daemon.Runtime;
 /// window, command counters, and per-LUN figures by kind (from the same <see cref="LunStatistics"/> the metrics observe).</summary>
 public static class SessionDetails
 {
+    /// <summary>A node's session and LUNs as <c>list</c> (and, <paramref name="detailed"/>, <c>show</c>) shows them.</summary>
+    public static SessionInfo Describe(NodeSupervisor node, bool detailed)
+    {
+        var (state, session, choice, lastError, reconnects) = node.Snapshot();
+        var settings = node.Node;
+        var info = new SessionInfo
+        {
+            Node = settings.Name,
+            Target = settings.Target,
+            Portal = session?.Portal.Address ?? settings.Portals[0].ToString(),
+            Transport = choice?.Name ?? settings.Transport.ToName(),
+            State = state.ToDisplayString(),
+            Isid = session?.Isid.ToString(),
+            Tsih = session?.Tsih,
+            LastError = lastError,
+            Reconnects = reconnects,
+        };
+        if (detailed) AddTo(info, session, choice?.Reason);
+        node.Luns.AddTo(info, state, detailed);
+        return info;
+    }
+
     public static void AddTo(SessionInfo info, IscsiSession? session, string? transportReason)
     {
         info.TransportReason = transportReason;

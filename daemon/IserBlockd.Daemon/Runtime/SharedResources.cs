@@ -12,8 +12,10 @@ namespace IserBlockd.Daemon.Runtime;
 /// NBD listeners, server options.</summary>
 public sealed class SharedResources : IAsyncDisposable
 {
-    public SharedResources(ILoggerFactory loggerFactory, IserDeviceOptions? iserBuffers = null)
+    /// <param name="serverOptions">Those of every NBD server (<c>export</c> has its own); null: the daemon's.</param>
+    public SharedResources(ILoggerFactory loggerFactory, IserDeviceOptions? iserBuffers = null, NbdServerOptions? serverOptions = null)
     {
+        ServerOptions = serverOptions ?? new() { ClientBudget = new NbdByteBudget(new PinnedBlockBufferPoolOptions().MaxRentedBytes / 2) };
         IserDevices = new IserDeviceRegistry(iserBuffers);
         Endpoints = new NbdEndpointRegistry(ServerOptions, loggerFactory);
     }
@@ -28,7 +30,7 @@ public sealed class SharedResources : IAsyncDisposable
     /// <summary>For every NBD server of the daemon: the listeners' (<see cref="Endpoints"/>) and the kernel devices'.
     /// The clients of all listeners together may hold half of the payload pool at most, so that however they
     /// behave, the kernel devices always have the other half.</summary>
-    public NbdServerOptions ServerOptions { get; } = new() { ClientBudget = new NbdByteBudget(new PinnedBlockBufferPoolOptions().MaxRentedBytes / 2) };
+    public NbdServerOptions ServerOptions { get; }
 
     public NbdEndpointRegistry Endpoints { get; }
 

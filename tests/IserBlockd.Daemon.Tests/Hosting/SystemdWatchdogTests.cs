@@ -1,39 +1,44 @@
 using IserBlockd.Daemon.Hosting;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace IserBlockd.Daemon.Tests.Hosting;
 
 public sealed class SystemdWatchdogTests
 {
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30); // real time, only against a hung test
+
     [Fact]
     public async Task Pings_at_half_the_interval_systemd_asks_for_and_stops_with_the_host()
     {
+        var time = new FakeTimeProvider();
         var notifier = new RecordingNotifier();
-        using var watchdog = new SystemdWatchdog(notifier, NullLogger<SystemdWatchdog>.Instance, TimeSpan.FromMilliseconds(400));
+        using var watchdog = new SystemdWatchdog(notifier, NullLogger<SystemdWatchdog>.Instance, TimeSpan.FromSeconds(30), time);
         await watchdog.StartAsync(CancellationToken.None);
-        // Not timed against a wall clock (a busy machine only delays pings): wait for four, then check that none came
-        // before its slot on the half-interval schedule (a late tick may be followed closely by the next one).
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (notifier.Pings.Count < 4 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        await notifier.WaitForPingsAsync(1, Deadline); // one at once
+        for (var i = 2; i <= 4; i++)
+        {
+            // The timer is on the fake clock: no ping can come before its slot, 15 s after the one before.
+            time.Advance(TimeSpan.FromSeconds(14.9));
+            Assert.Equal(i - 1, notifier.Pings);
+            time.Advance(TimeSpan.FromSeconds(0.1));
+            await notifier.WaitForPingsAsync(i, Deadline);
+        }
         await watchdog.StopAsync(CancellationToken.None);
-        var pings = notifier.Pings;
-        Assert.True(pings.Count >= 4, $"{pings.Count} watchdog pings in 30 s with a 400 ms interval");
-        for (var i = 1; i < pings.Count; i++)
-            Assert.True(pings[i] - pings[0] >= TimeSpan.FromMilliseconds(200 * i - 50),
-                $"ping {i} came {(pings[i] - pings[0]).TotalMilliseconds} ms after the first; its slot is at {200 * i} ms");
-        var after = notifier.States.Count;
-        await Task.Delay(TimeSpan.FromMilliseconds(500));
-        Assert.Equal(after, notifier.States.Count);
+        time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(4, notifier.Pings);
+        Assert.All(notifier.States, s => Assert.Equal("WATCHDOG=1", s));
     }
 
     [Fact]
     public async Task Without_a_watchdog_nothing_is_sent()
     {
+        var time = new FakeTimeProvider();
         var notifier = new RecordingNotifier();
-        using var watchdog = new SystemdWatchdog(notifier, NullLogger<SystemdWatchdog>.Instance, interval: null);
+        using var watchdog = new SystemdWatchdog(notifier, NullLogger<SystemdWatchdog>.Instance, interval: null, time);
         await watchdog.StartAsync(CancellationToken.None);
-        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        time.Advance(TimeSpan.FromMinutes(5));
         await watchdog.StopAsync(CancellationToken.None);
         Assert.Empty(notifier.States);
     }
@@ -52,16 +57,35 @@ public sealed class SystemdWatchdogTests
     private sealed class RecordingNotifier : ISystemdNotifier
     {
         private readonly List<string> _states = [];
-        private readonly List<DateTime> _pings = [];
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public bool IsEnabled => true;
         public IReadOnlyList<string> States { get { lock (_states) return [.. _states]; } }
-        public IReadOnlyList<DateTime> Pings { get { lock (_states) return [.. _pings]; } }
+        public int Pings { get { lock (_states) return _states.Count(s => s == "WATCHDOG=1"); } }
+
         public void Notify(ServiceState state)
         {
+            TaskCompletionSource changed;
             lock (_states)
             {
                 _states.Add(state.ToString());
-                if (state.ToString() == "WATCHDOG=1") _pings.Add(DateTime.UtcNow);
+                changed = _changed;
+                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            changed.TrySetResult();
+        }
+
+        public async Task WaitForPingsAsync(int count, TimeSpan timeout)
+        {
+            using var cancel = new CancellationTokenSource(timeout);
+            while (true)
+            {
+                Task changed;
+                lock (_states)
+                {
+                    if (_states.Count(s => s == "WATCHDOG=1") >= count) return;
+                    changed = _changed.Task;
+                }
+                await changed.WaitAsync(cancel.Token);
             }
         }
     }
