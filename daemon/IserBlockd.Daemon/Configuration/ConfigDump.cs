@@ -58,18 +58,23 @@ public static class ConfigDump
                 MaxOutstandingR2T = n.Operational.MaxOutstandingR2T,
                 QueueDepth = n.Operational.QueueDepth,
             },
-            Luns = [.. n.Luns.Select(l => (LunDocument?)new LunDocument
-            {
-                Lun = l.Lun,
-                Device = l.Device?.ToString(),
-                Nbd = l.HasExport ? new NbdExportDocument
-                {
-                    Socket = l.Socket, Listen = l.Listen?.ToString(), ExportName = l.ExportName, MaxConnections = l.MaxConnections,
-                    Tls = l.Listener.Tls, TlsCreds = l.Listener.TlsCreds, TlsVerifyPeer = l.Listener.TlsVerifyPeer,
-                    HandshakeTimeout = l.Listener.HandshakeTimeout.TotalSeconds, SendTimeout = l.Listener.SendTimeout.TotalSeconds,
-                } : null,
-                ReadOnly = l.ReadOnly,
-            })],
+            Luns = n.AllLuns != null ? new LunsDocument { Word = "all" } : new LunsDocument { List = [.. n.Luns.Select(l => Document(l))] },
+            LunTemplate = n.AllLuns is { } t ? Document(t.Prototype, t.Socket, t.ExportName) : null,
         })],
+    };
+
+    /// <param name="socket">The socket path to write instead of the mapping's (a template's, with {lun}).</param>
+    /// <param name="exportName">The export name to write instead of the mapping's (a template's; null: the default).</param>
+    private static LunDocument? Document(LunMapping l, string? socket = null, string? exportName = null) => new()
+    {
+        Lun = socket == null && exportName == null && l.Lun >= 0 ? l.Lun : null,
+        Device = l.Device?.ToString(),
+        Nbd = l.HasExport ? new NbdExportDocument
+        {
+            Socket = socket ?? l.Socket, Listen = l.Listen?.ToString(), ExportName = exportName ?? (l.Lun >= 0 ? l.ExportName : null), MaxConnections = l.MaxConnections,
+            Tls = l.Listener.Tls, TlsCreds = l.Listener.TlsCreds, TlsVerifyPeer = l.Listener.TlsVerifyPeer,
+            HandshakeTimeout = l.Listener.HandshakeTimeout.TotalSeconds, SendTimeout = l.Listener.SendTimeout.TotalSeconds,
+        } : null,
+        ReadOnly = l.ReadOnly,
     };
 }

@@ -11,4 +11,5 @@ namespace IserBlockd.Daemon.Configuration;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     WriteIndented = true)]
 [JsonSerializable(typeof(ConfigDocument))]
+[JsonSerializable(typeof(List<LunDocument>))]
 public sealed partial class ConfigJsonContext : JsonSerializerContext;

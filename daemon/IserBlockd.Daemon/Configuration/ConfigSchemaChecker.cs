@@ -14,6 +14,15 @@ internal static class ConfigSchemaChecker
     {
         if (element.ValueKind == JsonValueKind.Null)
             return; // every configuration member is optional; the validator decides what is required
+        if (typeInfo.Type == typeof(Document.LunsDocument))
+        {
+            // A word (the validator knows which) or an array of LUN mappings.
+            if (element.ValueKind == JsonValueKind.Array)
+                Check(element, ConfigJsonContext.Default.ListLunDocument, path, errors);
+            else if (element.ValueKind != JsonValueKind.String)
+                errors.Add(new(path, $"expected \"all\" or an array of LUN mappings, got {Describe(element)}"));
+            return;
+        }
 
         switch (typeInfo.Kind)
         {

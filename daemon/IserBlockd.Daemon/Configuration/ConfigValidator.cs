@@ -239,13 +239,20 @@ internal sealed class ConfigValidator
         var operational = doc.Operational == null ? OperationalOverrides.None : Operational(doc.Operational, path + ".operational");
 
         var luns = new List<LunMapping>();
+        LunTemplate? all = null;
+        var (word, list) = (doc.Luns?.Word, doc.Luns?.List);
+        if (word is not (null or "all")) Error(path + ".luns", $"expected \"all\" (every disk LUN of the target) or an array of LUN mappings, got \"{word}\"");
+        else if (word != null)
+            all = Template(doc.LunTemplate ?? new LunDocument { Device = "auto" }, path + ".lunTemplate", name, exports);
+        else if (doc.LunTemplate != null)
+            Error(path + ".lunTemplate", "only with \"luns\": \"all\"; a listed LUN says how it is exposed itself");
+        if (word == null && (list == null || list.Count == 0))
+            Error(path + ".luns", "required: \"all\", or one or more LUN mappings such as { \"lun\": 0, \"device\": \"auto\" }");
         var lunNumbers = new HashSet<int>();
-        if (doc.Luns == null || doc.Luns.Count == 0)
-            Error(path + ".luns", "required: one or more LUN mappings such as { \"lun\": 0, \"device\": \"auto\" }");
-        for (var i = 0; i < (doc.Luns?.Count ?? 0); i++)
+        for (var i = 0; i < (list?.Count ?? 0); i++)
         {
             var lunPath = $"{path}.luns[{i}]";
-            if (doc.Luns![i] is not { } lunDoc) { Error(lunPath, "expected an object, got null"); continue; }
+            if (list![i] is not { } lunDoc) { Error(lunPath, "expected an object, got null"); continue; }
             if (lunDoc.Lun is { } number && !lunNumbers.Add(number))
                 Error(lunPath + ".lun", $"LUN {number} is mapped twice in this node");
             if (Lun(lunDoc, lunPath, name, devices, exports) is { } lun)
@@ -253,7 +260,7 @@ internal sealed class ConfigValidator
         }
 
         return _errors.Count == before
-            ? new NodeSettings(name, portals, target, transport, chap, operational, luns)
+            ? new NodeSettings(name, portals, target, transport, chap, operational, luns, all)
             : null;
     }
 
@@ -440,6 +447,25 @@ internal sealed class ConfigValidator
         var (mode, creds) = NbdListenerSettings.ResolveTls(nbd.Tls, nbd.TlsCreds, verifyPeer, problems);
         foreach (var (field, message) in problems) Error($"{path}.{field}", message);
         return (new NbdListenerSettings(mode, creds, verifyPeer && mode != NbdListenerSettings.Off, handshake, send), maxConnections);
+    }
+
+    /// <summary>The <c>lunTemplate</c> of a node with <c>"luns": "all"</c>: a LUN mapping without a number, whose device is
+    /// "auto" or "ublk" and whose socket path or export name tells the LUNs apart with <c>{lun}</c>.</summary>
+    private LunTemplate? Template(LunDocument doc, string path, string nodeName, Dictionary<string, string> exports)
+    {
+        var before = _errors.Count;
+        const string P = LunTemplate.Placeholder;
+        if (doc.Lun != null) Error(path + ".lun", "not in a template: every disk LUN of the target is mapped with it");
+        if (doc.Device != null && DeviceSelection.TryParse(doc.Device, out var device) && !device.IsAuto) Error(path + ".device", $"\"{doc.Device}\" is one device, and every LUN needs its own: give \"auto\" or \"ublk\"");
+        var (socket, exportName) = (doc.Nbd?.Socket, doc.Nbd?.ExportName);
+        var perLunName = exportName == null || exportName.Contains(P, StringComparison.Ordinal);
+        if (socket != null && !socket.Contains(P, StringComparison.Ordinal) && !perLunName) Error(path + ".nbd", $"every LUN would be the same export on {socket}: put {P} in \"socket\" or in \"exportName\"");
+        if (doc.Nbd?.Listen is { } listen && !perLunName) Error(path + ".nbd.exportName", $"every LUN would be the same export on {listen}: put {P} in it (or leave it out: NODE-LUN)");
+        // The rest is checked as a listed LUN's, with the longest LUN number for {lun} (a socket path's length counts).
+        doc.Lun = 16383;
+        if (doc.Nbd != null) doc.Nbd.Socket = socket?.Replace(P, "16383", StringComparison.Ordinal);
+        var mapping = Lun(doc, path, nodeName, [], exports);
+        return _errors.Count == before && mapping != null ? new LunTemplate(mapping with { Lun = -1 }, socket, exportName) : null;
     }
 
     private TimeSpan Seconds(double? value, string path, TimeSpan defaultValue, double min)

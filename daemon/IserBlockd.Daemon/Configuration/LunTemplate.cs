@@ -1,8 +1,9 @@
 namespace IserBlockd.Daemon.Configuration;
 
-/// <summary>How each LUN of a node with <c>"luns": "all"</c> is exposed: the fields of a <see cref="LunMapping"/> with
-/// <c>{lun}</c> standing for the LUN number in the socket path and the export name (a kernel device is "auto" or "ublk").</summary>
-public sealed record LunTemplate(DeviceSelection? Device, string? Socket, HostPort? Listen, string? ExportName, bool ReadOnly)
+/// <summary>How each LUN of a node with <c>"luns": "all"</c> is exposed: a LUN mapping (<see cref="Prototype"/>, LUN -1:
+/// device "auto" or "ublk", NBD server settings, read-only) whose socket path and export name may hold <c>{lun}</c>,
+/// standing for the LUN number.</summary>
+public sealed record LunTemplate(LunMapping Prototype, string? Socket, string? ExportName)
 {
     public const string Placeholder = "{lun}";
 
@@ -10,7 +11,11 @@ public sealed record LunTemplate(DeviceSelection? Device, string? Socket, HostPo
     public LunMapping For(int lun, string nodeName)
     {
         var number = lun.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return new LunMapping(lun, Device, Socket?.Replace(Placeholder, number, StringComparison.Ordinal), Listen,
-            ExportName?.Replace(Placeholder, number, StringComparison.Ordinal) ?? $"{nodeName}-{number}", ReadOnly);
+        return Prototype with
+        {
+            Lun = lun,
+            Socket = Socket?.Replace(Placeholder, number, StringComparison.Ordinal),
+            ExportName = ExportName?.Replace(Placeholder, number, StringComparison.Ordinal) ?? $"{nodeName}-{number}",
+        };
     }
 }

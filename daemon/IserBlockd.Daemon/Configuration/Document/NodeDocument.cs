@@ -8,5 +8,7 @@ public sealed class NodeDocument
     public string? Transport { get; set; }
     public ChapDocument? Chap { get; set; }
     public OperationalDocument? Operational { get; set; }
-    public List<LunDocument?>? Luns { get; set; }
+    public LunsDocument? Luns { get; set; }
+    /// <summary>With <c>"luns": "all"</c>: how each LUN is exposed (<c>{lun}</c> in the socket path and export name).</summary>
+    public LunDocument? LunTemplate { get; set; }
 }
