@@ -4,6 +4,7 @@ namespace IserBlockd.Integration.Tests;
 
 /// <summary><c>"luns": "all"</c> against tgtd: every disk LUN is mapped by the template (the controller LUN 0 is not); a LUN
 /// added at the target is mapped when tgtd says REPORTED LUNS DATA HAS CHANGED; a LUN removed is unmapped by a rescan.</summary>
+[Trait("Category", "RealPeer")]
 public sealed class LunsAllTests
 {
     [Fact]

@@ -1,4 +1,5 @@
 using IserBlockd.Daemon.Hosting;
+using IserBlockd.TestSupport;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -16,14 +17,14 @@ public sealed class SystemdWatchdogTests
         var notifier = new RecordingNotifier();
         using var watchdog = new SystemdWatchdog(notifier, NullLogger<SystemdWatchdog>.Instance, TimeSpan.FromSeconds(30), time);
         await watchdog.StartAsync(CancellationToken.None);
-        await notifier.WaitForPingsAsync(1, Deadline); // one at once
+        await Wait.Until(() => notifier.Pings >= 1, $"{1} watchdog ping(s)", Deadline); // one at once
         for (var i = 2; i <= 4; i++)
         {
             // The timer is on the fake clock: no ping can come before its slot, 15 s after the one before.
             time.Advance(TimeSpan.FromSeconds(14.9));
             Assert.Equal(i - 1, notifier.Pings);
             time.Advance(TimeSpan.FromSeconds(0.1));
-            await notifier.WaitForPingsAsync(i, Deadline);
+            await Wait.Until(() => notifier.Pings >= i, $"{i} watchdog ping(s)", Deadline);
         }
         await watchdog.StopAsync(CancellationToken.None);
         time.Advance(TimeSpan.FromMinutes(5));
@@ -57,36 +58,13 @@ public sealed class SystemdWatchdogTests
     private sealed class RecordingNotifier : ISystemdNotifier
     {
         private readonly List<string> _states = [];
-        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public bool IsEnabled => true;
         public IReadOnlyList<string> States { get { lock (_states) return [.. _states]; } }
         public int Pings { get { lock (_states) return _states.Count(s => s == "WATCHDOG=1"); } }
 
         public void Notify(ServiceState state)
         {
-            TaskCompletionSource changed;
-            lock (_states)
-            {
-                _states.Add(state.ToString());
-                changed = _changed;
-                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-            changed.TrySetResult();
-        }
-
-        public async Task WaitForPingsAsync(int count, TimeSpan timeout)
-        {
-            using var cancel = new CancellationTokenSource(timeout);
-            while (true)
-            {
-                Task changed;
-                lock (_states)
-                {
-                    if (_states.Count(s => s == "WATCHDOG=1") >= count) return;
-                    changed = _changed.Task;
-                }
-                await changed.WaitAsync(cancel.Token);
-            }
+            lock (_states) _states.Add(state.ToString());
         }
     }
 }
