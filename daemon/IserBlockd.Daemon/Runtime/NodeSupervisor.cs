@@ -5,7 +5,6 @@ using IserBlockd.Daemon.Identity;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Sessions;
 using IserBlockd.Iscsi;
-using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Sessions;
 using IserBlockd.Transport.Selection;
 using Microsoft.Extensions.Logging;
