@@ -86,7 +86,7 @@ public sealed class LoginExchange
         if (stage == LoginStage.OperationalNegotiation)
         {
             var offers = negotiator.CreateOffers();
-            _logger.LogDebug("{Context}: offering {Keys}", _settings.Context, TextKeyValues.ToLogString(offers));
+            LoginLog.Offering(_logger, _settings.Context, TextKeyValues.ToLogString(offers));
             step = await ExchangeAsync(stage, transit: true, LoginStage.FullFeaturePhase, offers, cancellationToken).ConfigureAwait(false);
             if (step.Redirect is { } r) return r;
             rounds = 0;
@@ -155,8 +155,7 @@ public sealed class LoginExchange
             keys.Add(new(ChapI, ourIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             keys.Add(new(ChapC, Chap.EncodeHex(ourChallenge)));
         }
-        _logger.LogDebug("{Context}: CHAP with algorithm {Algorithm} as user {User}{Mutual}", _settings.Context, algorithm, chap.UserName,
-            _settings.TargetChap != null ? " (mutual)" : "");
+        LoginLog.ChapAs(_logger, _settings.Context, algorithm, chap.UserName, _settings.TargetChap != null ? " (mutual)" : "");
 
         try
         {
@@ -210,8 +209,7 @@ public sealed class LoginExchange
                 var address = Value(TextKeyValues.Parse(payload), TargetAddress);
                 if (address == null || !IscsiPortal.TryParse(address, out var portal, out _))
                     throw new TargetRedirectException($"{_settings.Context} failed: redirected without a usable TargetAddress ('{address}')");
-                _logger.LogInformation("{Context}: target moved {Kind} to {Portal}", _settings.Context,
-                    response.StatusDetail == 2 ? "permanently" : "temporarily", portal);
+                LoginLog.Redirected(_logger, _settings.Context, response.StatusDetail == 2 ? "permanently" : "temporarily", portal);
                 return new Step(response, [], new LoginOutcome { RedirectTo = portal, RedirectIsPermanent = response.StatusDetail == 2 });
             }
             if (response.StatusClass != LoginStatus.Success)
@@ -231,7 +229,7 @@ public sealed class LoginExchange
             {
                 if (response.Transit && response.NextStage == LoginStage.FullFeaturePhase) _tsih = response.Tsih;
                 var parsed = TextKeyValues.Parse(collected.ToArray());
-                _logger.LogDebug("{Context}: target answered {Keys}", _settings.Context, TextKeyValues.ToLogString(parsed));
+                LoginLog.TargetAnswered(_logger, _settings.Context, TextKeyValues.ToLogString(parsed));
                 return new Step(response, parsed, null);
             }
             // More text follows: ask for it with an empty request (RFC 7143 §6.3).

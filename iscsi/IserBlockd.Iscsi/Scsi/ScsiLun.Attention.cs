@@ -39,11 +39,11 @@ public sealed partial class ScsiLun
                 _ = RefreshCapacityAsync();
                 break;
             case (0x2a, 0x01):
-                _logger.LogWarning("LUN {Lun}: mode parameters changed; the caching page is read again", Lun);
+                ScsiLog.ModeParametersChanged(_logger, Lun);
                 ModeParametersChanged?.Invoke(this, EventArgs.Empty);
                 break;
             case (0x3f, 0x03):
-                _logger.LogWarning("LUN {Lun}: inquiry data changed", Lun);
+                ScsiLog.InquiryDataChanged(_logger, Lun);
                 break;
         }
     }
@@ -60,18 +60,18 @@ public sealed partial class ScsiLun
             {
                 var reason = $"LUN {Lun}: the logical block size changed from {old.LogicalBlockLength} to {now.LogicalBlockLength} bytes; the LUN is offline (map it again)";
                 Volatile.Write(ref _offline, reason);
-                _logger.LogError("{Reason}", reason);
+                ScsiLog.CapacityCheckFailed(_logger, reason);
                 return;
             }
             if (now.BlockCount == old.BlockCount) return;
             Capacity = now;
             ChooseCommandSize();
-            _logger.LogWarning("LUN {Lun}: capacity changed from {Old} to {New} blocks of {BlockSize} bytes", Lun, old.BlockCount, now.BlockCount, now.LogicalBlockLength);
+            ScsiLog.CapacityChanged(_logger, Lun, old.BlockCount, now.BlockCount, now.LogicalBlockLength);
             CapacityChanged?.Invoke(this, new LunCapacityChangedEventArgs(old, now));
         }
         catch (Exception e) when (e is IscsiException or OperationCanceledException)
         {
-            _logger.LogError("LUN {Lun}: reading the capacity again failed: {Reason}", Lun, e.Message);
+            ScsiLog.CapacityRereadFailed(_logger, Lun, e.Message);
         }
         finally
         {

@@ -90,7 +90,7 @@ public sealed partial class ScsiLun
         }
         catch (ScsiCommandException e)
         {
-            logger.LogDebug("LUN {Lun}: no supported VPD pages list ({Reason})", lun, e.Message);
+            ScsiLog.NoVpdPagesList(logger, lun, e.Message);
         }
         if (unit.SupportedVpdPages.Contains(VpdPage.UnitSerialNumber))
             unit.SerialNumber = VpdPage.ParseUnitSerialNumber(await unit.InquiryVpdAsync(VpdPage.UnitSerialNumber, cancellationToken).ConfigureAwait(false));
@@ -100,9 +100,7 @@ public sealed partial class ScsiLun
             unit.BlockLimits = BlockLimits.Parse(await unit.InquiryVpdAsync(VpdPage.BlockLimits, cancellationToken).ConfigureAwait(false));
         if (unit.SupportedVpdPages.Contains(VpdPage.LogicalBlockProvisioning))
             unit.Provisioning = LogicalBlockProvisioning.Parse(await unit.InquiryVpdAsync(VpdPage.LogicalBlockProvisioning, cancellationToken).ConfigureAwait(false));
-        logger.LogInformation("LUN {Lun}: {Vendor} {Product} {Revision}, {Blocks} blocks of {BlockSize} bytes{Thin}",
-            lun, unit.Inquiry.Vendor, unit.Inquiry.Product, unit.Inquiry.Revision, unit.BlockCount, unit.BlockSize,
-            unit.SupportsUnmap || unit.SupportsWriteSameUnmap ? ", thin provisioned" : "");
+        ScsiLog.Opened(logger, lun, unit.Inquiry.Vendor, unit.Inquiry.Product, unit.Inquiry.Revision, unit.BlockCount, unit.BlockSize, unit.SupportsUnmap || unit.SupportsWriteSameUnmap ? ", thin provisioned" : "");
         return unit;
     }
 
@@ -346,7 +344,7 @@ public sealed partial class ScsiLun
         }
         catch (ScsiCommandException e) when (e.Sense?.Key == SenseKey.IllegalRequest)
         {
-            _logger.LogInformation("LUN {Lun} rejects READ CAPACITY(16) ({Reason}); using READ CAPACITY(10)", Lun, e.Sense);
+            ScsiLog.ReadCapacity16Rejected(_logger, Lun, e.Sense);
             var cdb10 = new byte[10];
             CdbBuilder.ReadCapacity10(cdb10);
             var result = await ExecuteWithRetryAsync(cdb10, ScsiDataDirection.Read, buffer.AsMemory(0, 8), cancellationToken).ConfigureAwait(false);

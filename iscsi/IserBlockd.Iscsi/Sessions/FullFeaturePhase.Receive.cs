@@ -66,7 +66,7 @@ internal sealed partial class FullFeaturePhase
         var length = pdu.DataSegmentLength;
         var opcode = pdu.Opcode;
         Interlocked.Increment(ref _session.Counters.PdusReceived);
-        if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("received {Opcode} ITT 0x{Itt:x8}, {Length} data bytes", opcode, pdu.InitiatorTaskTag, length);
+        if (_logger.IsEnabled(LogLevel.Trace)) SessionLog.Received(_logger, opcode, pdu.InitiatorTaskTag, length);
         if (length > _parameters.MaxRecvDataSegmentLength)
             throw new IscsiProtocolException($"{opcode} PDU with a {length}-byte data segment exceeds the negotiated MaxRecvDataSegmentLength of {_parameters.MaxRecvDataSegmentLength}");
         switch (opcode)
@@ -187,7 +187,7 @@ internal sealed partial class FullFeaturePhase
         {
             if (n.InitiatorTaskTag != BasicHeaderSegment.ReservedTag)
                 throw new IscsiProtocolException("NOP-In with both ITT and TTT set");
-            _logger.LogTrace("target ping (TTT 0x{Ttt:x8}), answering", n.TargetTransferTag);
+            SessionLog.TargetPing(_logger, n.TargetTransferTag);
             EnqueueControl(SendWork.ForNopOutReply(n.Lun, n.TargetTransferTag, data.Length > 0 ? data.ToArray() : null));
             SignalWriter();
         }
@@ -227,7 +227,7 @@ internal sealed partial class FullFeaturePhase
         if (reject.Reason is RejectReason.DataDigestError or RejectReason.ProtocolError or RejectReason.InvalidDataAck)
             throw new IscsiProtocolException($"target rejected our {opcode} (ITT 0x{itt:x8}): {reject.Reason}");
         var error = new IscsiCommandRejectedException(reject.Reason, opcode);
-        _logger.LogWarning("target rejected {Opcode} (ITT 0x{Itt:x8}): {Reason}", opcode, itt, reject.Reason);
+        SessionLog.TargetRejected(_logger, opcode, itt, reject.Reason);
         if (opcode == IscsiOpcode.ScsiCommand && reject.Reason == RejectReason.WaitingForLogout)
             _session.HoldForReconnect(itt); // never executed: it goes out again on the next connection
         else if (opcode == IscsiOpcode.ScsiCommand || opcode == IscsiOpcode.DataOut)
@@ -253,12 +253,12 @@ internal sealed partial class FullFeaturePhase
                     var senseLength = BinaryPrimitives.ReadUInt16BigEndian(data.Span);
                     if (senseLength <= data.Length - 2) sense = SenseData.TryParse(data.Span.Slice(2, senseLength));
                 }
-                _logger.LogWarning("target reports a SCSI asynchronous event on LUN {Lun}: {Sense}", LunAddress.Decode(m.Lun), sense?.ToString() ?? "no sense data");
+                SessionLog.AsyncScsiEvent(_logger, LunAddress.Decode(m.Lun), sense?.ToString() ?? "no sense data");
                 _session.RaiseAsyncEvent(LunAddress.Decode(m.Lun), sense);
                 break;
             }
             case AsyncEvent.LogoutRequested:
-                _logger.LogWarning("target requests logout within {Seconds} s; new commands wait for the next connection", m.Parameter3);
+                SessionLog.LogoutRequested(_logger, m.Parameter3);
                 lock (_failGate) _announcedEnd ??= new IscsiConnectionLostException("the target requested a logout");
                 _session.OnLogoutRequested(this, TimeSpan.FromSeconds(m.Parameter3));
                 break;
@@ -269,14 +269,14 @@ internal sealed partial class FullFeaturePhase
                 _session.DelayReconnect(TimeSpan.FromSeconds(m.Parameter2));
                 throw new IscsiConnectionLostException($"target announced it is dropping the {(m.Event == AsyncEvent.SessionDropping ? "session" : "connection")} (Time2Wait {m.Parameter2} s)");
             case AsyncEvent.NegotiationRequested:
-                _logger.LogInformation("target requests parameter renegotiation");
+                SessionLog.RenegotiationRequested(_logger);
                 _session.StartRenegotiation(data.Length > 0 ? TextKeyValues.Parse(data.Span) : []);
                 break;
             case AsyncEvent.TaskTerminationRequested:
-                _logger.LogWarning("target requests task termination on LUN {Lun}", LunAddress.Decode(m.Lun));
+                SessionLog.TaskTerminationRequested(_logger, LunAddress.Decode(m.Lun));
                 break;
             default:
-                _logger.LogInformation("target sent asynchronous event {Event} (vendor code {Code})", m.Event, m.VendorCode);
+                SessionLog.AsyncEventReceived(_logger, m.Event, m.VendorCode);
                 break;
         }
     }

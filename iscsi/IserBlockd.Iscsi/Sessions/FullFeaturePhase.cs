@@ -154,7 +154,7 @@ internal sealed partial class FullFeaturePhase
                 var wrote = false;
                 while (!token.IsCancellationRequested && TryTakeWork(out var work))
                 {
-                    if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("sending {Kind} ITT 0x{Itt:x8} CmdSN {CmdSN}", work.Control?.Kind.ToString() ?? work.Kind.ToString(), work.Control?.Itt ?? work.Itt, work.CmdSN);
+                    if (_logger.IsEnabled(LogLevel.Trace)) SessionLog.Sending(_logger, work.Control?.Kind.ToString() ?? work.Kind.ToString(), work.Control?.Itt ?? work.Itt, work.CmdSN);
                     await WriteAsync(work, token).ConfigureAwait(false);
                     wrote = true;
                 }

@@ -32,10 +32,9 @@ public sealed partial class IscsiSession
             _failFast = false;
             _connectionRun = RunConnectionAsync(connection);
         }
-        _logger.LogInformation("logged in to {Target} at {Portal} over {Transport} (ISID {Isid}, TSIH {Tsih}): {Parameters}",
-            TargetDescription, portal, _transport.Name, Options.Isid, outcome.Tsih, outcome.Parameters);
-        _logger.LogDebug("command window: CmdSN {CmdSN}, ExpCmdSN {ExpCmdSN}, MaxCmdSN {MaxCmdSN}", outcome.CmdSN, outcome.ExpCmdSN, outcome.MaxCmdSN);
-        if (requeued > 0) _logger.LogInformation("re-issuing {Count} commands on the new connection", requeued);
+        SessionLog.LoggedIn(_logger, TargetDescription, portal, _transport.Name, Options.Isid, outcome.Tsih, outcome.Parameters);
+        SessionLog.CommandWindow(_logger, outcome.CmdSN, outcome.ExpCmdSN, outcome.MaxCmdSN);
+        if (requeued > 0) SessionLog.Reissuing(_logger, requeued);
         connection.SignalWriter();
     }
 
@@ -78,10 +77,9 @@ public sealed partial class IscsiSession
             }
         }
         if (error != null && raise)
-            _logger.LogError("iSCSI connection to {Portal} for {Target} failed: {Reason}; {Count} commands {What}",
-                Portal, TargetDescription, error.Message, retained > 0 ? retained : toFail.Count, retained > 0 ? "kept for reinstatement" : "failed");
+            SessionLog.ConnectionFailed(_logger, Portal, TargetDescription, error.Message, retained > 0 ? retained : toFail.Count, retained > 0 ? "kept for reinstatement" : "failed");
         else
-            _logger.LogInformation("connection to {Portal} for {Target} closed", Portal, TargetDescription);
+            SessionLog.ConnectionClosed(_logger, Portal, TargetDescription);
         foreach (var t in toFail) FailTask(t, taskError);
         _controls.FailAll(new IscsiConnectionLostException($"connection to {Portal} closed", error));
         if (raise && error != null)
@@ -133,7 +131,7 @@ public sealed partial class IscsiSession
             var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Interlocked.Read(ref _reconnectNotBefore));
             if (wait > TimeSpan.Zero)
             {
-                _logger.LogInformation("waiting {Seconds:0.#} s (the target's Time2Wait) before logging in again", wait.TotalSeconds);
+                SessionLog.WaitingTime2Wait(_logger, wait.TotalSeconds);
                 await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
             }
             await ConnectAsync(cancellationToken).ConfigureAwait(false);
@@ -205,7 +203,7 @@ public sealed partial class IscsiSession
             }
             catch (Exception e)
             {
-                _logger.LogDebug("logout requested by the target did not complete: {Reason}", e.Message);
+                SessionLog.TargetLogoutIncomplete(_logger, e.Message);
             }
             connection.Fail(new IscsiConnectionLostException("the target requested a logout"));
         });
@@ -215,7 +213,7 @@ public sealed partial class IscsiSession
     internal void StartRenegotiation(IReadOnlyList<KeyValuePair<string, string>> keys) => _ = Task.Run(async () =>
     {
         try { await TextExchange.RenegotiateAsync(this, keys, _logger).ConfigureAwait(false); }
-        catch (Exception e) { _logger.LogWarning("renegotiation requested by the target failed: {Reason}", e.Message); }
+        catch (Exception e) { SessionLog.RenegotiationFailed(_logger, e.Message); }
     });
 
     /// <summary>The target rejected a command because it waits for our logout: the command waits for the next connection.</summary>
@@ -260,7 +258,7 @@ public sealed partial class IscsiSession
             await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
             var response = await LogoutExchange.RunAsync(this, connection, cancellationToken).ConfigureAwait(false);
             if (response != LogoutResponse.ClosedSuccessfully)
-                _logger.LogWarning("logout from {Target}: target answered {Response}", TargetDescription, response);
+                SessionLog.LogoutAnswered(_logger, TargetDescription, response);
             connection.MarkLoggedOut();
         }
         finally
@@ -272,7 +270,7 @@ public sealed partial class IscsiSession
                 if (_state != IscsiSessionState.Disposed) _state = IscsiSessionState.LoggedOut;
             }
         }
-        _logger.LogInformation("logged out of {Target}", TargetDescription);
+        SessionLog.LoggedOut(_logger, TargetDescription);
     }
 
     private void FailAll(Exception reason)
@@ -300,7 +298,7 @@ public sealed partial class IscsiSession
             }
             catch (Exception e)
             {
-                _logger.LogDebug("logout during dispose failed: {Reason}", e.Message);
+                SessionLog.DisposeLogoutFailed(_logger, e.Message);
             }
         }
         FullFeaturePhase? connection;

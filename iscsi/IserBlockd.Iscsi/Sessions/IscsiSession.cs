@@ -228,14 +228,14 @@ public sealed partial class IscsiSession : IAsyncDisposable
             }
             else error = ScsiRetryPolicy.CheckTransfer(task, result);
             if (result.Status == ScsiStatus.CheckCondition && error == null)
-                _logger.LogDebug("LUN {Lun}: {Command} succeeded with {Sense}", task.Lun, task.CommandName, result.Sense);
+                SessionLog.SucceededWithSense(_logger, task.Lun, task.CommandName, result.Sense);
         }
         if (!_tasks.Retire(task, out var connection, out var holdsBuffer)) return;
         task.Cancellation.Dispose();
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
         if (error != null) task.SetException(error);
         else if (!task.SetResult(result, out var continuationError))
-            _logger.LogError(continuationError, "a block I/O continuation threw on the receive loop; the connection carries on");
+            SessionLog.ContinuationThrew(_logger, continuationError);
     }
 
     /// <summary>The one retry path of the core, as a SCSI midlayer: the ITT is kept (the target finished with it), the command gets a new CmdSN.</summary>
@@ -247,7 +247,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
         if (!_tasks.TryRequeue(task, later, out var connection, out var holdsBuffer)) return false;
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
         if (task.Retries == 1 || _logger.IsEnabled(LogLevel.Trace))
-            _logger.LogDebug("LUN {Lun}: retrying {Command} after {Status} {Sense}", task.Lun, task.CommandName, ScsiCommandException.Describe(result.Status), result.Sense);
+            SessionLog.Retrying(_logger, task.Lun, task.CommandName, ScsiCommandException.Describe(result.Status), result.Sense);
         if (later) _ = RequeueLaterAsync(task, task.Itt, delay.Value);
         else CurrentConnection()?.SignalWriter();
         return true;
@@ -339,11 +339,11 @@ public sealed partial class IscsiSession : IAsyncDisposable
             if (response == TaskManagementResponse.FunctionComplete || (response == TaskManagementResponse.TaskDoesNotExist && _tasks.TargetHasReceived(cmdSN)))
                 FailTask(itt, new OperationCanceledException($"the command (ITT 0x{itt:x8}) was aborted"));
             else
-                _logger.LogWarning("ABORT TASK for ITT 0x{Itt:x8} answered {Response}; the command stays outstanding until its timeout", itt, response);
+                SessionLog.AbortNotConfirmed(_logger, itt, response);
         }
         catch (Exception e)
         {
-            _logger.LogDebug("ABORT TASK for ITT 0x{Itt:x8} did not complete: {Reason}", itt, e.Message);
+            SessionLog.AbortIncomplete(_logger, itt, e.Message);
         }
     }
 
@@ -407,7 +407,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
         if (response == TaskManagementResponse.FunctionComplete)
         {
             var (reissued, failed) = EndLunTasks(lun, connection, "was ended by a LOGICAL UNIT RESET");
-            if (reissued + failed > 0) _logger.LogWarning("LUN {Lun}: reset ended {Count} commands ({Reissued} re-issued)", lun, reissued + failed, reissued);
+            if (reissued + failed > 0) SessionLog.ResetEnded(_logger, lun, reissued + failed, reissued);
         }
         return response;
     }
@@ -440,7 +440,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     private void CheckLunInventory(ulong lun, SenseData sense)
     {
         if (sense.AdditionalSenseCode != 0x3f || sense.AdditionalSenseCodeQualifier != 0x0e) return;
-        _logger.LogWarning("{Target}: reported LUNs data has changed (from LUN {Lun}); a rescan would see the new inventory", TargetDescription, lun);
+        SessionLog.ReportedLunsChanged(_logger, TargetDescription, lun);
         var handler = ReportedLunsChanged;
         if (handler != null) ThreadPool.UnsafeQueueUserWorkItem(_ => handler(this, new ScsiAsyncEventArgs(lun, sense)), null);
     }

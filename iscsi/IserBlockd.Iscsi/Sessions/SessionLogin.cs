@@ -84,7 +84,7 @@ internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOption
                 {
                     // tgt's CHAP_A=7 is SHA-1: offer the rest of the list, once, and keep that offer for this session.
                     _chapAlgorithms = [.. _chapAlgorithms.Where(a => a != ChapAlgorithm.Sha256)];
-                    logger.LogInformation("{Reason}; logging in again offering CHAP_A={Offer}", e.Message, Chap.FormatAlgorithms(_chapAlgorithms));
+                    LoginLog.RetryingWithChapOffer(logger, e.Message, Chap.FormatAlgorithms(_chapAlgorithms));
                     retryWithoutSha256 = true;
                 }
                 finally
@@ -97,7 +97,7 @@ internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOption
                     redirects--;
                     continue;
                 }
-                logger.LogWarning("{Reason}", last!.Message);
+                LoginLog.LoginFailed(logger, last!.Message);
                 break;
             }
         }

@@ -290,16 +290,14 @@ public sealed partial class IserConnection
             region = _taskMemory.RegionOf(segment);
             entry = new TaskBuffer(bounce, null, buffer, task.ReadLength);
             if (Interlocked.Increment(ref _bounceTransfers) == 1 || _logger.IsEnabled(LogLevel.Trace))
-                _logger.LogDebug("iSER: ITT 0x{Itt:x8}: the {Length}-byte task buffer is not registered memory; copying through a bounce buffer " +
-                    "(rent data buffers from the transport's registered pool to avoid the copy)", task.InitiatorTaskTag, buffer.Length);
+                IserLog.BounceCopy(_logger, task.InitiatorTaskTag, buffer.Length);
         }
         else
         {
             var registration = _taskMemory.RegisterPinned(buffer, out segment, out region);
             entry = new TaskBuffer(null, registration, buffer, 0);
             Interlocked.Increment(ref _pinnedTransfers);
-            _logger.LogDebug("iSER: ITT 0x{Itt:x8}: the {Length}-byte task buffer is larger than any bounce buffer; registering it for this command",
-                task.InitiatorTaskTag, buffer.Length);
+            IserLog.PinnedForCommand(_logger, task.InitiatorTaskTag, buffer.Length);
         }
         TaskBuffer previous = default;
         bool replaced, failed;

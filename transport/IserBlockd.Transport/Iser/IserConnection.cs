@@ -245,10 +245,8 @@ public sealed partial class IserConnection : IIscsiConnection
     {
         lock (_gate) _controlLimit = _keys.TargetUnexpectedPduLimit;
         if (context.CommandWindow > _options.QueueDepth)
-            _logger.LogDebug("iSER: the target opens a window of {Window} commands; {Depth} receive buffers are posted for answers, so at most that many are in flight",
-                context.CommandWindow, _options.QueueDepth);
-        _logger.LogDebug("iSER full feature phase: InitiatorRecvDataSegmentLength={Receive} TargetRecvDataSegmentLength={Send} MaxOutstandingUnexpectedPDUs(target)={Unexpected}",
-            _keys.ReceiveDataSegmentLength, _keys.SendDataSegmentLength, _keys.TargetUnexpectedPduLimit);
+            IserLog.WindowAboveQueueDepth(_logger, context.CommandWindow, _options.QueueDepth);
+        IserLog.FullFeaturePhase(_logger, _keys.ReceiveDataSegmentLength, _keys.SendDataSegmentLength, _keys.TargetUnexpectedPduLimit);
         return ValueTask.CompletedTask;
     }
 
@@ -265,7 +263,7 @@ public sealed partial class IserConnection : IIscsiConnection
             WakeSenders();
         }
         if (Volatile.Read(ref _disposeStarted) == 0)
-            _logger.LogDebug("iSER connection to {Remote} failed: {Reason}", RemoteEndPoint, reason.Message);
+            IserLog.ConnectionFailed(_logger, RemoteEndPoint, reason.Message);
     }
 
     /// <summary>The RDMA-CM side reports the connection gone (DISCONNECTED, device removal, a failed CQ).</summary>
@@ -296,7 +294,7 @@ public sealed partial class IserConnection : IIscsiConnection
         }
         catch (Exception e)
         {
-            _logger.LogDebug("iSER: disconnect failed: {Reason}", e.Message);
+            IserLog.DisconnectFailed(_logger, e.Message);
         }
         // The disconnect moves the queue pair to the error state: every posted work request comes back flushed.
         Task drained;
@@ -306,8 +304,7 @@ public sealed partial class IserConnection : IIscsiConnection
             else drained = (_drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
         if (await Task.WhenAny(drained, Task.Delay(_options.DrainTimeout)).ConfigureAwait(false) != drained)
-            _logger.LogDebug("iSER: {Receives} receives and {Sends} sends had not flushed after {Timeout} s; destroying the queue pair anyway",
-                _postedReceives, _inflightSends, _options.DrainTimeout.TotalSeconds);
+            IserLog.DrainTimedOut(_logger, _postedReceives, _inflightSends, _options.DrainTimeout.TotalSeconds);
         // Windows first: a window still bound to the queue pair (commands in flight at the failure) holds it, and rxe
         // then waits and warns when the queue pair is destroyed. Deallocating a window also invalidates it.
         _windows?.Dispose();
@@ -317,7 +314,7 @@ public sealed partial class IserConnection : IIscsiConnection
         }
         catch (Exception e)
         {
-            _logger.LogWarning("iSER: tearing down the queue pair failed: {Reason}", e.Message);
+            IserLog.TeardownFailed(_logger, e.Message);
         }
         ReleaseAllTaskBuffers();
         _region.Deregister();

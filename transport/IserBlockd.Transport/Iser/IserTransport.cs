@@ -84,7 +84,7 @@ public sealed class IserTransport : IIscsiTransport
             catch (RdmaException e)
             {
                 last = e;
-                _logger.LogDebug("iSER: {Endpoint}: {Reason}", new IPEndPoint(address, portal.Port), e.Message);
+                IserLog.EndpointFailed(_logger, new IPEndPoint(address, portal.Port), e.Message);
             }
         }
         throw new IscsiTransportException($"cannot connect over iSER to {portal.Address}: {Describe(last!)}", last);
@@ -102,10 +102,10 @@ public sealed class IserTransport : IIscsiTransport
         try
         {
             id = channel.CreateId();
-            _logger.LogTrace("iSER: resolving {Endpoint}", endpoint);
+            IserLog.Resolving(_logger, endpoint);
             await id.ResolveAddressAsync(endpoint, null, _options.ResolveTimeout, cancellationToken).ConfigureAwait(false);
             await id.ResolveRouteAsync(_options.ResolveTimeout, cancellationToken).ConfigureAwait(false);
-            _logger.LogTrace("iSER: {Endpoint} resolved to device {Device}", endpoint, id.Device?.DeviceName);
+            IserLog.Resolved(_logger, endpoint, id.Device?.DeviceName);
             var context = id.Device ?? throw new RdmaException($"rdma_resolve_route({endpoint}) left the id without a device");
             var device = _devices.GetOrOpen(context.DeviceName);
             var limits = context.QueryLimits();
@@ -126,14 +126,12 @@ public sealed class IserTransport : IIscsiTransport
                 InitiatorDepth: (byte)Math.Clamp(limits.MaxQpInitiatorReadAtomic, 0, 1),
                 RetryCount: 7,
                 RnrRetryCount: 7);
-            _logger.LogTrace("iSER: {Receives} receives posted on QP 0x{Qp:x}; connecting", options.ReceiveBufferCount, qp.Number);
+            IserLog.ReceivesPosted(_logger, options.ReceiveBufferCount, qp.Number);
             // With windows the target may invalidate a command's window itself with its SCSI Response (Send with Invalidate).
             var cmHeader = device.UsesWindows && options.RemoteInvalidation ? IserCmHeader.InitiatorWithWindows : IserCmHeader.Initiator;
             var accepted = await id.ConnectAsync(parameters, cmHeader.ToArray(), cancellationToken).ConfigureAwait(false);
             wire.StartWatching();
-            _logger.LogDebug("iSER: connected to {Endpoint} from {Local} on {Device} (QP 0x{Qp:x}); target private data: {PrivateData}; remote access {Scope}",
-                endpoint, wire.LocalEndPoint, device.Name, wire.QueuePairNumber, DescribePrivateData(accepted.Span),
-                device.UsesWindows ? "through a memory window per command" : "through the pool registrations' own keys (the device has no type 2 memory windows)");
+            IserLog.Connected(_logger, endpoint, wire.LocalEndPoint, device.Name, wire.QueuePairNumber, DescribePrivateData(accepted.Span), device.UsesWindows ? "through a memory window per command" : "through the pool registrations' own keys (the device has no type 2 memory windows)");
             _device = device;
             _lastConnection = connection;
             return connection;

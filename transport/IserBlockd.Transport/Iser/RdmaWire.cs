@@ -50,8 +50,8 @@ internal sealed class RdmaWire : IIserWire
         _connection = connection;
         var dispatcher = new CompletionDispatcher(_cq, connection.WorkRequests);
         dispatcher.QueueFailed += e => connection.OnConnectionLost($"the completion queue failed: {e.Message}");
-        dispatcher.HandlerFailed += (wc, e) => _logger.LogError(e, "iSER: completion handler failed for wr_id 0x{WrId:x} ({Status})", wc.WorkRequestId, wc.Status);
-        dispatcher.UnknownCompletion += wc => _logger.LogDebug("iSER: completion for an unknown wr_id 0x{WrId:x} ({Status})", wc.WorkRequestId, wc.Status);
+        dispatcher.HandlerFailed += (wc, e) => IserLog.CompletionHandlerFailed(_logger, e, wc.WorkRequestId, wc.Status);
+        dispatcher.UnknownCompletion += wc => IserLog.UnknownCompletion(_logger, wc.WorkRequestId, wc.Status);
         _dispatcher = dispatcher;
     }
 
@@ -86,7 +86,7 @@ internal sealed class RdmaWire : IIserWire
                         _disconnected.TrySetResult();
                         return;
                     default:
-                        _logger.LogDebug("iSER: RDMA-CM event {Event} on an established connection", e);
+                        IserLog.UnexpectedCmEvent(_logger, e);
                         break;
                 }
             }
@@ -152,7 +152,7 @@ internal sealed class RdmaWire : IIserWire
         }
         catch (Exception e)
         {
-            _logger.LogDebug("iSER: CM event watcher ended with {Reason}", e.Message);
+            IserLog.CmWatcherEnded(_logger, e.Message);
         }
         _stopWatching.Dispose();
     }

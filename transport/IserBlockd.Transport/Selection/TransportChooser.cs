@@ -141,5 +141,5 @@ public sealed class TransportChooser
         return await RdmaReachability.CheckAsync(new IPEndPoint(address, portal.Port), RouteCheckTimeout, null, cancellationToken).ConfigureAwait(false);
     }
 
-    private void LogChoice(string what, string reason) => _logger.LogInformation("{Target}: {Reason}", what, reason);
+    private void LogChoice(string what, string reason) => SelectionLog.Chose(_logger, what, reason);
 }

@@ -44,7 +44,7 @@ internal static class TextExchange
                 offer.Add(new(key, session.Parameters.MaxRecvDataSegmentLength.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var answer = await RunAsync(session, offer, timeout.Token).ConfigureAwait(false);
-        Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "renegotiation: offered {Offer}, the target answered {Answer}",
+        SessionLog.Renegotiated(logger,
             string.Join(", ", offer.Select(k => $"{k.Key}={k.Value}")), string.Join(", ", answer.Select(k => $"{k.Key}={k.Value}")));
     }
 
