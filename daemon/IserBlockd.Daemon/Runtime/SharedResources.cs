@@ -15,7 +15,7 @@ public sealed class SharedResources : IAsyncDisposable
     /// <param name="serverOptions">Those of every NBD server (<c>export</c> has its own); null: the daemon's.</param>
     public SharedResources(ILoggerFactory loggerFactory, IserDeviceOptions? iserBuffers = null, NbdServerOptions? serverOptions = null)
     {
-        ServerOptions = serverOptions ?? new() { ClientBudget = new NbdByteBudget(new PinnedBlockBufferPoolOptions().MaxRentedBytes / 2) };
+        ServerOptions = serverOptions ?? new() { ClientBudget = new ByteBudget(new PinnedBlockBufferPoolOptions().MaxRentedBytes / 2) };
         IserDevices = new IserDeviceRegistry(iserBuffers);
         Endpoints = new NbdEndpointRegistry(ServerOptions, loggerFactory);
     }

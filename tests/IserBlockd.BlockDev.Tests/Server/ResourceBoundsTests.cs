@@ -69,7 +69,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     public async Task Clients_of_all_exports_together_hold_no_more_than_their_shared_budget()
     {
         var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
-        var budget = new NbdByteBudget(16L << 20);
+        var budget = new ByteBudget(16L << 20);
         var exports = Enumerable.Range(0, 4).Select(i => new NbdExport($"e{i}", new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool })) { MaxBytesInFlight = 12L << 20 }).ToArray();
         await using var server = new InProcessNbdServer(output, new NbdServerOptions
         {
@@ -132,7 +132,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     [Fact]
     public async Task Byte_budget_waiters_are_served_in_order_and_cancelled_waits_hold_nothing()
     {
-        var budget = new NbdByteBudget(10);
+        var budget = new ByteBudget(10);
         await budget.AcquireAsync(8, CancellationToken.None);
         var first = budget.AcquireAsync(5, CancellationToken.None).AsTask();
         using var cancel = new CancellationTokenSource();

@@ -1,3 +1,4 @@
+using IserBlockd.BlockDev.Buffers;
 using IserBlockd.BlockDev.Nbd.Protocol;
 
 namespace IserBlockd.BlockDev.Nbd;
@@ -18,7 +19,7 @@ public sealed class NbdExport
 
     private int _connections;
     private int _refusing;
-    private NbdByteBudget? _budget;
+    private ByteBudget? _budget;
 
     public NbdExport(string name, IBlockDevice device, string description = "", bool readOnly = false)
     {
@@ -55,11 +56,11 @@ public sealed class NbdExport
     /// readers wait. Kernel sockets are not counted.</summary>
     public long MaxBytesInFlight { get; init; } = DefaultMaxBytesInFlight;
 
-    internal NbdByteBudget Budget => Volatile.Read(ref _budget) ?? CreateBudget();
+    internal ByteBudget Budget => Volatile.Read(ref _budget) ?? CreateBudget();
 
-    private NbdByteBudget CreateBudget()
+    private ByteBudget CreateBudget()
     {
-        Interlocked.CompareExchange(ref _budget, new NbdByteBudget(MaxBytesInFlight), null);
+        Interlocked.CompareExchange(ref _budget, new ByteBudget(MaxBytesInFlight), null);
         return _budget!;
     }
 

@@ -1,3 +1,5 @@
+using IserBlockd.BlockDev.Buffers;
+
 namespace IserBlockd.BlockDev.Nbd;
 
 public sealed record NbdServerOptions
@@ -20,7 +22,7 @@ public sealed record NbdServerOptions
     /// together (their exports' own budgets come first); the kernel's sockets are not counted. The daemon sets
     /// half of the buffer pool that its kernel devices use too, so clients can never take all of it. Null: no
     /// shared limit.</summary>
-    public NbdByteBudget? ClientBudget { get; init; }
+    public ByteBudget? ClientBudget { get; init; }
 
     /// <summary>Per-connection buffer that request headers (and small WRITE payloads) arrive in.</summary>
     public int ReceiveBufferSize { get; init; } = 256 << 10;

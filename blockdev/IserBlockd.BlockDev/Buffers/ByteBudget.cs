@@ -1,21 +1,21 @@
-namespace IserBlockd.BlockDev.Nbd;
+namespace IserBlockd.BlockDev.Buffers;
 
 /// <summary>
-/// A count of payload bytes that NBD client connections may hold at once (an export's share, or the share of
-/// every client of a daemon in a buffer pool that kernel devices use too). Acquiring beyond it waits, first come
-/// first served, until holders release: one client that stops reading its replies can pin at most its budget, and
-/// never the whole pool.
+/// A count of bytes that may be held at once, handed out first come, first served: the pinned buffer pool's
+/// limit, an export's share of it, or the share of every NBD client of a daemon in a pool that kernel devices use
+/// too. Acquiring beyond it waits until holders release: one client that stops reading its replies can pin at
+/// most its budget, and never the whole pool.
 /// </summary>
 /// <remarks>A request larger than the whole budget is charged the whole budget, so it waits until it is alone
 /// rather than forever. Uncontended acquires and releases are one interlocked add; waiters allocate (only under
 /// contention, which a well-sized budget does not see in steady state).</remarks>
-public sealed class NbdByteBudget
+public sealed class ByteBudget
 {
     private readonly Queue<Waiter> _waiters = new();
     private long _used;
     private int _waiterCount;
 
-    public NbdByteBudget(long capacity)
+    public ByteBudget(long capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
