@@ -28,7 +28,7 @@ public class NbdNetlinkMessagesTests
         };
         var bytes = NbdNetlinkMessages.BuildConnect(FamilyId, sequence: 0x01020304, configuration, [7, 9]);
 
-        var expected = Hex.Parse("""
+        var expected = Hex.Bytes("""
             80000000                 # nlmsg_len = 128
             1b00                     # nlmsg_type = family id 27
             0500                     # NLM_F_REQUEST | NLM_F_ACK
@@ -57,7 +57,7 @@ public class NbdNetlinkMessagesTests
         var configuration = new NbdDeviceConfiguration { SizeBytes = 1 << 20, BlockSizeBytes = 512, BackendIdentifier = "lun-7" };
         var bytes = NbdNetlinkMessages.BuildConnect(FamilyId, sequence: 1, configuration, [5]);
 
-        var expected = Hex.Parse("""
+        var expected = Hex.Bytes("""
             48000000 1b00 0500 01000000 00000000   # nlmsghdr, 72 bytes
             01 01 0000                             # NBD_CMD_CONNECT v1
                                                    # (no NBD_ATTR_INDEX: the kernel picks)
@@ -76,7 +76,7 @@ public class NbdNetlinkMessagesTests
         var configuration = new NbdDeviceConfiguration { Index = 0, TimeoutSeconds = 5, DeadConnectionTimeoutSeconds = 120 };
         var bytes = NbdNetlinkMessages.BuildReconfigure(FamilyId, sequence: 2, configuration, [11]);
 
-        var expected = Hex.Parse("""
+        var expected = Hex.Bytes("""
             44000000 1b00 0500 02000000 00000000   # nlmsghdr, 68 bytes
             03 01 0000                             # NBD_CMD_RECONFIGURE v1
             0800 0100 00000000                     # NBD_ATTR_INDEX 0
@@ -90,18 +90,18 @@ public class NbdNetlinkMessagesTests
     [Fact]
     public void Disconnect_and_status_requests()
     {
-        Assert.Equal(Convert.ToHexString(Hex.Parse("""
+        Assert.Equal(Convert.ToHexString(Hex.Bytes("""
             1c000000 1b00 0500 09000000 00000000   # 28 bytes
             02 01 0000                             # NBD_CMD_DISCONNECT v1
             0800 0100 02000000                     # NBD_ATTR_INDEX 2
             """)), Convert.ToHexString(NbdNetlinkMessages.BuildDisconnect(FamilyId, 9, 2)));
 
-        Assert.Equal(Convert.ToHexString(Hex.Parse("""
+        Assert.Equal(Convert.ToHexString(Hex.Bytes("""
             14000000 1b00 0500 0a000000 00000000   # 20 bytes: all devices
             05 01 0000                             # NBD_CMD_STATUS v1
             """)), Convert.ToHexString(NbdNetlinkMessages.BuildStatus(FamilyId, 10, null)));
 
-        Assert.Equal(Convert.ToHexString(Hex.Parse("""
+        Assert.Equal(Convert.ToHexString(Hex.Bytes("""
             1c000000 1b00 0500 0b000000 00000000
             05 01 0000
             0800 0100 04000000                     # NBD_ATTR_INDEX 4
@@ -120,7 +120,7 @@ public class NbdNetlinkMessagesTests
     public void Connect_reply_gives_the_index_the_kernel_chose()
     {
         // what nbd_connect_reply() sends: genlmsg_put_reply(NBD_CMD_CONNECT) + nla_put_u32(NBD_ATTR_INDEX)
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             1c000000 1b00 0000 05000000 391a0000   # reply to port 0x1a39, seq 5
             01 01 0000                             # NBD_CMD_CONNECT
             0800 0100 0e000000                     # NBD_ATTR_INDEX 14
@@ -134,7 +134,7 @@ public class NbdNetlinkMessagesTests
     public void Status_reply_lists_each_device_with_its_connected_flag()
     {
         // populate_nbd_status(): nla_nest_start_noflag (no NLA_F_NESTED) for the list and each item
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             4c000000 1b00 0000 07000000 391a0000   # 76 bytes
             05 01 0000                             # NBD_CMD_STATUS
             3800 0900                              # NBD_ATTR_DEVICE_LIST (9), 56 bytes
@@ -156,7 +156,7 @@ public class NbdNetlinkMessagesTests
     [Fact]
     public void Link_dead_notification_names_the_device()
     {
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             1c000000 1b00 0000 00000000 00000000   # multicast: seq 0, pid 0
             04 01 0000                             # NBD_CMD_LINK_DEAD
             0800 0100 03000000                     # NBD_ATTR_INDEX 3

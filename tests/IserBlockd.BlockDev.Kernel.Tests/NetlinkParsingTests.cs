@@ -8,7 +8,7 @@ public class NetlinkParsingTests
     [Fact]
     public void GetFamily_request_for_nbd()
     {
-        var expected = Hex.Parse("""
+        var expected = Hex.Bytes("""
             1c000000        # nlmsg_len 28
             1000            # GENL_ID_CTRL
             0500            # NLM_F_REQUEST | NLM_F_ACK
@@ -24,7 +24,7 @@ public class NetlinkParsingTests
     public void Family_reply_gives_id_version_and_multicast_group()
     {
         // shaped like ctrl_fill_info(): name, id, version, hdrsize, maxattr, (ops omitted), mcast groups
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             60000000 1000 0000 2a000000 391a0000   # 96 bytes, reply to seq 42
             01 02 0000                             # CTRL_CMD_NEWFAMILY, version 2
             0800 0200 6e626400                     # CTRL_ATTR_FAMILY_NAME "nbd"
@@ -49,7 +49,7 @@ public class NetlinkParsingTests
     public void Error_message_gives_errno_and_the_kernel_text()
     {
         // NLMSG_ERROR, capped (NETLINK_CAP_ACK) with extended ack TLVs: -ENOENT, then the request's header
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             38000000 0200 0003 2a000000 391a0000   # 56 bytes, NLMSG_ERROR, NLM_F_CAPPED | NLM_F_ACK_TLVS
             feffffff                               # error = -2 (ENOENT)
             1c000000 1000 0500 2a000000 00000000   # the request's nlmsghdr only (capped)
@@ -66,7 +66,7 @@ public class NetlinkParsingTests
     [Fact]
     public void Ack_is_an_error_message_with_errno_zero()
     {
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             24000000 0200 0001 07000000 391a0000   # NLMSG_ERROR, NLM_F_CAPPED
             00000000                               # error 0: ACK
             1c000000 1b00 0500 07000000 00000000   # echoed header
@@ -79,7 +79,7 @@ public class NetlinkParsingTests
     [Fact]
     public void Several_messages_in_one_datagram_are_split_on_aligned_boundaries()
     {
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             1c000000 1b00 0000 05000000 00000000 01010000 0800 0100 0e000000   # CONNECT reply
             24000000 0200 0001 05000000 00000000 00000000 1c000000 1b00 0500 05000000 00000000  # ACK
             """);
@@ -93,14 +93,14 @@ public class NetlinkParsingTests
     public void Malformed_lengths_are_errors_not_skipped()
     {
         // nlmsg_len larger than the datagram
-        Assert.Throws<NetlinkException>(() => NetlinkMessage.ParseAll(Hex.Parse("ff000000 1b00 0000 00000000 00000000")));
+        Assert.Throws<NetlinkException>(() => NetlinkMessage.ParseAll(Hex.Bytes("ff000000 1b00 0000 00000000 00000000")));
         // nlmsg_len under the header size
-        Assert.Throws<NetlinkException>(() => NetlinkMessage.ParseAll(Hex.Parse("08000000 1b00 0000 00000000 00000000")));
+        Assert.Throws<NetlinkException>(() => NetlinkMessage.ParseAll(Hex.Bytes("08000000 1b00 0000 00000000 00000000")));
         // an attribute running past its container
-        var attributes = new NetlinkAttributes(Hex.Parse("2000 0100 00000000"));
+        var attributes = new NetlinkAttributes(Hex.Bytes("2000 0100 00000000"));
         Assert.Throws<NetlinkException>(() => attributes.ToList());
         // a u32 attribute with 2 bytes
-        var shortAttribute = new NetlinkAttributes(Hex.Parse("0600 0100 0100 0000")).ToList()[0];
+        var shortAttribute = new NetlinkAttributes(Hex.Bytes("0600 0100 0100 0000")).ToList()[0];
         Assert.Throws<NetlinkException>(() => shortAttribute.AsU32());
     }
 
@@ -109,7 +109,7 @@ public class NetlinkParsingTests
     {
         // Found by the fuzzer (tests/fuzz/regressions/netlink): NLM_F_ACK_TLVS, not capped, an error, and an echoed
         // nlmsg_len of 0xdadadada; aligning it wrapped the TLV offset negative (ArgumentOutOfRangeException).
-        var datagram = Hex.Parse("""
+        var datagram = Hex.Bytes("""
             24000000 0200 0002 07000000 391a0000   # NLMSG_ERROR, NLM_F_ACK_TLVS
             f4ffffff                               # -12 (ENOMEM)
             dadadada 1b00 0500 07000000 00000000   # echoed header claiming 3.6 GB
@@ -124,7 +124,7 @@ public class NetlinkParsingTests
     public void Generic_message_shorter_than_its_genlmsghdr_has_no_attributes()
     {
         // Found by the fuzzer (tests/fuzz/regressions/netlink): a 2-byte payload made GenericAttributes slice past its end.
-        var message = Assert.Single(NetlinkMessage.ParseAll(Hex.Parse("12000000 1b00 0000 01000000 00000000 0101")));
+        var message = Assert.Single(NetlinkMessage.ParseAll(Hex.Bytes("12000000 1b00 0000 01000000 00000000 0101")));
         Assert.Throws<NetlinkException>(() => message.GenericAttributes);
         Assert.Throws<NetlinkException>(() => NbdNetlinkMessages.ParseLinkDead(message, 0x1b));
     }

@@ -19,7 +19,7 @@ using Microsoft.Extensions.Logging;
 // Common: --initiator-name IQN (default iqn.2024-01.test.iserblockd:iser-check), --verbose. Exit 0 only when all checks pass.
 var args2 = new Args(args);
 var verbose = args2.Flag("--verbose");
-using var loggerFactory = new StderrLoggerFactory(args2.Flag("--trace") ? LogLevel.Trace : verbose ? LogLevel.Debug : LogLevel.Information);
+using var loggerFactory = new IserCheckLoggerFactory(args2.Flag("--trace") ? LogLevel.Trace : verbose ? LogLevel.Debug : LogLevel.Information);
 var log = loggerFactory.CreateLogger("iser-check");
 var kindText = args2.Option("--transport") ?? "iser";
 if (!IscsiTransportKindNames.TryParse(kindText, out var kind)) return Fail($"--transport {kindText}: expected tcp, iser or auto");

@@ -9,16 +9,16 @@ using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Tests.Server;
 
-[CollectionDefinition(nameof(AllocationMeasurement), DisableParallelization = true)]
-public sealed class AllocationMeasurement;
+[CollectionDefinition(nameof(NbdServerAllocationMeasurement), DisableParallelization = true)]
+public sealed class NbdServerAllocationMeasurement;
 
 /// <summary>
 /// Guards the zero-allocation request path: after warm-up, thousands of pipelined READs and WRITEs
 /// through the server (socket, parser, device, reply writer) must not allocate managed memory.
 /// The counter is process-wide, so this collection runs alone.
 /// </summary>
-[Collection(nameof(AllocationMeasurement))]
-public class AllocationTests(ITestOutputHelper output)
+[Collection(nameof(NbdServerAllocationMeasurement))]
+public class NbdServerAllocationTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData(4096, 16, false)]      // payloads copied through the connection buffers

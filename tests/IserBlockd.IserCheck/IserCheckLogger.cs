@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace IserBlockd.IserCheck;
 
 /// <summary>Log lines on stderr ("debug: ..."), so that stdout stays the tool's result.</summary>
-internal sealed class StderrLoggerFactory(LogLevel minimum) : ILoggerFactory
+internal sealed class IserCheckLoggerFactory(LogLevel minimum) : ILoggerFactory
 {
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, minimum);
 

@@ -11,7 +11,7 @@ namespace IserBlockd.Iscsi.Tests.Sessions;
 /// A target that breaks the protocol: the connection fails with a clear logged reason, every pending command
 /// fails with <see cref="IscsiConnectionLostException"/>, and nothing else is disturbed.
 /// </summary>
-public sealed class BadInputTests(ITestOutputHelper output)
+public sealed class SessionBadInputTests(ITestOutputHelper output)
 {
     /// <summary>Answers the first READ with <paramref name="reply"/> instead of data; pending commands are held.</summary>
     private async Task<(FakeTargetBed Bed, Exception Error)> ReadWithReplyAsync(Func<uint, RawPdu> reply, OperationalOptions? operational = null)

@@ -11,7 +11,7 @@ namespace IserBlockd.BlockDev.Tests.Server;
 /// "Block size constraints") or a hard disconnect of that client alone; a bystander client keeps
 /// working throughout, and nothing half-received reaches the device.
 /// </summary>
-public sealed class BadInputTests : IAsyncLifetime
+public sealed class NbdBadInputTests : IAsyncLifetime
 {
     private const long Size = 16 << 20;
     private const uint MaxBlock = 1 << 20;
@@ -21,7 +21,7 @@ public sealed class BadInputTests : IAsyncLifetime
     private readonly RawNbdClient _bystander;
     private readonly byte[] _bystanderData = Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray();
 
-    public BadInputTests(ITestOutputHelper output)
+    public NbdBadInputTests(ITestOutputHelper output)
     {
         _output = output;
         _device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { LogicalBlockSize = 512, MaxTransferBytes = (int)MaxBlock });

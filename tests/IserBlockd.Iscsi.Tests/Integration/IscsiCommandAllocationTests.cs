@@ -7,8 +7,8 @@ namespace IserBlockd.Iscsi.Tests.Integration;
 /// reused PDU buffers. Measured over the whole process while 32 workers read and write 4 KiB blocks from tgtd.
 /// </summary>
 [Trait("Category", "RealPeer")]
-[Collection(AllocationMeasurement.Name)]
-public sealed class AllocationTests(ITestOutputHelper output)
+[Collection(IscsiCommandAllocationMeasurement.Name)]
+public sealed class IscsiCommandAllocationTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Steady_state_io_allocates_almost_nothing()
@@ -52,7 +52,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
 
 /// <summary>Allocation is measured for the whole process: nothing else may run meanwhile.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class AllocationMeasurement
+public sealed class IscsiCommandAllocationMeasurement
 {
     public const string Name = "allocation measurement";
 }
