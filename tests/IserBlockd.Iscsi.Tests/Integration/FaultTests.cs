@@ -33,7 +33,7 @@ public sealed class FaultTests(ITestOutputHelper output)
         var e = await Assert.ThrowsAsync<IscsiConnectionLostException>(async () => await lun.ReadAsync(0, new byte[data.Length]));
         output.WriteLine(e.Message);
         Assert.Contains("digest mismatch", e.Message);
-        Assert.Contains(bed.Logs.Lines, l => l.StartsWith("Error: iSCSI connection to", StringComparison.Ordinal) && l.Contains("digest mismatch"));
+        await Wait.Until(() => bed.Logs.Lines.Any(l => l.StartsWith("Error: iSCSI connection to", StringComparison.Ordinal) && l.Contains("digest mismatch")), "the log line"); // logged after the awaited outcome
 
         // The session can be reinstated and the data is intact on the target.
         await session.ReinstateAsync();

@@ -70,7 +70,7 @@ public sealed class ReinstatementTests(ITestOutputHelper output)
             for (var i = 0; i < 100; i++) await lun.ReadAsync(0, new byte[512]);
         });
         Assert.True(e is IscsiConnectionLostException, e.GetType().Name + ": " + e.Message);
-        Assert.Contains(bed.Logs.Lines, l => l.StartsWith("Error: iSCSI connection to", StringComparison.Ordinal));
+        await Wait.Until(() => bed.Logs.Lines.Any(l => l.StartsWith("Error: iSCSI connection to", StringComparison.Ordinal)), "the log line"); // logged after the awaited outcome
         await bed.Server.RestartAsync();
         await session.ReinstateAsync();
         await lun.ReadAsync(0, new byte[512]);

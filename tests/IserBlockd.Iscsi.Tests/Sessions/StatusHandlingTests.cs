@@ -179,7 +179,7 @@ public sealed class StatusHandlingTests(ITestOutputHelper output)
         await lun.ReadAsync(0, new byte[512]);
         var e = await rescan.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1UL, e.Lun);
-        Assert.Contains(bed.Logs.Lines, l => l.Contains("reported LUNs data has changed"));
+        await Wait.Until(() => bed.Logs.Lines.Any(l => l.Contains("reported LUNs data has changed")), "the log line"); // logged after the awaited outcome
     }
 
     [Fact]

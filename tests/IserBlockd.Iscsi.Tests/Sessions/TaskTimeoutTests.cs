@@ -71,8 +71,10 @@ public sealed class TaskTimeoutTests(ITestOutputHelper output)
         bed.Target.HoldCommands = true;
         var reads = Enumerable.Range(0, 3).Select(i => lun.ReadAsync((ulong)i, new byte[512]).AsTask()).ToArray();
         await Task.WhenAll(reads).WaitAsync(TimeSpan.FromSeconds(15));
+        // The escalation logs and counts once the re-issued commands have answered, which may be just after
+        // the reads see their data.
+        await Wait.Until(() => bed.Logs.Lines.Any(l => l.Contains("LOGICAL UNIT RESET done; 3 command(s) re-issued")), "the reset's log line");
         Assert.Equal(1, session.Counters.LunResets);
         Assert.Equal(3, session.Counters.CommandsReissued);
-        Assert.Contains(bed.Logs.Lines, l => l.Contains("LOGICAL UNIT RESET done; 3 command(s) re-issued"));
     }
 }
