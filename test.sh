@@ -25,7 +25,7 @@ if [ "$dotnet_rc" -ne 0 ]; then
     grep -E '^\s+Failed |^\s*Failed!|Test Run Aborted|The active test run was aborted|Test host process crashed|error [A-Z]+[0-9]+:' "$log" |
         sed 's/^/  /' | sort -u | head -n 60
     # the first lines of each failure's message and stack
-    awk '/^\s+Failed [A-Za-z]/{n=12} n>0{print "    " $0; n--}' "$log" | head -n 120
+    awk '/^[[:space:]]+Failed [A-Za-z]/{n=12} n>0{print "    " $0; n--}' "$log" | head -n 120
 else
     echo "dotnet test passed: $(grep -E '^\s+Passed ' "$log" | wc -l) tests"
 fi
