@@ -115,4 +115,31 @@ public class TransmissionOnlyTests(ITestOutputHelper output)
         client.Disconnect();
         await serving.WaitAsync(TimeSpan.FromSeconds(10));
     }
+
+    /// <summary>The kernel's connections were set up with the old size; once the LUN grows (rescan, capacity-changed
+    /// unit attention) and /dev/nbdX is resized, requests past the old end must be served on the same connections,
+    /// or an online resize2fs fails ("can't read last block"); after a shrink, past the new end is refused.</summary>
+    [Fact]
+    public async Task Requests_are_checked_against_the_device_size_now_not_at_connect()
+    {
+        var device = new ControlledDevice(new MemoryBlockDevice(2 * Size)) { Size = Size };
+        await using var server = new NbdServer(null, new TestLoggerFactory(output));
+        var (kernelEnd, serverEnd) = SocketPair.Create();
+        var serving = server.ServeTransmissionAsync(serverEnd, new NbdExport("kernel", device));
+        using var client = RawNbdClient.ForTransmission(kernelEnd, (ulong)Size);
+        var beyondOldEnd = (ulong)Size + (1 << 20);
+        Assert.Equal(BlockError.InvalidArgument, client.ReadSync(beyondOldEnd, 4096).BlockError);
+
+        device.Size = 2 * Size;
+        var data = Enumerable.Range(0, 4096).Select(i => (byte)(i * 7 + 1)).ToArray();
+        Assert.Equal(0u, client.WriteSync(beyondOldEnd, data).Error);
+        Assert.Equal(data, client.ReadSync(beyondOldEnd, 4096).Data);
+        Assert.Equal(0u, client.ReadSync((ulong)(2 * Size) - 4096, 4096).Error);
+
+        device.Size = Size / 2;
+        Assert.Equal(BlockError.InvalidArgument, client.ReadSync((ulong)Size / 2, 4096).BlockError);
+        Assert.Equal(0u, client.ReadSync((ulong)Size / 2 - 4096, 4096).Error);
+        client.Disconnect();
+        await serving.WaitAsync(TimeSpan.FromSeconds(10));
+    }
 }

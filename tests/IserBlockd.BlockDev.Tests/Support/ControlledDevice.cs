@@ -34,7 +34,10 @@ public sealed class ControlledDevice(MemoryBlockDevice inner) : IBlockDevice
 
     public void EndBurst() => Interlocked.Increment(ref BurstsEnded);
 
-    public BlockGeometry Geometry => Inner.Geometry;
+    /// <summary>The size the device reports instead of the inner one's (a LUN resized at the target); null: the inner size.</summary>
+    public long? Size { get; set; }
+
+    public BlockGeometry Geometry => Size is { } size ? Inner.Geometry with { Size = size } : Inner.Geometry;
     public BlockDeviceFeatures Features => Inner.Features;
     public IBlockBufferProvider Buffers => Inner.Buffers;
 

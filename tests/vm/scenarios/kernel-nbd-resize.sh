@@ -45,7 +45,6 @@ tgt_allow iscsi 1 "$OUR_INI"
 cat > "$CONFIG" <<EOF
 {
   "initiatorName": "$OUR_INI",
-  "kernelNbdTimeout": 30,
   "loginTimeout": 60,
   "nodes": [ { "name": "$NODE", "portals": ["127.0.0.1:3260"], "target": "$IQN", "luns": [ { "lun": 1, "device": "auto" } ] } ]
 }

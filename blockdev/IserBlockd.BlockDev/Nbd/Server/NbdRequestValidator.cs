@@ -3,7 +3,7 @@ using IserBlockd.BlockDev.Nbd.Protocol;
 namespace IserBlockd.BlockDev.Nbd;
 
 /// <summary>
-/// Checks a request against what the connection negotiated and the export's size and block sizes,
+/// Checks a request against what the connection negotiated and the export's current size and block sizes,
 /// with the error values doc/proto.md ("Error values") prescribes and a message for structured replies.
 /// </summary>
 /// <remarks>The maximum block size bounds payloads only (READ, WRITE): TRIM and WRITE_ZEROES carry none
@@ -23,7 +23,6 @@ internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags
     private static readonly ReadOnlyMemory<byte> EmptyRange = "length must not be zero"u8.ToArray();
     private static readonly ReadOnlyMemory<byte> ZeroingNotFast = "zeroing would not be faster than writing zeroes"u8.ToArray();
 
-    private readonly ulong _size = (ulong)export.Device.Geometry.Size;
     private readonly NbdBlockSizeConstraints _limits = export.BlockSizes;
     private readonly NbdCommandFlags _fua = (flags & NbdTransmissionFlags.SendFua) != 0 ? NbdCommandFlags.Fua : NbdCommandFlags.None;
     private readonly NbdCommandFlags _fastZero = (flags & NbdTransmissionFlags.SendFastZero) != 0 ? NbdCommandFlags.FastZero : NbdCommandFlags.None;
@@ -109,7 +108,10 @@ internal sealed class NbdRequestValidator(NbdExport export, NbdTransmissionFlags
         }
         if (hasRange)
         {
-            if (request.Offset > _size || request.Length > _size - request.Offset)
+            // The device's size now, not at negotiation: a LUN grown at the target (rescan, capacity-changed unit
+            // attention) is used at once by the kernel's /dev/nbdX, whose connections were set up with the old size.
+            var size = (ulong)export.Device.Geometry.Size;
+            if (request.Offset > size || request.Length > size - request.Offset)
             {
                 reason = BeyondEnd;
                 return beyondEnd;
