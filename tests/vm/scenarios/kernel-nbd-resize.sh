@@ -82,7 +82,7 @@ info "rescan: $out"
 grep -q "LUN 1: resized from $OLD to $NEW bytes" <<< "$out" || fail "rescan did not report the new size: $out"
 wait_for 20 "$DEV to show $NEW bytes" bash -c "[ \$(blockdev --getsize64 $DEV) = $NEW ]"
 assert_eq "$(blockdev --getsize64 "$DEV")" "$NEW" "size of $DEV after rescan"
-grep -i "resiz" "$VM_RUNDIR/daemon.log" | tail -n3 | sed 's/^/    daemon: /'
+grep -q "$DEV: size set to $NEW bytes" "$VM_RUNDIR/daemon.log" || fail "the daemon did not log resizing $DEV: $(grep -i "$DEV" "$VM_RUNDIR/daemon.log" | tail -n3)"
 checked resize "LUN grown at the target (32 -> 96 MiB), iserblockctl rescan: /dev/nbdX is $NEW bytes while mounted"
 
 step "online resize2fs of the mounted ext4 on $DEV"
