@@ -196,7 +196,7 @@ info "ok: re-attached; writes resumed $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEG
 # A request the previous daemon never read stays in flight on its dead socket until the kernel's request timeout
 # requeues it (without dropping anything: that socket is already replaced). Let those pass first, so that the
 # timeout below is one of a request sent to this daemon.
-left=$(awk -v a="$t" -v b="$(date +%s.%N)" -v r="$REQUEST_TIMEOUT" 'BEGIN{d = a + r + 2 - b; printf "%d", d > 0 ? d + 1 : 0}')
+left=$(awk -v a="$t" -v b="$(date +%s.%N)" -v r="$REQUEST_TIMEOUT" 'BEGIN{d = a + r + 2 - b; printf "%d", (d > 0 ? d + 1 : 0)}')
 [ "$left" -gt 0 ] && { info "waiting ${left} s for requests stranded on the previous daemon's sockets to be requeued"; sleep "$left"; }
 wait_progress "$DEV" 20 "writes to go on before the freeze"
 info "SIGSTOP to the daemon until the kernel times a request out and drops its connection"
