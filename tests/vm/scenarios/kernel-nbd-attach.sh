@@ -160,9 +160,9 @@ INDEX=${DEV#/dev/nbd}
 step "a writer on the mounted $DEV while the daemon is killed, stopped and frozen: re-attached each time, no I/O error"
 dmesg -C
 mount "$DEV" /mnt/knbd
-# 32 MiB at 2 MiB/s with O_DIRECT (one 64 KiB write in flight at a time), every block verified at the end
+# 32 MiB at 1 MiB/s with O_DIRECT (one 64 KiB write in flight at a time), every block verified at the end
 FIO=(fio --name=restart --filename=/mnt/knbd/fio.dat --size=32M --bs=64k --rw=write --direct=1 --ioengine=psync
-     --verify=crc32c --verify_fatal=1 --rate=2m --output-format=normal)
+     --verify=crc32c --verify_fatal=1 --rate=1m --output-format=normal)
 spawn fio 400 "${FIO[@]}"
 FIO_PID=$SPAWNED
 wait_progress "$DEV" 20 "fio to write"
