@@ -256,9 +256,18 @@ public sealed partial class IscsiSession
         try
         {
             await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
-            var response = await LogoutExchange.RunAsync(this, connection, cancellationToken).ConfigureAwait(false);
-            if (response != LogoutResponse.ClosedSuccessfully)
-                SessionLog.LogoutAnswered(_logger, TargetDescription, response);
+            try
+            {
+                var response = await LogoutExchange.RunAsync(this, connection, cancellationToken).ConfigureAwait(false);
+                if (response != LogoutResponse.ClosedSuccessfully)
+                    SessionLog.LogoutAnswered(_logger, TargetDescription, response);
+            }
+            catch (IscsiConnectionLostException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Drained above, so nothing is lost: istgt now and then closes instead of answering a Logout, and
+                // a closed connection ends the session at the target all the same.
+                SessionLog.LogoutAnswerLost(_logger, TargetDescription, e.Message);
+            }
             connection.MarkLoggedOut();
         }
         finally

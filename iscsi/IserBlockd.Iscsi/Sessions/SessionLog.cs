@@ -35,6 +35,9 @@ internal static partial class SessionLog
     [LoggerMessage(EventId = 309, Level = LogLevel.Warning, Message = "logout from {Target}: target answered {Response}")]
     public static partial void LogoutAnswered(ILogger logger, string target, LogoutResponse response);
 
+    [LoggerMessage(EventId = 328, Level = LogLevel.Information, Message = "logout from {Target}: the target closed the connection instead of answering ({Reason}); every command had its answer, and the session is over at the target either way")]
+    public static partial void LogoutAnswerLost(ILogger logger, string target, string reason);
+
     [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "logged out of {Target}")]
     public static partial void LoggedOut(ILogger logger, string target);
 

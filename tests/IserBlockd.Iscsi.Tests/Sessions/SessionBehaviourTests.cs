@@ -279,6 +279,26 @@ public sealed class SessionBehaviourTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_target_that_closes_instead_of_answering_the_logout_has_still_logged_out()
+    {
+        // istgt now and then closes the connection on a Logout without answering it.
+        var bed = new FakeTargetBed(output);
+        var session = await bed.LoginAsync();
+        var lun = await session.OpenLunAsync(1);
+        await lun.WriteAsync(0, new byte[512]);
+        bed.Target.Intercept = (connection, pdu) =>
+        {
+            if (pdu.Opcode != IscsiOpcode.LogoutRequest) return false;
+            connection.Side.Close();
+            return true;
+        };
+        await session.LogoutAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(IscsiSessionState.LoggedOut, session.State);
+        Assert.Contains(bed.Logs.Lines, l => l.Contains("closed the connection instead of answering"));
+        await session.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Reinstatement_reuses_the_isid_and_reissues_commands()
     {
         var bed = new FakeTargetBed(output);
