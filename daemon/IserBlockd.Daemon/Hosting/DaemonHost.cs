@@ -35,7 +35,8 @@ public static class DaemonHost
             builder.Services.AddSerilog(logger, dispose: false);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
             builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
-            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<ISystemdNotifier>(sp => new BestEffortSystemdNotifier(new SystemdNotifier(),
+                sp.GetRequiredService<ILogger<BestEffortSystemdNotifier>>()));
             builder.Services.AddSingleton<ServiceStatus>();
             builder.Services.AddSingleton(settings);
             builder.Services.AddSingleton(sp => new DaemonRuntime(settings, configPath, initiatorName,
