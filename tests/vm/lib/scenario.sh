@@ -77,6 +77,15 @@ trap 'fail "terminated by a signal (the scenario timed out?)"' TERM INT
 # kernel_io_errors: block-layer and filesystem errors the kernel logged (a scenario asserts there are
 # none where a path must be error-free). NBD's connection notices ("Receive control failed", "Dead
 # connection") are not I/O errors: a restart test expects them.
+# the /dev/nbdX the kernel has for LUN $1 of the target $IQN (by the backend identifier iserblockd gives it), empty if none
+device_of() {
+    local b
+    for b in /sys/block/nbd*/backend; do
+        [ -r "$b" ] && [ "$(cat "$b" 2>/dev/null)" = "iserblockd:$IQN:$1" ] && { echo "/dev/$(basename "$(dirname "$b")")"; return 0; }
+    done
+    return 0
+}
+
 kernel_io_errors() { dmesg | grep -E 'I/O error|critical medium error|blk_update_request|Buffer I/O|EXT4-fs (error|warning)|print_req_error' || true; }
 
 # fio_verify NAME FIO_ARGS...: fio's nbd engine writing and crc32c-verifying (--uri=... among the arguments); fails

@@ -70,15 +70,6 @@ stop_daemon() {
     assert_eq "$rc" 0 "exit code of iserblockd after SIGTERM"
 }
 
-# the /dev/nbdX the kernel has for LUN $1 of the target (by its backend identifier), empty if none
-device_of() {
-    local b
-    for b in /sys/block/nbd*/backend; do
-        [ -r "$b" ] && [ "$(cat "$b" 2>/dev/null)" = "iserblockd:$IQN:$1" ] && { echo "/dev/$(basename "$(dirname "$b")")"; return 0; }
-    done
-    return 0
-}
-
 # what iserblockctl list -o json says about LUN $1: "DEVICE STATE BLOCKSIZE"
 ctl_lun() {
     iserblockctl list -o json | python3 -c '

@@ -25,15 +25,6 @@ NOTIFY_SOCKET_PATH=/run/notify-resize.sock
 NOTIFY_LOG=$VM_RUNDIR/notify.log
 MNT=/mnt/kresize
 
-# the /dev/nbdX the kernel has for LUN $1 of the target (by its backend identifier), empty if none
-device_of() {
-    local b
-    for b in /sys/block/nbd*/backend; do
-        [ -r "$b" ] && [ "$(cat "$b" 2>/dev/null)" = "iserblockd:$IQN:$1" ] && { echo "/dev/$(basename "$(dirname "$b")")"; return 0; }
-    done
-    return 0
-}
-
 step "tgtd in the guest: LUN 1 = 32 MiB of 512 B blocks; iserblockd run maps it with \"device\": \"auto\""
 truncate -s 0 "$BACKING"
 truncate -s "$OLD" "$BACKING"
