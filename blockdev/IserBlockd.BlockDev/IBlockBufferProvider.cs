@@ -11,4 +11,8 @@ public interface IBlockBufferProvider
     /// <summary>Rents a buffer whose <see cref="IMemoryOwner{T}.Memory"/> is exactly <paramref name="length"/> bytes.
     /// Waits (asynchronously) when the pool is exhausted rather than failing.</summary>
     ValueTask<IMemoryOwner<byte>> RentAsync(int length, CancellationToken cancellationToken);
+
+    /// <summary>What network clients may hold of this pool (derived from its capacity); null: the pool is not
+    /// bounded, and only the NBD server's own limits apply.</summary>
+    Buffers.BufferPoolShares? Shares => null;
 }

@@ -4,6 +4,9 @@
 #   tests/fuzz/run.sh                 every target, 60 s each
 #   tests/fuzz/run.sh nbd-server 600  one target for ten minutes
 #   tests/fuzz/run.sh --list          the targets
+#   FUZZ_RESUME=1 tests/fuzz/run.sh nbd-server 600
+#                                     carry on from the corpus (and the execs count) a previous run left in
+#                                     artifacts/fuzz/TARGET/out, instead of starting again from the seeds
 #
 # Builds tests/fuzz/IserBlockd.Fuzz, instruments a copy of our assemblies with the sharpfuzz tool (the repo's
 # dotnet tool manifest), seeds each target from the unit tests' vectors (the harness's `seeds` command) plus the
@@ -47,11 +50,16 @@ export AFL_NO_UI=1 AFL_FORKSRV_INIT_TMOUT=120000 AFL_QUIET=1
 total_execs=0 total_findings=0 count=0
 for t in "${TARGETS[@]}"; do
     dir=$WORK/$t
-    rm -rf "$dir"
-    mkdir -p "$dir/in"
-    dotnet "$BIN/IserBlockd.Fuzz.dll" seeds "$t" "$dir/in"
-    if [ -d "tests/fuzz/regressions/$t" ]; then cp "tests/fuzz/regressions/$t"/* "$dir/in/" 2>/dev/null || true; fi
-    afl-fuzz -i "$dir/in" -o "$dir/out" -V "$SECONDS_EACH" -t 20000 -m none -- \
+    input=$dir/in
+    if [ "${FUZZ_RESUME:-0}" = 1 ] && [ -d "$dir/out/default/queue" ]; then
+        input=-   # afl-fuzz resumes the queue and its counters (execs_done is cumulative)
+    else
+        rm -rf "$dir"
+        mkdir -p "$dir/in"
+        dotnet "$BIN/IserBlockd.Fuzz.dll" seeds "$t" "$dir/in"
+        if [ -d "tests/fuzz/regressions/$t" ]; then cp "tests/fuzz/regressions/$t"/* "$dir/in/" 2>/dev/null || true; fi
+    fi
+    afl-fuzz -i "$input" -o "$dir/out" -V "$SECONDS_EACH" -t 20000 -m none -- \
         dotnet "$AFL/IserBlockd.Fuzz.dll" fuzz "$t" >"$dir/afl.log" 2>&1 || true
     stats=$dir/out/default/fuzzer_stats
     if [ ! -f "$stats" ]; then

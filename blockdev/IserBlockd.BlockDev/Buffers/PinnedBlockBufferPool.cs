@@ -30,7 +30,11 @@ public sealed class PinnedBlockBufferPool : IBlockBufferProvider
         for (var i = 0; i < _classes.Length; i++)
             _classes[i] = new PinnedSizeClass(this, 1 << (MinimumClassShift + i), _options.SlabSize);
         _budget = new ByteBudget(_options.MaxRentedBytes);
+        Shares = new BufferPoolShares(_options.MaxRentedBytes);
     }
+
+    /// <summary>Network clients' shares of <see cref="PinnedBlockBufferPoolOptions.MaxRentedBytes"/>.</summary>
+    public BufferPoolShares Shares { get; }
 
     public int MaxBufferSize => _options.MaxBufferSize;
 

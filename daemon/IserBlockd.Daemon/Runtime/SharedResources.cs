@@ -15,7 +15,7 @@ public sealed class SharedResources : IAsyncDisposable
     /// <param name="serverOptions">Those of every NBD server (<c>export</c> has its own); null: the daemon's.</param>
     public SharedResources(ILoggerFactory loggerFactory, IserDeviceOptions? iserBuffers = null, NbdServerOptions? serverOptions = null)
     {
-        ServerOptions = serverOptions ?? new() { ClientBudget = new ByteBudget(new PinnedBlockBufferPoolOptions().MaxRentedBytes / 2) };
+        ServerOptions = serverOptions ?? new();
         IserDevices = new IserDeviceRegistry(iserBuffers);
         Endpoints = new NbdEndpointRegistry(ServerOptions, loggerFactory);
     }
@@ -28,8 +28,9 @@ public sealed class SharedResources : IAsyncDisposable
     public IserDeviceRegistry IserDevices { get; }
 
     /// <summary>For every NBD server of the daemon: the listeners' (<see cref="Endpoints"/>) and the kernel devices'.
-    /// The clients of all listeners together may hold half of the payload pool at most, so that however they
-    /// behave, the kernel devices always have the other half.</summary>
+    /// The clients of all listeners together may hold half of a payload pool at most (<see cref="BufferPoolShares"/>
+    /// of <see cref="Buffers"/> and of each RDMA device's registered pool), so that however they behave, the kernel
+    /// devices always have the other half.</summary>
     public NbdServerOptions ServerOptions { get; }
 
     public NbdEndpointRegistry Endpoints { get; }

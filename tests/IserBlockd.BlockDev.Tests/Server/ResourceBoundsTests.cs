@@ -66,17 +66,15 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Clients_of_all_exports_together_hold_no_more_than_their_shared_budget()
+    public async Task Clients_of_all_exports_together_hold_no_more_than_half_of_their_pool()
     {
-        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
-        var budget = new ByteBudget(16L << 20);
-        var exports = Enumerable.Range(0, 4).Select(i => new NbdExport($"e{i}", new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool })) { MaxBytesInFlight = 12L << 20 }).ToArray();
+        // A 32 MiB pool: clients together 16 MiB, one export 8 MiB, one connection 4 MiB.
+        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 32L << 20 });
+        var exports = Enumerable.Range(0, 4).Select(i => new NbdExport($"e{i}", new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool }))).ToArray();
         await using var server = new InProcessNbdServer(output, new NbdServerOptions
         {
-            MaxBytesInFlight = 8L << 20,
             SendTimeout = Timeout.InfiniteTimeSpan,
             SocketSendBufferBytes = null,
-            ClientBudget = budget,
         }, exports);
 
         var hostile = new List<RawNbdClient>();
@@ -88,13 +86,63 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
                 hostile.Add(client);
             }
         await Task.Delay(700);
-        Assert.InRange(budget.Used, 1, 16L << 20);
-        Assert.InRange(pool.RentedBytes, 1, 16L << 20); // the other 48 MiB stay for kernel devices
+        Assert.InRange(pool.Shares.Clients.Used, 1, 16L << 20);
+        Assert.InRange(pool.RentedBytes, 1, 16L << 20); // the other 16 MiB stay for kernel devices
 
         foreach (var client in hostile) client.Dispose();
-        await Wait.Until(() => pool.RentedBytes == 0 && budget.Used == 0);
+        await Wait.Until(() => pool.RentedBytes == 0 && pool.Shares.Clients.Used == 0);
         using var after = server.Connect("e0");
         Assert.Equal(0u, after.ReadSync(0, Chunk).Error);
+    }
+
+    /// <summary>
+    /// An iSER device's registered pool is about 45 MiB, a tenth of the TCP pool the server's defaults (64 MiB per
+    /// connection, 128 MiB per export) are sized for: the shares must come from the pool the export rents from, or
+    /// one client holds all of it.
+    /// </summary>
+    [Fact]
+    public async Task On_a_small_pool_the_shares_come_from_the_pool_so_a_hostile_client_leaves_other_exports_and_the_kernel_served()
+    {
+        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 24L << 20, MaxBufferSize = 1 << 20 });
+        var hostileDevice = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        var otherDevice = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        var kernelDevice = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        await using var server = new InProcessNbdServer(output, new NbdServerOptions
+        {
+            SendTimeout = Timeout.InfiniteTimeSpan, // the defaults otherwise: 64 MiB per connection, 128 MiB per export
+            SocketSendBufferBytes = null,
+        }, new NbdExport("a", hostileDevice), new NbdExport("b", otherDevice));
+
+        var hostile = Enumerable.Range(0, 4).Select(_ => server.Connect("a")).ToList();
+        foreach (var client in hostile) FloodWithReads(client, 64);
+        await Task.Delay(700);
+        // One export's clients: a quarter of the pool (6 MiB) however many connections, each at most 3 MiB.
+        output.WriteLine($"hostile clients hold {pool.RentedBytes >> 20} MiB of the 24 MiB pool");
+        Assert.InRange(pool.RentedBytes, 1, 6L << 20);
+        Assert.InRange(hostileDevice.Statistics.Reads, 1, 6);
+
+        // Another export's client gets its own quarter: many requests in flight, each answered.
+        using var other = server.Connect("b");
+        var data = Enumerable.Range(0, (int)Chunk).Select(i => (byte)(i * 7)).ToArray();
+        for (var i = 0; i < 8; i++) other.Write((ulong)i * Chunk, data);
+        for (var i = 0; i < 8; i++) Assert.Equal(0u, other.ReadReply().Error);
+        for (var i = 0; i < 8; i++) other.Read((ulong)i * Chunk, Chunk);
+        for (var i = 0; i < 8; i++) Assert.Equal(data, other.ReadReply().Data);
+
+        // A kernel socket is not counted in the clients' half: 12 MiB in flight at once are served.
+        var (kernelEnd, serverEnd) = SocketPair.Create();
+        var kernelConnection = server.Server.ServeTransmissionAsync(serverEnd, new NbdExport("", kernelDevice));
+        using (var kernel = RawNbdClient.ForTransmission(kernelEnd, (ulong)Size))
+        {
+            for (var i = 0; i < 12; i++) kernel.Write((ulong)i * Chunk, data);
+            for (var i = 0; i < 12; i++) Assert.Equal(0u, kernel.ReadReply().Error);
+            Assert.Equal(data, kernel.ReadSync(11 * Chunk, Chunk).Data);
+            kernel.Disconnect();
+        }
+        await kernelConnection.WaitAsync(TimeSpan.FromSeconds(10));
+
+        foreach (var client in hostile) client.Dispose();
+        await Wait.Until(() => pool.RentedBytes == 0 && pool.Shares.Clients.Used == 0);
     }
 
     [Fact]

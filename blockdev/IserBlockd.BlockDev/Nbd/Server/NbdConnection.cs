@@ -26,6 +26,7 @@ internal sealed class NbdConnection
     private int _freeCount;
     private int _inFlight;
     private long _bytesInFlight;
+    private readonly long _maxBytesInFlight;
     /// <summary>The reader's wait: fewer than this many requests in flight (0: nobody waits)...</summary>
     private int _waitRequests;
     /// <summary>... and room for this many more payload bytes.</summary>
@@ -46,6 +47,11 @@ internal sealed class NbdConnection
         NbdServerOptions options, ILogger logger, bool client = false)
     {
         IsClient = client;
+        // A client's share comes from the pool its export's device rents from; the kernel's sockets keep the
+        // server's limit (they are the devices the pool's other half is kept for).
+        var shares = client ? export.Device.Buffers.Shares : null;
+        ClientBudget = shares?.Clients;
+        _maxBytesInFlight = shares != null ? Math.Min(options.MaxBytesInFlight, shares.PerConnection) : options.MaxBytesInFlight;
         Transport = transport;
         Export = export;
         Peer = transport.RemoteDescription;
@@ -67,6 +73,10 @@ internal sealed class NbdConnection
     public bool IsBroken => _broken;
     public bool IsClient { get; }
     public NbdServerOptions Options => _options;
+
+    /// <summary>What all network clients on this export's buffer pool may hold together (null for a kernel socket,
+    /// or a pool without <see cref="IBlockBufferProvider.Shares"/>).</summary>
+    public Buffers.ByteBudget? ClientBudget { get; }
 
     /// <summary>Cancelled by <see cref="Break"/>: the reader's waits for budget end with it.</summary>
     public CancellationToken Breaking => _breaking.Token;
@@ -156,7 +166,7 @@ internal sealed class NbdConnection
 
     /// <summary>Completes once a request carrying <paramref name="payloadBytes"/> of READ/WRITE payload may be
     /// read on: fewer than <see cref="NbdServerOptions.MaxRequestsInFlight"/> requests in flight and the payload
-    /// within <see cref="NbdServerOptions.MaxBytesInFlight"/> (or nothing else holding buffers).</summary>
+    /// within this connection's byte limit (or nothing else holding buffers).</summary>
     public ValueTask WaitForRoomAsync(long payloadBytes) => WaitForAsync(_options.MaxRequestsInFlight, payloadBytes);
 
     /// <summary>A request object for <paramref name="header"/>, counted in flight (with its payload bytes) until
@@ -188,7 +198,7 @@ internal sealed class NbdConnection
         var exportCharge = request.ExportBudgetCharge;
         var clientCharge = request.ClientBudgetCharge;
         request.Reset();
-        if (clientCharge != 0) _options.ClientBudget!.Release(clientCharge);
+        if (clientCharge != 0) ClientBudget!.Release(clientCharge);
         if (exportCharge != 0) Export.Budget.Release(exportCharge);
         lock (_free)
         {
@@ -207,7 +217,7 @@ internal sealed class NbdConnection
         if (Volatile.Read(ref _inFlight) >= requests) return false;
         if (payloadBytes == 0) return true;
         var held = Volatile.Read(ref _bytesInFlight);
-        return held == 0 || held + payloadBytes <= _options.MaxBytesInFlight;
+        return held == 0 || held + payloadBytes <= _maxBytesInFlight;
     }
 
     /// <summary>Completes once fewer than <paramref name="requests"/> are in flight and <paramref name="payloadBytes"/>

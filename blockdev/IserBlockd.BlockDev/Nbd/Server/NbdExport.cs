@@ -14,7 +14,8 @@ public sealed class NbdExport
     /// at most 16 × <see cref="NbdServerOptions.MaxBytesInFlight"/>, and that is capped by <see cref="MaxBytesInFlight"/>.</summary>
     public const int DefaultMaxConnections = 16;
 
-    /// <summary>The default of <see cref="MaxBytesInFlight"/>: a quarter of the daemon's 512 MiB payload pool.</summary>
+    /// <summary>The default of <see cref="MaxBytesInFlight"/>: a quarter of the daemon's 512 MiB payload pool (a
+    /// smaller pool gives less: <see cref="BufferPoolShares.PerExport"/>).</summary>
     public const long DefaultMaxBytesInFlight = 128L << 20;
 
     private int _connections;
@@ -53,14 +54,16 @@ public sealed class NbdExport
     public int MaxConnections { get; init; } = DefaultMaxConnections;
 
     /// <summary>Payload bytes all client connections of this export may hold in buffers together; beyond it their
-    /// readers wait. Kernel sockets are not counted.</summary>
+    /// readers wait. Kernel sockets are not counted. The budget is the smaller of this and the export's share of
+    /// the pool its device rents from (<see cref="BufferPoolShares.PerExport"/>).</summary>
     public long MaxBytesInFlight { get; init; } = DefaultMaxBytesInFlight;
 
     internal ByteBudget Budget => Volatile.Read(ref _budget) ?? CreateBudget();
 
     private ByteBudget CreateBudget()
     {
-        Interlocked.CompareExchange(ref _budget, new ByteBudget(MaxBytesInFlight), null);
+        var limit = Device.Buffers.Shares is { } shares ? Math.Min(MaxBytesInFlight, shares.PerExport) : MaxBytesInFlight;
+        Interlocked.CompareExchange(ref _budget, new ByteBudget(limit), null);
         return _budget!;
     }
 

@@ -274,12 +274,12 @@ internal sealed class NbdRequestReader
         }
     }
 
-    /// <summary>Charges a client's request to its export's budget, then to the budget all clients share, waiting
+    /// <summary>Charges a client's request to its export's budget, then to the budget all clients of its pool share, waiting
     /// (without reading the socket) while either is spent. False when the connection broke meanwhile.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ChargeBudgetsAsync(NbdInFlightRequest request)
     {
-        var budgets = _connection.Options.ClientBudget;
+        var budgets = _connection.ClientBudget;
         var export = _connection.Export.Budget;
         var wait = export.AcquireAsync(request.PayloadBytes, _connection.Breaking);
         var ended = false;

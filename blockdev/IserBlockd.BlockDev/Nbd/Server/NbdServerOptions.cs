@@ -1,5 +1,3 @@
-using IserBlockd.BlockDev.Buffers;
-
 namespace IserBlockd.BlockDev.Nbd;
 
 public sealed record NbdServerOptions
@@ -10,19 +8,14 @@ public sealed record NbdServerOptions
 
     /// <summary>READ and WRITE payload bytes one connection may hold in buffers at once; beyond it the reader
     /// stops reading the socket until replies have left. A request larger than this is admitted alone.
-    /// Two requests of the largest size (32 MiB) by default.</summary>
+    /// Two requests of the largest size (32 MiB) by default. A client connection gets less where its export's
+    /// buffer pool is smaller (<see cref="Buffers.BufferPoolShares.PerConnection"/>).</summary>
     public long MaxBytesInFlight { get; init; } = 64L << 20;
 
     /// <summary>A reply send that makes no progress for this long means the client stopped reading: it is
     /// disconnected and its buffers return. A client must take up a whole reply within it (32 MiB at
     /// about 1.1 MB/s for the default). <see cref="Timeout.InfiniteTimeSpan"/>: never.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Payload bytes every client connection of the servers that share these options may hold
-    /// together (their exports' own budgets come first); the kernel's sockets are not counted. The daemon sets
-    /// half of the buffer pool that its kernel devices use too, so clients can never take all of it. Null: no
-    /// shared limit.</summary>
-    public ByteBudget? ClientBudget { get; init; }
 
     /// <summary>Per-connection buffer that request headers (and small WRITE payloads) arrive in.</summary>
     public int ReceiveBufferSize { get; init; } = 256 << 10;
