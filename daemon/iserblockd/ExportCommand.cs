@@ -20,7 +20,7 @@ internal static class ExportCommand
     {
         var connect = new ConnectOptions();
         var socket = new Option<string?>("--socket", "-k") { Description = "Serve NBD on this Unix socket", HelpName = "PATH" };
-        var listen = new Option<string?>("--listen", "-b") { Description = "Serve NBD on TCP ADDRESS:PORT (port default 10809)", HelpName = "ADDR:PORT" };
+        var listen = new Option<string?>("--listen", "-b") { Description = "Serve NBD on TCP ADDRESS:PORT (port default 10809; 0: a free port, printed in the ready line)", HelpName = "ADDR:PORT" };
         var device = new Option<string?>("--device", "-d") { Description = "Attach as a kernel device: /dev/nbdN or auto (nbd), ublk or /dev/ublkbN (ublk, Linux 6.5+) (root)", HelpName = "DEVICE" };
         var exportName = new Option<string>("--export-name", "-x") { Description = "NBD export name (default: empty, the default export)", HelpName = "NAME", DefaultValueFactory = _ => "" };
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Export read-only" };
@@ -58,7 +58,7 @@ internal static class ExportCommand
             HostPort? listenAddress = null;
             if (result.GetValue(listen) is { } l)
             {
-                if (HostPort.TryParse(l, HostPort.NbdPort, out var parsed, out var why)) listenAddress = parsed;
+                if (HostPort.TryParse(l, HostPort.NbdPort, out var parsed, out var why, anyPort: true)) listenAddress = parsed; // :0 = a free port, in the ready line
                 else errors.Add($"--listen {why}");
             }
             HostPort? metricsAddress = null;

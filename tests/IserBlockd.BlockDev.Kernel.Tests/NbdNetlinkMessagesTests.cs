@@ -162,7 +162,22 @@ public class NbdNetlinkMessagesTests
             0800 0100 03000000                     # NBD_ATTR_INDEX 3
             """);
         var message = Assert.Single(NetlinkMessage.ParseAll(datagram));
-        Assert.Equal(3u, NbdNetlinkMessages.ParseLinkDead(message, FamilyId));
-        Assert.Null(NbdNetlinkMessages.ParseLinkDead(message, familyId: 0x30));
+        Assert.True(NbdNetlinkMessages.TryParseLinkDead(message, FamilyId, out var index, out var malformed));
+        Assert.Equal(3u, index);
+        Assert.Null(malformed);
+        Assert.False(NbdNetlinkMessages.TryParseLinkDead(message, familyId: 0x30, out _, out malformed));
+        Assert.Null(malformed);
+    }
+
+    [Theory]
+    [InlineData("12000000 1b00 0000 00000000 00000000 0401", "generic netlink message shorter than its genlmsghdr")]
+    [InlineData("14000000 1b00 0000 00000000 00000000 04010000", "NBD_CMD_LINK_DEAD without NBD_ATTR_INDEX")]
+    [InlineData("1a000000 1b00 0000 00000000 00000000 04010000 0600 0100 0300", null)]
+    public void A_short_or_incomplete_link_dead_notification_is_a_clear_failure_not_an_exception(string hex, string? expected)
+    {
+        var message = Assert.Single(NetlinkMessage.ParseAll(Hex.Bytes(hex)));
+        Assert.False(NbdNetlinkMessages.TryParseLinkDead(message, FamilyId, out _, out var malformed));
+        Assert.NotNull(malformed);
+        if (expected != null) Assert.Equal(expected, malformed);
     }
 }

@@ -74,7 +74,7 @@ public sealed class NbdLinkDeadMonitor : IDisposable
             try { messages = NetlinkMessage.ParseAll(buffer.AsSpan(0, length).ToArray()); }
             catch (NetlinkException) { continue; }
             foreach (var message in messages)
-                if (NbdNetlinkMessages.ParseLinkDead(message, _familyId) is { } index)
+                if (NbdNetlinkMessages.TryParseLinkDead(message, _familyId, out var index, out _)) // a malformed one is not ours to act on
                     _onLinkDead(index);
         }
     }

@@ -69,11 +69,31 @@ internal static class NbdNetlinkMessages
         return devices;
     }
 
-    /// <summary>The device index of an NBD_CMD_LINK_DEAD multicast notification, or null for other messages.</summary>
-    public static uint? ParseLinkDead(NetlinkMessage message, ushort familyId) =>
-        message.Type == familyId && message.GenericCommand == (byte)NbdNetlinkCommand.LinkDead
-            ? message.GenericAttributes.Find(NbdNetlinkAttribute.Index)?.AsU32()
-            : null;
+    /// <summary>Reads an NBD_CMD_LINK_DEAD multicast notification: true with the device's index; false for any other
+    /// message, and false with <paramref name="malformed"/> saying what is wrong for one of the nbd family that cannot
+    /// be read. Never throws: the monitor keeps listening whatever arrives.</summary>
+    public static bool TryParseLinkDead(NetlinkMessage message, ushort familyId, out uint index, out string? malformed)
+    {
+        index = 0;
+        malformed = null;
+        if (message.Type != familyId) return false;
+        try
+        {
+            if (message.GenericCommand != (byte)NbdNetlinkCommand.LinkDead) return false;
+            if (message.GenericAttributes.Find(NbdNetlinkAttribute.Index) is not { } attribute)
+            {
+                malformed = "NBD_CMD_LINK_DEAD without NBD_ATTR_INDEX";
+                return false;
+            }
+            index = attribute.AsU32();
+            return true;
+        }
+        catch (NetlinkException e)
+        {
+            malformed = e.Message;
+            return false;
+        }
+    }
 
     private static byte[] Build(ushort familyId, uint sequence, NbdNetlinkCommand command, NbdDeviceConfiguration c, ReadOnlySpan<int> socketFds)
     {

@@ -24,7 +24,9 @@ public readonly record struct HostPort(string Host, int Port)
     public static HostPort Parse(string text, int defaultPort) =>
         TryParse(text, defaultPort, out var value, out var error) ? value : throw new FormatException(error);
 
-    public static bool TryParse(string text, int defaultPort, out HostPort value, out string error)
+    /// <param name="anyPort">A listening address: port 0 is allowed and means a free port the system picks (the
+    /// caller reports the port it got).</param>
+    public static bool TryParse(string text, int defaultPort, out HostPort value, out string error, bool anyPort = false)
     {
         value = default;
         text = text.Trim();
@@ -59,9 +61,10 @@ public readonly record struct HostPort(string Host, int Port)
         }
 
         var number = defaultPort;
-        if (port != null && (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out number) || number is < 1 or > 65535))
+        var lowest = anyPort ? 0 : 1;
+        if (port != null && (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out number) || number < lowest || number > 65535))
         {
-            error = $"\"{text}\": the port must be a number from 1 to 65535";
+            error = $"\"{text}\": the port must be a number from {lowest} to 65535";
             return false;
         }
         if (port == null && defaultPort == 0)

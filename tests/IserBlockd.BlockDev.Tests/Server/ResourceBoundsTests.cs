@@ -178,6 +178,41 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Each_send_has_its_own_deadline_so_a_client_that_keeps_taking_replies_is_never_cut_off()
+    {
+        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
+        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        await using var server = new InProcessNbdServer(output, new NbdServerOptions
+        {
+            SendTimeout = TimeSpan.FromSeconds(2),
+            SocketSendBufferBytes = null,
+        }, new NbdExport("", device));
+
+        // Sends for twice the timeout, each taken up at once: the deadline of the first is long past, but every
+        // send met its own.
+        using var client = server.Connect();
+        var steady = System.Diagnostics.Stopwatch.StartNew();
+        var replies = 0;
+        while (steady.Elapsed < TimeSpan.FromSeconds(4))
+        {
+            for (var i = 0; i < 4; i++) client.Read((ulong)i * Chunk, Chunk);
+            for (var i = 0; i < 4; i++) Assert.Equal(0u, client.ReadReply().Error);
+            replies += 4;
+            await Task.Delay(20);
+        }
+        output.WriteLine($"{replies} replies over {steady.Elapsed.TotalSeconds:0.0} s");
+        Assert.Equal(1, server.Server.ConnectionCount);
+
+        // Then it stops reading: cut off once the send that stalls is 2 s old, not before.
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        FloodWithReads(client, 256);
+        await Wait.Until(() => server.Server.ConnectionCount == 0);
+        output.WriteLine($"cut off {stopped.Elapsed.TotalSeconds:0.00} s after it stopped reading");
+        Assert.InRange(stopped.Elapsed, TimeSpan.FromSeconds(1.95), TimeSpan.FromSeconds(20));
+        await Wait.Until(() => pool.RentedBytes == 0, "the cut-off client's buffers to return");
+    }
+
+    [Fact]
     public async Task Byte_budget_waiters_are_served_in_order_and_cancelled_waits_hold_nothing()
     {
         var budget = new ByteBudget(10);

@@ -194,6 +194,42 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_data_segment_longer_than_we_receive_is_refused_before_any_memory_is_taken_for_it()
+    {
+        // Before the full feature phase: the login limit; a 16 MiB claim must not cost 16 MiB.
+        await _peer.SendAsync(DataInHeader((1 << 24) - 1));
+        await _connection.ReceiveHeaderAsync(default);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var e = await Assert.ThrowsAsync<IscsiProtocolException>(async () => await _connection.ReceiveDataAsync(default, default));
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 1 << 20, "memory was taken for the claimed segment");
+        Assert.Equal($"DataIn PDU with a 16777215-byte data segment exceeds the {TcpIscsiConnection.LoginDataSegmentLimit} bytes we receive", e.Message);
+
+        // In the full feature phase: what we declared.
+        await using var connection = new TcpIscsiConnection(new NetworkStream(_peer, ownsSocket: false), null, null);
+        await connection.StartFullFeaturePhaseAsync(new FullFeaturePhaseContext(new NegotiatedParameters { MaxRecvDataSegmentLength = 8192 }, 16), default);
+        await _client.SendAsync(Frame(DataInHeader(8192), new byte[8192], false, false).Concat(DataInHeader(8196)).ToArray());
+        await connection.ReceiveHeaderAsync(default);
+        Assert.Equal(8192, (await connection.ReceiveDataAsync(default, default)).Length);
+        await connection.ReceiveHeaderAsync(default);
+        e = await Assert.ThrowsAsync<IscsiProtocolException>(async () => await connection.ReceiveDataAsync(default, default));
+        Assert.Equal("DataIn PDU with a 8196-byte data segment exceeds the 8192 bytes we receive", e.Message);
+    }
+
+    [Fact]
+    public async Task A_data_segment_the_caller_leaves_is_skipped_without_buffering_it()
+    {
+        var big = new byte[3 << 20];
+        var sending = _peer.SendAsync(Frame(DataInHeader(big.Length, itt: 1), big, false, false).Concat(Frame(DataInHeader(5, itt: 2), [1, 2, 3, 4, 5], false, false)).ToArray());
+        await _connection.ReceiveHeaderAsync(default);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var next = await _connection.ReceiveHeaderAsync(default); // the 3 MiB are read past, not into memory of ours
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 1 << 20, "the skipped segment was buffered");
+        Assert.Equal(2u, DataInPdu.Read(next.Header.Span).InitiatorTaskTag);
+        Assert.Equal(new byte[] { 1, 2, 3, 4, 5 }, (await _connection.ReceiveDataAsync(default, default)).ToArray());
+        await sending;
+    }
+
+    [Fact]
     public async Task Header_digest_mismatch()
     {
         await EnableDigestsAsync(true, false);

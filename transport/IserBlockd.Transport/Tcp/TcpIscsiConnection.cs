@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.IO.Hashing;
 using System.Net;
@@ -19,6 +20,10 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 {
     private const int MaxHeaderLength = BasicHeaderSegment.Length + 255 * 4 + PduLayout.DigestLength;
 
+    /// <summary>The longest data segment taken into the connection's own buffer before the full feature phase: the
+    /// login exchange's own limit (RFC 7143 has 8192 during login; targets keep well within this).</summary>
+    public const int LoginDataSegmentLimit = 64 * 1024;
+
     private readonly Stream _stream;
     private readonly TcpTransportOptions _options;
     private readonly byte[] _receive;
@@ -27,7 +32,10 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private readonly Crc32 _receiveCrc = Crc32C.CreateIncremental();
     private readonly Crc32 _sendCrc = Crc32C.CreateIncremental();
     private static readonly byte[] Zeros = new byte[4];
-    private byte[] _data = new byte[IscsiKeys.DefaultMaxRecvDataSegmentLength];
+    /// <summary>Data segments with no destination of their own land here (rented; grown up to <see cref="_dataLimit"/>).</summary>
+    private byte[] _data = ArrayPool<byte>.Shared.Rent(IscsiKeys.DefaultMaxRecvDataSegmentLength);
+    /// <summary>What we declared we receive (MaxRecvDataSegmentLength), or the login limit before that.</summary>
+    private int _dataLimit = LoginDataSegmentLimit;
     private int _receiveStart;
     private int _receiveEnd;
     private int _sendLength;
@@ -63,6 +71,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         // Digests cover every PDU after the final Login Response (RFC 7143 §13.1).
         _headerDigest = context.Parameters.HeaderDigest == DigestType.Crc32C;
         _dataDigest = context.Parameters.DataDigest == DigestType.Crc32C;
+        _dataLimit = Math.Max(context.Parameters.MaxRecvDataSegmentLength, IscsiKeys.DefaultMaxRecvDataSegmentLength);
         return ValueTask.CompletedTask;
     }
 
@@ -77,7 +86,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<InboundPdu> ReceiveHeaderAsync(CancellationToken cancellationToken)
     {
-        if (_pendingData > 0) await ReceiveDataAsync(default, cancellationToken).ConfigureAwait(false);
+        if (_pendingData > 0) await SkipDataAsync(cancellationToken).ConfigureAwait(false);
         await FillAsync(BasicHeaderSegment.Length, atPduBoundary: true, cancellationToken).ConfigureAwait(false);
         var ahs = _receive[_receiveStart + 4] * 4;
         var headerLength = BasicHeaderSegment.Length + ahs;
@@ -106,7 +115,14 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         Memory<byte> target;
         if (destination.IsEmpty)
         {
-            if (_data.Length < length) _data = new byte[Math.Max(length, _data.Length * 2)];
+            // The length is the target's word (up to 16 MiB): checked before any memory is taken for it.
+            if (length > _dataLimit)
+                throw new IscsiProtocolException($"{BasicHeaderSegment.GetOpcode(_header)} PDU with a {length}-byte data segment exceeds the {_dataLimit} bytes we receive");
+            if (_data.Length < length)
+            {
+                ArrayPool<byte>.Shared.Return(_data);
+                _data = ArrayPool<byte>.Shared.Rent(length);
+            }
             target = _data.AsMemory(0, length);
         }
         else
@@ -153,6 +169,23 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         _receiveStart += trailer;
         return target;
+    }
+
+    /// <summary>Reads past a data segment the caller did not take (and its padding and digest), through the receive
+    /// buffer: nothing is allocated for it, whatever length the header claimed.</summary>
+    private async ValueTask SkipDataAsync(CancellationToken cancellationToken)
+    {
+        var length = _pendingData;
+        _pendingData = 0;
+        var remaining = length + PduLayout.Padding(length) + (_dataDigest ? PduLayout.DigestLength : 0);
+        while (true)
+        {
+            var take = Math.Min(Buffered, remaining);
+            _receiveStart += take;
+            remaining -= take;
+            if (remaining == 0) return;
+            await FillAsync(Math.Min(remaining, _receive.Length), atPduBoundary: false, cancellationToken, length).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Makes at least <paramref name="count"/> bytes available in the receive buffer.</summary>
@@ -284,6 +317,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     public ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
+        // _data is not returned to the pool: a receive may still be copying into it (the GC takes it).
         return _stream.DisposeAsync();
     }
 }

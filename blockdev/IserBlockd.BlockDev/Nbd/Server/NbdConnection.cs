@@ -39,6 +39,9 @@ internal sealed class NbdConnection
     private Timer? _sendWatch;
     /// <summary>Environment.TickCount64 when the send in progress began; 0 while none is.</summary>
     private long _sendSince;
+    /// <summary>1 while <see cref="_sendWatch"/> is due to fire (at the deadline of a send that was pending when armed).</summary>
+    private int _sendWatchArmed;
+    private readonly long _sendTimeoutMs;
 
     /// <param name="allocationContext">The client selected <c>base:allocation</c>: BLOCK_STATUS is allowed.</param>
     /// <param name="client">A client of a listener (counted in its export's and the servers' budgets), not a
@@ -64,6 +67,7 @@ internal sealed class NbdConnection
         var runner = new NbdRequestRunner(export, _writer, logger);
         _reader = new NbdRequestReader(this, new NbdRequestValidator(export, Flags, structuredReplies, allocationContext), runner, _writer, options, logger);
         _free = new NbdInFlightRequest[options.MaxRequestsInFlight];
+        _sendTimeoutMs = options.SendTimeout == Timeout.InfiniteTimeSpan ? 0 : Math.Max(1, (long)options.SendTimeout.TotalMilliseconds);
     }
 
     public INbdTransport Transport { get; }
@@ -91,11 +95,8 @@ internal sealed class NbdConnection
     {
         NbdLog.TransmissionStarted(_logger, Peer, Export, _structuredReplies, Flags);
         var writer = _writer.RunAsync();
-        if (_options.SendTimeout != Timeout.InfiniteTimeSpan)
-        {
-            var period = TimeSpan.FromTicks(Math.Clamp(_options.SendTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 5));
-            _sendWatch = new Timer(static state => ((NbdConnection)state!).CheckSendProgress(), this, period, period);
-        }
+        if (_sendTimeoutMs != 0)
+            _sendWatch = new Timer(static state => ((NbdConnection)state!).CheckSendProgress(), this, Timeout.Infinite, Timeout.Infinite);
         // Stopping is a shutdown of our receive side: the reader sees end-of-stream and drains normally.
         using (cancellationToken.UnsafeRegister(static state => ((NbdConnection)state!).StopReceiving(), this))
         {
@@ -139,18 +140,42 @@ internal sealed class NbdConnection
 
     // ---------------------------------------------------------------- send timeout
 
+    // Each send has its own deadline, its start plus the timeout. One one-shot timer serves them all: armed at the
+    // deadline of the send that finds it idle; when it fires it cuts the connection off if that send (or a later
+    // one) is overdue, re-arms for the deadline of a later send still pending, or goes idle. A busy connection so
+    // re-arms it about once per timeout, not once per send.
+
     /// <summary>The writer is about to send (a gathered batch of replies, or one large payload).</summary>
-    public void OnSendStarting() => Volatile.Write(ref _sendSince, Math.Max(1, Environment.TickCount64));
+    public void OnSendStarting()
+    {
+        var now = Math.Max(1, Environment.TickCount64);
+        Interlocked.Exchange(ref _sendSince, now); // a full fence: the watch's idle check below sees it, or the watch does
+        if (_sendWatch != null && Volatile.Read(ref _sendWatchArmed) == 0) ArmSendWatch(now);
+    }
 
     /// <summary>The send finished (or failed).</summary>
     public void OnSendFinished() => Volatile.Write(ref _sendSince, 0);
+
+    private void ArmSendWatch(long since)
+    {
+        if (Interlocked.CompareExchange(ref _sendWatchArmed, 1, 0) != 0) return;
+        var due = Math.Max(1, since + _sendTimeoutMs - Environment.TickCount64);
+        try { _sendWatch!.Change(due, Timeout.Infinite); }
+        catch (ObjectDisposedException) { }
+    }
 
     /// <summary>A send pending for longer than the send timeout: the client stopped reading. Cutting it off fails
     /// the send, drops the replies still queued and so returns every buffer it held.</summary>
     private void CheckSendProgress()
     {
+        Interlocked.Exchange(ref _sendWatchArmed, 0);
         var since = Volatile.Read(ref _sendSince);
-        if (since == 0 || _broken || Environment.TickCount64 - since < (long)_options.SendTimeout.TotalMilliseconds) return;
+        if (since == 0 || _broken) return;
+        if (Environment.TickCount64 - since < _sendTimeoutMs)
+        {
+            ArmSendWatch(since); // a later send than the one it was armed for: wait for its own deadline
+            return;
+        }
         NbdLog.SendTimedOut(_logger, Peer, Export, _options.SendTimeout.TotalSeconds);
         Break($"no reply taken up for {_options.SendTimeout.TotalSeconds:0.#} s (send timeout)");
     }

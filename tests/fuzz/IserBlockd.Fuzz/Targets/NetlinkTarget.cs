@@ -25,7 +25,7 @@ public sealed partial class NetlinkTarget : IFuzzTarget
                 Try(() => _ = GenericNetlinkController.ParseFamily(message).MulticastGroups.Count);
                 Try(() => _ = NbdNetlinkMessages.ParseConnectReply(message));
                 Try(() => _ = NbdNetlinkMessages.ParseStatusReply(message).Count);
-                Try(() => _ = NbdNetlinkMessages.ParseLinkDead(message, message.Type));
+                _ = NbdNetlinkMessages.TryParseLinkDead(message, message.Type, out _, out _); // never throws
                 Try(() =>
                 {
                     foreach (var attribute in message.GenericAttributes.ToList())
