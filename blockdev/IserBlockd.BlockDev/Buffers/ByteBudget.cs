@@ -1,3 +1,5 @@
+using IserBlockd.Primitives.Async;
+
 namespace IserBlockd.BlockDev.Buffers;
 
 /// <summary>
@@ -51,21 +53,18 @@ public sealed class ByteBudget
             waiter = new Waiter(bytes);
             _waiters.Enqueue(waiter);
         }
-        await using (cancellationToken.UnsafeRegister(static w => ((Waiter)w!).Completion.TrySetCanceled(), waiter).ConfigureAwait(false))
+        try
         {
-            try
+            await waiter.WaitCompletionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            lock (_waiters)
             {
-                await waiter.Completion.Task.ConfigureAwait(false);
+                // Granted as it was cancelled: the releaser saw the cancellation and took the grant back.
+                if (!waiter.Granted) waiter.Abandoned = true;
             }
-            catch (OperationCanceledException)
-            {
-                lock (_waiters)
-                {
-                    // Granted as it was cancelled: the releaser saw the cancellation and took the grant back.
-                    if (!waiter.Granted) waiter.Abandoned = true;
-                }
-                throw;
-            }
+            throw;
         }
     }
 
@@ -88,7 +87,7 @@ public sealed class ByteBudget
                 _waiters.Dequeue();
                 Interlocked.Decrement(ref _waiterCount);
                 head.Granted = true;
-                if (!head.Completion.TrySetResult())
+                if (!head.TrySetResult(true))
                     Interlocked.Add(ref _used, -head.Bytes); // cancelled meanwhile
             }
         }
@@ -101,10 +100,11 @@ public sealed class ByteBudget
         return false;
     }
 
-    private sealed class Waiter(long bytes)
+    /// <summary>One queued acquire: granted (a result) or cancelled, whichever comes first. The acquirer continues on
+    /// the thread pool, never inside the releaser's lock.</summary>
+    private sealed class Waiter(long bytes) : ResettableCompletionSource<bool>(runContinuationsAsynchronously: true)
     {
         public readonly long Bytes = bytes;
-        public readonly TaskCompletionSource Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public bool Granted;
         public bool Abandoned;
     }

@@ -1,4 +1,4 @@
-using System.Threading.Tasks.Sources;
+using IserBlockd.Primitives.Async;
 
 namespace IserBlockd.Iscsi.Sessions;
 
@@ -14,9 +14,10 @@ namespace IserBlockd.Iscsi.Sessions;
 /// task, and the writer continues wherever that completes) and because producers call <see cref="Set"/> outside the
 /// session lock. A <see cref="Set"/> from the writer itself, or while it runs elsewhere, only leaves the signal set.
 /// </remarks>
-internal sealed class AsyncSignal : IValueTaskSource
+internal sealed class AsyncSignal
 {
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
+    // Inline continuations: the writer runs on the producer's thread (see above).
+    private readonly ResettableCompletionSource<bool> _completion = new(runContinuationsAsynchronously: false);
     private readonly object _gate = new();
     private bool _signaled;
     private bool _waiting;
@@ -31,8 +32,8 @@ internal sealed class AsyncSignal : IValueTaskSource
                 return default;
             }
             _waiting = true;
-            _core.Reset();
-            return new ValueTask(this, _core.Version);
+            _completion.Reset();
+            return _completion.WaitCompletionAsync();
         }
     }
 
@@ -47,11 +48,6 @@ internal sealed class AsyncSignal : IValueTaskSource
             }
             _waiting = false;
         }
-        _core.SetResult(true);
+        _completion.SetResult(true);
     }
-
-    void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
-    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
-    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        => _core.OnCompleted(continuation, state, token, flags);
 }

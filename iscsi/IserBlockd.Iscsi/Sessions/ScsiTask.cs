@@ -1,6 +1,6 @@
-using System.Threading.Tasks.Sources;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.Scsi;
+using IserBlockd.Primitives.Async;
 
 namespace IserBlockd.Iscsi.Sessions;
 
@@ -42,19 +42,23 @@ internal enum ScsiTaskMode : byte
 }
 
 /// <summary>
-/// One SCSI command in flight. Pooled: the awaiting caller's GetResult returns it to the pool, so steady-state
+/// One SCSI command in flight. Pooled: the awaiting caller taking the result returns it to the pool, so steady-state
 /// I/O allocates nothing. The fields belong to the session lock except where the receive loop owns a Sent task.
 /// </summary>
-internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTaskSource, IThreadPoolWorkItem
+internal sealed class ScsiTask : IThreadPoolWorkItem
 {
     // Block I/O results continue inline on the receive loop (see SetResult); everything else goes to the thread pool
     // through this object as the work item (RunContinuationsAsynchronously would allocate one per completion).
-    private ManualResetValueTaskSourceCore<ScsiCommandResult> _core = new() { RunContinuationsAsynchronously = false };
+    private readonly Completion _completion;
     private ScsiCommandResult _result;
     private Exception? _error;
     private readonly ScsiTaskPool _pool;
 
-    public ScsiTask(ScsiTaskPool pool) => _pool = pool;
+    public ScsiTask(ScsiTaskPool pool)
+    {
+        _pool = pool;
+        _completion = new Completion(this);
+    }
 
     public IscsiSession? Session;
 
@@ -114,9 +118,9 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
         TransportHoldsBuffer = false;
     }
 
-    public ValueTask<ScsiCommandResult> AsValueTask() => new(this, _core.Version);
+    public ValueTask<ScsiCommandResult> AsValueTask() => _completion.WaitAsync();
 
-    public ValueTask AsBlockIoValueTask() => new(this, _core.Version);
+    public ValueTask AsBlockIoValueTask() => _completion.WaitCompletionAsync();
 
     /// <summary>The LBA of a READ/WRITE CDB, for log lines; null for other commands.</summary>
     public ulong? Lba => Scsi.CdbBuilder.TryGetLba(Cdb.AsSpan(0, CdbLength));
@@ -141,8 +145,8 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
         }
         try
         {
-            // The awaiter's GetResult returns this object to the pool before SetResult returns: touch nothing after.
-            _core.SetResult(result);
+            // The awaiter taking the result returns this object to the pool before SetResult returns: touch nothing after.
+            _completion.SetResult(result);
             return true;
         }
         catch (Exception e)
@@ -163,22 +167,9 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
         if (_error is { } error)
         {
             _error = null;
-            _core.SetException(error);
+            _completion.SetException(error);
         }
-        else _core.SetResult(_result);
-    }
-
-    public ScsiCommandResult GetResult(short token)
-    {
-        try
-        {
-            return _core.GetResult(token);
-        }
-        finally
-        {
-            _core.Reset();
-            ReturnToPool();
-        }
+        else _completion.SetResult(_result);
     }
 
     /// <summary>Forgets this use (buffer, connection, retries) and gives the object back to the pool.</summary>
@@ -195,12 +186,12 @@ internal sealed class ScsiTask : IValueTaskSource<ScsiCommandResult>, IValueTask
         _pool.Return(this);
     }
 
-    void IValueTaskSource.GetResult(short token) => GetResult(token);
-
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        => _core.OnCompleted(continuation, state, token, flags);
+    /// <summary>The task's awaitable: reset as the awaiter takes the result, after which the task goes back to the pool.</summary>
+    private sealed class Completion(ScsiTask task)
+        : ResettableCompletionSource<ScsiCommandResult>(runContinuationsAsynchronously: false, resetWhenConsumed: true)
+    {
+        protected override void OnConsumed() => task.ReturnToPool();
+    }
 }
 
 /// <summary>A bounded stack of idle <see cref="ScsiTask"/> objects.</summary>

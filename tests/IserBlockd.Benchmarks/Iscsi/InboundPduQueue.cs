@@ -1,6 +1,6 @@
-using System.Threading.Tasks.Sources;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.ConnectionPort;
+using IserBlockd.Primitives.Async;
 
 namespace IserBlockd.Benchmarks.Iscsi;
 
@@ -8,20 +8,19 @@ namespace IserBlockd.Benchmarks.Iscsi;
 /// The initiator's receive side of <see cref="InMemoryIscsiConnection"/>: PDUs the target queued, in order, in a ring
 /// of preallocated slots (header and data copied in, as a socket buffer would hold them). What the target queues
 /// becomes visible at <see cref="Publish"/> (the initiator's flush), as bytes leave a socket only when sent. A receive
-/// that finds nothing waits on this object itself (an <see cref="IValueTaskSource{TResult}"/>), so steady-state
-/// traffic allocates nothing here.
+/// that finds nothing waits on one reused completion source, so steady-state traffic allocates nothing here.
 /// </summary>
 /// <remarks>
 /// A waiting receive is resumed on the thread pool, like a socket completion: the target never runs the initiator's
 /// receive loop on the sending thread, which would otherwise serialise everything behind the first command.
 /// </remarks>
-internal sealed class InboundPduQueue : IValueTaskSource<InboundPdu>
+internal sealed class InboundPduQueue
 {
     private readonly object _gate = new();
     private readonly byte[][] _headers;
     private readonly byte[][] _data;
     private readonly int[] _dataLengths;
-    private ManualResetValueTaskSourceCore<InboundPdu> _waiter = new() { RunContinuationsAsynchronously = true };
+    private readonly ResettableCompletionSource<InboundPdu> _waiter = new(runContinuationsAsynchronously: true);
     private long _tail;      // next slot the target fills
     private long _published; // slots before this one are visible to the initiator
     private long _head;      // next slot handed to the initiator
@@ -122,7 +121,7 @@ internal sealed class InboundPduQueue : IValueTaskSource<InboundPdu>
             if (_closedByTarget) return ValueTask.FromException<InboundPdu>(new IscsiTransportException("connection closed by the target"));
             _waiting = true;
             _waiter.Reset();
-            return new ValueTask<InboundPdu>(this, _waiter.Version);
+            return _waiter.WaitAsync();
         }
     }
 
@@ -145,11 +144,4 @@ internal sealed class InboundPduQueue : IValueTaskSource<InboundPdu>
         _current = _head++;
         return new InboundPdu(_headers[(int)(_current % _headers.Length)]);
     }
-
-    InboundPdu IValueTaskSource<InboundPdu>.GetResult(short token) => _waiter.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<InboundPdu>.GetStatus(short token) => _waiter.GetStatus(token);
-
-    void IValueTaskSource<InboundPdu>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        => _waiter.OnCompleted(continuation, state, token, flags);
 }

@@ -1,4 +1,4 @@
-using System.Threading.Tasks.Sources;
+using IserBlockd.Primitives.Async;
 using IserBlockd.Rdma.Interop;
 
 namespace IserBlockd.Rdma.Completion;
@@ -8,9 +8,9 @@ namespace IserBlockd.Rdma.Completion;
 /// <see cref="WorkRequestTable"/>, then for each post call <see cref="Reset"/>, post with <see cref="WorkRequestId"/>
 /// and await <see cref="WaitAsync"/>. Continuations run on the thread pool, never on the event loop thread.
 /// </summary>
-public sealed class AsyncWorkCompletion : IWorkCompletionHandler, IValueTaskSource<IbvWc>
+public sealed class AsyncWorkCompletion : IWorkCompletionHandler
 {
-    private ManualResetValueTaskSourceCore<IbvWc> _core = new() { RunContinuationsAsynchronously = true };
+    private readonly ResettableCompletionSource<IbvWc> _completion = new(runContinuationsAsynchronously: true);
 
     /// <summary>The id to post work requests with (set by <see cref="Register"/>).</summary>
     public ulong WorkRequestId { get; private set; }
@@ -23,17 +23,10 @@ public sealed class AsyncWorkCompletion : IWorkCompletionHandler, IValueTaskSour
     }
 
     /// <summary>Prepares for the next work request (call before posting it).</summary>
-    public void Reset() => _core.Reset();
+    public void Reset() => _completion.Reset();
 
     /// <summary>Completes when the work request completes, successfully or not (check <see cref="IbvWc.Status"/>).</summary>
-    public ValueTask<IbvWc> WaitAsync() => new(this, _core.Version);
+    public ValueTask<IbvWc> WaitAsync() => _completion.WaitAsync();
 
-    void IWorkCompletionHandler.OnWorkCompletion(in IbvWc completion) => _core.SetResult(completion);
-
-    IbvWc IValueTaskSource<IbvWc>.GetResult(short token) => _core.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<IbvWc>.GetStatus(short token) => _core.GetStatus(token);
-
-    void IValueTaskSource<IbvWc>.OnCompleted(Action<object?> continuation, object? state, short token,
-        ValueTaskSourceOnCompletedFlags flags) => _core.OnCompleted(continuation, state, token, flags);
+    void IWorkCompletionHandler.OnWorkCompletion(in IbvWc completion) => _completion.SetResult(completion);
 }

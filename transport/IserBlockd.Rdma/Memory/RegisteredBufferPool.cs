@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks.Sources;
+using IserBlockd.Primitives.Async;
 
 namespace IserBlockd.Rdma;
 
@@ -93,7 +93,7 @@ public sealed unsafe class RegisteredBufferPool : IDisposable
             // a synchronous callback re-enters the lock on this thread.
             if (cancellationToken.CanBeCanceled)
                 waiter.CancellationRegistration = cancellationToken.UnsafeRegister(static w => ((Waiter)w!).Cancel(), waiter);
-            return new ValueTask<IMemoryOwner<byte>>(waiter, waiter.Version);
+            return waiter.WaitAsync();
         }
     }
 
@@ -177,7 +177,7 @@ public sealed unsafe class RegisteredBufferPool : IDisposable
 
     private void Recycle(Waiter waiter)
     {
-        waiter.Reset();
+        waiter.Clear();
         lock (_gate)
         {
             if (_idleWaiters.Count < 256) _idleWaiters.Push(waiter);
@@ -294,11 +294,11 @@ public sealed unsafe class RegisteredBufferPool : IDisposable
         }
     }
 
-    /// <summary>A pooled, reusable wait for a buffer (intrusively linked into its size class's queue).</summary>
-    private sealed class Waiter(RegisteredBufferPool pool) : IValueTaskSource<IMemoryOwner<byte>>
+    /// <summary>A pooled, reusable wait for a buffer (intrusively linked into its size class's queue). The renter
+    /// continues on the thread pool, never inside <see cref="Return"/>'s caller; taking the buffer recycles the waiter.</summary>
+    private sealed class Waiter(RegisteredBufferPool pool)
+        : ResettableCompletionSource<IMemoryOwner<byte>>(runContinuationsAsynchronously: true)
     {
-        private ManualResetValueTaskSourceCore<IMemoryOwner<byte>> _core = new() { RunContinuationsAsynchronously = true };
-
         public int Length;
         public bool Queued;
         public Waiter? Next;
@@ -306,36 +306,16 @@ public sealed unsafe class RegisteredBufferPool : IDisposable
         public CancellationToken CancellationToken;
         public CancellationTokenRegistration CancellationRegistration;
 
-        public short Version => _core.Version;
-
         public void Cancel() => pool.Cancel(this);
 
-        public void SetResult(IMemoryOwner<byte> buffer) => _core.SetResult(buffer);
-
-        public void SetException(Exception e) => _core.SetException(e);
-
-        public void Reset()
+        /// <summary>Forgets the finished wait and starts the next version.</summary>
+        public void Clear()
         {
             CancellationRegistration = default;
             CancellationToken = default;
-            _core.Reset();
+            Reset();
         }
 
-        public IMemoryOwner<byte> GetResult(short token)
-        {
-            try
-            {
-                return _core.GetResult(token);
-            }
-            finally
-            {
-                pool.Recycle(this);
-            }
-        }
-
-        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            _core.OnCompleted(continuation, state, token, flags);
+        protected override void OnConsumed() => pool.Recycle(this);
     }
 }

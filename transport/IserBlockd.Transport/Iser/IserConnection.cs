@@ -109,9 +109,9 @@ public sealed partial class IserConnection : IIscsiConnection
         _options = options;
         _logger = logger;
         _keys = new IserLoginKeys(options.ReceiveDataSegmentLength, options.SendDataSegmentLength, options.UnexpectedPduReserve, options.MaxCommandDataLength);
-        _receiveWaiter = new SingleWaiter(_gate);
-        _sendWaiter = new SingleWaiter(_gate);
-        _pingWaiter = new SingleWaiter(_gate);
+        _receiveWaiter = new SingleWaiter();
+        _sendWaiter = new SingleWaiter();
+        _pingWaiter = new SingleWaiter();
         var receives = options.ReceiveBufferCount;
         var sends = options.SendQueueDepth;
         _windows = taskMemory.CreateWindows(options.WindowCount);
