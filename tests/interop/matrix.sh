@@ -1,55 +1,92 @@
 #!/usr/bin/env bash
-# tests/interop/matrix.sh [--quick] — the conformance matrix.
+# tests/interop/matrix.sh [--quick] [--target tgtd|istgt|lio] [--limit N] — the conformance matrix.
 #
 # fio verify (random block sizes 4 KiB–1 MiB, QD8, crc32c) through `iserblockd export` (NBD on a Unix socket)
-# against each host target (tgtd, istgt), for combinations of
+# against each host target (tgtd, istgt) or, with --target lio, against LIO (the Linux kernel's own target) inside
+# the VM test bed (tests/vm/run-vm.sh boots a guest that runs this script there), for combinations of
 #   HeaderDigest × DataDigest (None / CRC32C) × InitialR2T (Yes / No) × ImmediateData (Yes / No)
 #   × FirstBurstLength / MaxBurstLength (512 B … 16 MiB - 1) × MaxRecvDataSegmentLength (512 B … 16 MiB - 1)
 #   × logical block size (512 / 4096)
 # Both sides are set to each row's values (ours with export's options, tgtd with tgtadm --op update,
-# istgt with its istgt.conf), so that the negotiated value is the row's; each row checks the export's
+# istgt with its istgt.conf, LIO through configfs: the TPG's param/ keys, MaxXmitDataSegmentLength following
+# MaxRecvDataSegmentLength so that LIO's Data-In segments are the row's size too, and the block size from the
+# fileio backstore's attrib/block_size, one backstore per size), so that the negotiated value is the row's; each row checks the export's
 # "logged in" line says so. The full matrix is
 #   part A: every digest × InitialR2T × ImmediateData × block size (32 rows per target), the lengths
 #           rotating through a list of (FirstBurstLength, MaxBurstLength, MaxRecvDataSegmentLength);
 #   part B: every FirstBurstLength ≤ MaxBurstLength × MaxRecvDataSegmentLength of 512, 8192, 262144 and
 #           16777215 (ImmediateData=Yes and, where the target has it, InitialR2T=No, so that unsolicited data and
 #           R2T bursts both occur).
-# --quick runs 8 rows per target (part of the .NET test suite: MatrixTests).
+# --quick runs 8 rows per target (part of the .NET test suite: MatrixTests); --limit N only the first N rows of
+# each target (the lio VM scenario runs a few quick LIO rows that way).
 #
 # One row per combination:  TARGET  SETTINGS  PASS|FAIL|REFUSED  MB/s  [reason]
 # REFUSED: the target cannot be set to that combination (its configuration refuses it); not a failure.
 # Last line:  MATRIX passed=N failed=N refused=N
 # Exit status: 0 when nothing failed.
 #
-# Environment: IBD_BIN (the iserblockd to test; default: ISERBLOCKD_BIN_DIR/iserblockd, then artifacts/bin,
-# then the Release build output), SIZE (fio's size per row, default 24M), TARGETS (default "tgtd istgt"),
+# Environment: IBD_BIN (the iserblockd to test, or the directory holding it; default: ISERBLOCKD_BIN_DIR/iserblockd,
+# then artifacts/bin, then the Release build output; --target lio needs the NativeAOT one in artifacts/bin and
+# publishes it when it is missing), SIZE (fio's size per row, default 24M), TARGETS (default "tgtd istgt"),
 # KEEP_LOGS=1 keeps the work directory.
 set -uo pipefail
 cd "$(dirname "$(realpath "$0")")/../.."
 PATH=$PATH:/usr/sbin:/sbin
 
-QUICK=0
-for a in "$@"; do
-    case $a in
-        --quick) QUICK=1 ;;
-        *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+QUICK=0 IN_GUEST=0 LIMIT=0
+USAGE="usage: $0 [--quick] [--target tgtd|istgt|lio] [--limit N]"
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) QUICK=1; shift ;;
+        --target) TARGETS=$2; shift 2 ;;
+        --limit) LIMIT=$2; shift 2 ;;
+        --in-guest) IN_GUEST=1; shift ;;   # internal: this run is the VM's half of --target lio
+        *) echo "$USAGE" >&2; exit 2 ;;
     esac
 done
 SIZE=${SIZE:-24M}
 TARGETS=${TARGETS:-tgtd istgt}
+for t in $TARGETS; do
+    case $t in tgtd|istgt|lio) ;; *) echo "matrix.sh: unknown target $t; $USAGE" >&2; exit 2 ;; esac
+done
+if [[ " $TARGETS " == *" lio "* ]] && [ "$TARGETS" != lio ]; then
+    echo "matrix.sh: lio runs in the VM on its own: --target lio" >&2; exit 2
+fi
 
-if [ -n "${IBD_BIN:-}" ]; then IBD=$IBD_BIN
+# LIO lives in the kernel: the host half boots a guest (tests/vm) whose root is this filesystem and runs the rows there
+if [ "$TARGETS" = lio ] && [ $IN_GUEST = 0 ]; then
+    if [ ! -x artifacts/bin/iserblockd ]; then
+        echo "matrix.sh: publishing iserblockd (NativeAOT) into artifacts/bin for the guest" >&2
+        DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 \
+            dotnet publish daemon/iserblockd/iserblockd.csproj -c Release -r linux-x64 -o artifacts/bin -v q -nologo >&2 || exit 1
+    fi
+    tests/vm/setup-vm.sh >/dev/null || { echo "matrix.sh: the VM test bed could not be set up (tests/vm/setup-vm.sh)" >&2; exit 1; }
+    args=(--in-guest --target lio)
+    [ $QUICK = 1 ] && args+=(--quick)
+    [ "$LIMIT" != 0 ] && args+=(--limit "$LIMIT")
+    guest_timeout=$([ $QUICK = 1 ] && echo 1200 || echo 7200)
+    exec tests/vm/run-vm.sh -n matrix-lio -t "$guest_timeout" -e "SIZE=$SIZE" -e "KEEP_LOGS=${KEEP_LOGS:-0}" \
+        -m target_core_mod -m target_core_file -m iscsi_target_mod \
+        "$(printf '%q ' bash "$PWD/tests/interop/matrix.sh" "${args[@]}")"
+fi
+
+if [ -n "${IBD_BIN:-}" ] && [ -d "$IBD_BIN" ]; then IBD=$IBD_BIN/iserblockd   # the VM's environment names the directory
+elif [ -n "${IBD_BIN:-}" ]; then IBD=$IBD_BIN
 elif [ -n "${ISERBLOCKD_BIN_DIR:-}" ]; then IBD=$ISERBLOCKD_BIN_DIR/iserblockd
 elif [ -x artifacts/bin/iserblockd ]; then IBD=$PWD/artifacts/bin/iserblockd
 else IBD=$PWD/daemon/iserblockd/bin/Release/net10.0/iserblockd
 fi
 [ -x "$IBD" ] || { echo "matrix.sh: $IBD is not built (dotnet build daemon/iserblockd -c Release, or set IBD_BIN)" >&2; exit 1; }
-for tool in fio tgtd tgtadm istgt nbdinfo python3; do
+tools="fio nbdinfo python3"
+for t in $TARGETS; do case $t in tgtd) tools+=" tgtd tgtadm" ;; istgt) tools+=" istgt" ;; esac; done
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "matrix.sh: $tool is not installed (run ./setup.sh --no-demo)" >&2; exit 1; }
 done
 
-WORK=$(mktemp -d /tmp/interop-matrix.XXXXXX)
-LUNDIR=$(mktemp -d /dev/shm/interop-matrix.XXXXXX)
+# in the guest the work directory goes to the run's log directory (shared with the host) so KEEP_LOGS=1 keeps it
+WORK=$(mktemp -d "${VM_RUNDIR:-/tmp}/interop-matrix.XXXXXX")
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then LUNDIR=$(mktemp -d /dev/shm/interop-matrix.XXXXXX)
+else LUNDIR=$(mktemp -d /tmp/interop-matrix-luns.XXXXXX); fi
 export TGT_IPC_SOCKET=$WORK/tgtd-ipc
 TGTD_PID="" ISTGT_PID="" EXPORT_PID=""
 INITIATOR=iqn.2024-01.org.iserblockd.matrix:initiator
@@ -197,6 +234,46 @@ istgt_stop() {
     if [ -n "$ISTGT_PID" ]; then kill -KILL "$ISTGT_PID" 2>/dev/null; wait "$ISTGT_PID" 2>/dev/null; ISTGT_PID=""; fi
 }
 
+# ---- LIO (in the guest): one target, LUN 0 on a 512-byte fileio backstore, LUN 1 on a 4096-byte one; the TPG's
+# param/ keys set per row through configfs (they apply to the next login) ----
+LIO_PORT="" LIO_IQN=iqn.2003-01.org.linux-iscsi.iserblockd:matrix
+lio_start() {
+    [ -d /sys/module/iscsi_target_mod ] || { echo "matrix.sh: LIO (iscsi_target_mod) is not loaded here" >&2; exit 1; }
+    # shellcheck source=../vm/lib/lio.sh
+    . tests/vm/lib/lio.sh
+    LIO_PORT=$(free_port)
+    lio_fileio matrix512 "$LUNDIR/lio-512.img" $LUN_BYTES 512
+    lio_fileio matrix4096 "$LUNDIR/lio-4096.img" $LUN_BYTES 4096
+    lio_target "$LIO_IQN"
+    lio_portal "$LIO_IQN" "127.0.0.1:$LIO_PORT"
+    lio_lun "$LIO_IQN" 0 matrix512
+    lio_lun "$LIO_IQN" 1 matrix4096
+    lio_acl "$LIO_IQN" "$INITIATOR"
+    lio_enable "$LIO_IQN" 1
+    wait_port "$LIO_PORT" 20 || { echo "matrix.sh: LIO does not listen on 127.0.0.1:$LIO_PORT" >&2; exit 1; }
+    echo "LIO: $(cat /sys/kernel/config/target/version 2>/dev/null | head -1)" >&2
+}
+
+# lio_configure HD DD R2T IMM FBL MBL MRDSL -> 0, or 1 with the refused key in $REFUSAL
+lio_configure() {
+    local param name value out
+    param=$(lio_tpg "$LIO_IQN")/param
+    # MaxBurstLength before FirstBurstLength when it grows, after when it shrinks: LIO checks FirstBurstLength <= MaxBurstLength
+    echo 512 > "$param/FirstBurstLength" 2>/dev/null
+    set -- HeaderDigest "$1" DataDigest "$2" InitialR2T "$(yn "$3")" ImmediateData "$(yn "$4")" \
+        MaxBurstLength "$6" FirstBurstLength "$5" MaxRecvDataSegmentLength "$7" MaxXmitDataSegmentLength "$7"
+    while [ $# -gt 0 ]; do
+        name=$1 value=$2; shift 2
+        if ! out=$( { echo "$value" > "$param/$name"; } 2>&1); then
+            REFUSAL="configfs refuses $name=$value: ${out##*: }"
+            return 1
+        fi
+        out=$(cat "$param/$name")
+        [ "$out" = "$value" ] || { REFUSAL="LIO holds $name=$out after $name=$value was written"; return 1; }
+    done
+    return 0
+}
+
 PASSED=0 FAILED=0 REFUSED=0
 ROW=0
 
@@ -218,6 +295,10 @@ row() {
             lun=0
             istgt_start "$hd" "$dd" "$r2t" "$imm" "$fbl" "$mbl" "$mrdsl" || true
             portal=127.0.0.1:$ISTGT_PORT ;;
+        lio)
+            portal=127.0.0.1:$LIO_PORT iqn=$LIO_IQN
+            if [ "$bs" = 512 ]; then lun=0; else lun=1; fi
+            lio_configure "$hd" "$dd" "$r2t" "$imm" "$fbl" "$mbl" "$mrdsl" || true ;;
     esac
     if [ -n "$REFUSAL" ]; then
         REFUSED=$((REFUSED + 1))
@@ -226,7 +307,7 @@ row() {
     fi
 
     log=$WORK/row$ROW
-    local sock=$log.sock
+    local sock=$LUNDIR/row$ROW.sock   # a short, local path: a Unix socket's is at most 107 bytes, and 9p has none
     "$IBD" export --portal "$portal" --target "$iqn" --lun "$lun" --socket "$sock" --initiator-name "$INITIATOR" \
         --header-digest "$hd" --data-digest "$dd" --initial-r2t "$(yn "$r2t")" --immediate-data "$(yn "$imm")" \
         --first-burst-length "$fbl" --max-burst-length "$mbl" --max-recv-data-segment-length "$mrdsl" \
@@ -311,13 +392,14 @@ rows_for() { # TARGET: prints "HD DD R2T IMM FBL MBL MRDSL BS" lines
     local r2t_no=0
     [ "$target" = istgt ] && r2t_no=1
     if [ $QUICK = 1 ]; then
+        # 512 and 4096-byte rows alternate, so that --limit 2 or more has both block sizes
         echo "None None $r2t_no 1 262144 16777215 262144 512"
-        echo "CRC32C CRC32C 1 0 65536 262144 8192 512"
-        echo "CRC32C None $r2t_no 0 512 512 512 512"
-        echo "None CRC32C 1 1 8192 65536 16777215 512"
         echo "CRC32C CRC32C $r2t_no 1 16777215 16777215 65536 4096"
+        echo "CRC32C CRC32C 1 0 65536 262144 8192 512"
         echo "None None 1 1 4096 1048576 1048576 4096"
+        echo "CRC32C None $r2t_no 0 512 512 512 512"
         echo "None None $r2t_no 1 512 16777215 4096 4096"
+        echo "None CRC32C 1 1 8192 65536 16777215 512"
         echo "CRC32C None 1 0 262144 1048576 512 4096"
         return
     fi
@@ -345,7 +427,11 @@ START=$(date +%s)
 echo "iserblockd: $IBD; fio randwrite 4k-1m QD8 verify=crc32c, size $SIZE per row" >&2
 for target in $TARGETS; do
     [ "$target" = tgtd ] && tgtd_start
+    [ "$target" = lio ] && lio_start
+    n=0
     while read -r -u 3 hd dd r2t imm fbl mbl mrdsl bs; do
+        n=$((n + 1))
+        [ "$LIMIT" != 0 ] && [ $n -gt "$LIMIT" ] && break
         row "$target" "$hd" "$dd" "$r2t" "$imm" "$fbl" "$mbl" "$mrdsl" "$bs"
     done 3< <(rows_for "$target")
     istgt_stop

@@ -2,7 +2,7 @@
 # (sourced after scenario.sh; needs the modules target_core_mod target_core_file iscsi_target_mod).
 #   lio_fileio NAME FILE SIZE BS [thin]    a fileio backstore (thin: UNMAP and WRITE SAME punch holes)
 #   lio_target IQN                         a target with TPG 1 (authentication off until lio_require_chap)
-#   lio_portal IQN ADDRESS [iser]          a network portal ADDRESS:3260 (iser: also over iSER, ib_isert)
+#   lio_portal IQN ADDRESS[:PORT] [iser]   a network portal ADDRESS:PORT, 3260 by default (iser: also over iSER, ib_isert)
 #   lio_lun IQN LUN NAME                   export backstore NAME as LUN
 #   lio_acl IQN INITIATOR                  an ACL mapping every LUN to INITIATOR
 #   lio_chap IQN INITIATOR USER SECRET [MUTUAL_USER MUTUAL_SECRET]   CHAP credentials of that ACL
@@ -27,6 +27,9 @@ lio_fileio() {
     if [ "$thin" = thin ]; then
         echo 1 > "$LIO_CORE/$name/attrib/emulate_tpu"
         echo 1 > "$LIO_CORE/$name/attrib/emulate_tpws"
+        # LBPRZ: fileio deallocates with fallocate(PUNCH_HOLE), and a punched range of a file reads zeroes; LIO sets
+        # the bit only when told (and only before the backstore is exported)
+        echo 1 > "$LIO_CORE/$name/attrib/unmap_zeroes_data"
     fi
 }
 
@@ -42,8 +45,9 @@ lio_target() {
 }
 
 lio_portal() {
-    local np
-    np=$(lio_tpg "$1")/np/$2:3260
+    local np endpoint=$2
+    [[ $endpoint == *:* ]] || endpoint=$endpoint:3260
+    np=$(lio_tpg "$1")/np/$endpoint
     mkdir -p "$np"
     [ "${3:-}" = iser ] && echo 1 > "$np/iser"
     return 0
