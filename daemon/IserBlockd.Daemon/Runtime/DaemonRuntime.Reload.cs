@@ -89,7 +89,8 @@ public sealed partial class DaemonRuntime
     private void AddNode(NodeSettings node, string initiatorName, DaemonSettings settings)
     {
         var runtime = new NodeSupervisor(node, initiatorName, settings, _shared, _loggerFactory);
-        lock (_nodes) _nodes[node.Name] = runtime;
+        _nodes[node.Name] = runtime;
+        _view = new NodeView(_nodes);
         runtime.Start();
     }
 
@@ -103,7 +104,8 @@ public sealed partial class DaemonRuntime
             refused.Add($"{name} kept: {logout.Error?.Message}");
             return false;
         }
-        lock (_nodes) _nodes.Remove(name);
+        _nodes.Remove(name);
+        _view = new NodeView(_nodes);
         await runtime.DisposeAsync().ConfigureAwait(false);
         return true;
     }

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Control;
 using IserBlockd.Daemon.Hosting;
@@ -22,7 +23,10 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
     private readonly ILogger _logger;
     private readonly SharedResources _shared;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly Dictionary<string, NodeSupervisor> _nodes = new(StringComparer.Ordinal); // lock: itself
+    /// <summary>The nodes by name. Only the constructor and a reload (one at a time, under <c>_reloadGate</c>) touch
+    /// this dictionary; each change publishes a new immutable <see cref="NodeView"/>, which is all readers see.</summary>
+    private readonly Dictionary<string, NodeSupervisor> _nodes = new(StringComparer.Ordinal);
+    private volatile NodeView _view;
     private readonly DateTime _started = DateTime.UtcNow;
 
     public DaemonRuntime(DaemonSettings settings, string? configPath, string initiatorName, ServiceStatus status, ILoggerFactory loggerFactory)
@@ -36,12 +40,18 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         _shared = new SharedResources(loggerFactory, settings.IserBuffers);
         foreach (var node in settings.Nodes)
             _nodes.Add(node.Name, new NodeSupervisor(node, initiatorName, settings, _shared, loggerFactory));
+        _view = new NodeView(_nodes);
     }
 
-    /// <summary>The nodes now (a reload adds and removes them).</summary>
-    private NodeSupervisor[] Nodes
+    /// <summary>The nodes now (a reload adds and removes them), in the dictionary's order.</summary>
+    private NodeSupervisor[] Nodes => _view.InOrder;
+
+    /// <summary>A snapshot of the nodes, never changed once published.</summary>
+    private sealed class NodeView(Dictionary<string, NodeSupervisor> nodes)
     {
-        get { lock (_nodes) return [.. _nodes.Values]; }
+        public readonly NodeSupervisor[] InOrder = [.. nodes.Values];
+        public readonly string[] Names = [.. nodes.Keys];
+        public readonly FrozenDictionary<string, NodeSupervisor> ByName = nodes.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
     /// <summary>How long start waits for the first login of every node: each portal's login timeout, plus LUN probing.</summary>
@@ -153,17 +163,15 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
 
     private bool Find(string name, out NodeSupervisor runtime, out ControlSocketResponse missing)
     {
-        lock (_nodes)
+        var view = _view;
+        if (view.ByName.TryGetValue(name, out runtime!))
         {
-            if (_nodes.TryGetValue(name, out runtime!))
-            {
-                missing = null!;
-                return true;
-            }
-            missing = ControlSocketResponse.Failure(ControlErrorCodes.NotFound,
-                $"no node named \"{name}\" in {_configPath ?? "the configuration"}" + (_nodes.Count > 0 ? $" (nodes: {string.Join(", ", _nodes.Keys)})" : ""));
-            return false;
+            missing = null!;
+            return true;
         }
+        missing = ControlSocketResponse.Failure(ControlErrorCodes.NotFound,
+            $"no node named \"{name}\" in {_configPath ?? "the configuration"}" + (view.Names.Length > 0 ? $" (nodes: {string.Join(", ", view.Names)})" : ""));
+        return false;
     }
 
     public async ValueTask DisposeAsync()
