@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using IserBlockd.Daemon.Configuration;
 using IserBlockd.Daemon.Control;
 
@@ -47,6 +49,20 @@ public sealed class ControlCommandSupport
         return command;
     }
 
+    /// <summary>
+    /// A command that asks the daemon for something and prints it: <paramref name="select"/> takes it from the answer,
+    /// printed as JSON (<paramref name="json"/>) with <c>-o json</c>, else by <paramref name="renderText"/>.
+    /// </summary>
+    public static Command CreateView<T>(CtlContext context, string name, string description, IEnumerable<Symbol> symbols,
+        Func<ParseResult, ControlSocketRequest> request, Func<ControlSocketResponse, T> select, JsonTypeInfo<T> json,
+        Func<T, TextWriter, Task> renderText) =>
+        Create(context, name, description, symbols, request, async (response, stdout, asJson) =>
+        {
+            var view = select(response);
+            if (asJson) await stdout.WriteLineAsync(JsonSerializer.Serialize(view, json)).ConfigureAwait(false);
+            else await renderText(view, stdout).ConfigureAwait(false);
+        });
+
     /// <summary>Sends <paramref name="request"/> and hands a successful answer to <paramref name="render"/>;
     /// a refusal becomes <see cref="CliFailure"/> (exit code and message).</summary>
     public async Task<int> SendAsync(ParseResult result, TextWriter stdout, ControlSocketRequest request,
@@ -66,7 +82,7 @@ public sealed class ControlCommandSupport
     public static async Task RenderMessage(ControlSocketResponse response, TextWriter stdout, bool json)
     {
         if (json)
-            await stdout.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(response, ControlOutputJsonContext.Readable.ControlSocketResponse)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(response, ControlOutputJsonContext.Readable.ControlSocketResponse)).ConfigureAwait(false);
         else if (response.Message != null)
             await stdout.WriteLineAsync(response.Message).ConfigureAwait(false);
     }

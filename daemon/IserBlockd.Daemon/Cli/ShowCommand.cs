@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using IserBlockd.Daemon.Control;
 
 namespace IserBlockd.Daemon.Cli;
@@ -15,19 +14,10 @@ public static class ShowCommand
     public static Command Create(CtlContext context)
     {
         var node = ControlCommandSupport.NodeArgument();
-        return ControlCommandSupport.Create(context, "show", "One node's session in detail: portal, transport, ISID/TSIH, negotiated keys, command window, LUNs",
-            [node], result => new ControlSocketRequest { Command = "show", Node = result.GetValue(node) }, RenderAsync);
-    }
-
-    private static async Task RenderAsync(ControlSocketResponse response, TextWriter stdout, bool json)
-    {
-        var session = response.Sessions?.FirstOrDefault() ?? new SessionInfo();
-        if (json)
-        {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(session, ControlOutputJsonContext.Readable.SessionInfo)).ConfigureAwait(false);
-            return;
-        }
-        await stdout.WriteAsync(Format(session)).ConfigureAwait(false);
+        return ControlCommandSupport.CreateView(context, "show", "One node's session in detail: portal, transport, ISID/TSIH, negotiated keys, command window, LUNs",
+            [node], result => new ControlSocketRequest { Command = "show", Node = result.GetValue(node) },
+            response => response.Sessions?.FirstOrDefault() ?? new SessionInfo(), ControlOutputJsonContext.Readable.SessionInfo,
+            (session, stdout) => stdout.WriteAsync(Format(session)));
     }
 
     public static string Format(SessionInfo s)

@@ -1,3 +1,4 @@
+using IserBlockd.Iscsi.Login;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Security;
 
@@ -72,6 +73,22 @@ public sealed record IscsiSessionOptions
 
     /// <summary>Commands outstanding at once (queued or in flight); more fail with <see cref="InvalidOperationException"/>.</summary>
     public int MaxOutstandingCommands { get; init; } = 1024;
+
+    /// <summary>The settings of one login attempt at <paramref name="portal"/>, offering <paramref name="chapAlgorithms"/>
+    /// (the session may narrow the configured list): the one place a session's options become a login's.</summary>
+    internal LoginSettings LoginAt(IscsiPortal portal, IReadOnlyList<ChapAlgorithm> chapAlgorithms) => new()
+    {
+        SessionType = SessionType,
+        InitiatorName = InitiatorName,
+        InitiatorAlias = InitiatorAlias,
+        TargetName = TargetName,
+        Isid = Isid,
+        Chap = Chap,
+        TargetChap = TargetChap,
+        ChapAlgorithms = chapAlgorithms,
+        Operational = Operational,
+        Portal = portal,
+    };
 
     public void Validate()
     {

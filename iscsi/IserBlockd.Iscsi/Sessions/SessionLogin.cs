@@ -35,23 +35,11 @@ internal sealed class SessionLogin(IIscsiTransport transport, IscsiSessionOption
                 var done = false;
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(options.LoginTimeout);
-                var context = options.SessionType == IscsiSessionType.Discovery ? $"discovery login at {portal}" : $"login to {options.TargetName} at {portal}";
+                var settings = options.LoginAt(portal, _chapAlgorithms);
+                var context = settings.Context;
                 try
                 {
                     connection = await transport.ConnectAsync(portal, timeout.Token).ConfigureAwait(false);
-                    var settings = new LoginSettings
-                    {
-                        SessionType = options.SessionType,
-                        InitiatorName = options.InitiatorName,
-                        InitiatorAlias = options.InitiatorAlias,
-                        TargetName = options.TargetName,
-                        Isid = options.Isid,
-                        Chap = options.Chap,
-                        TargetChap = options.TargetChap,
-                        ChapAlgorithms = _chapAlgorithms,
-                        Operational = options.Operational,
-                        Portal = portal,
-                    };
                     var outcome = await new LoginExchange(connection, settings, logger).RunAsync(timeout.Token).ConfigureAwait(false);
                     if (outcome.RedirectTo is { } next)
                     {
