@@ -2,8 +2,6 @@ using System.Globalization;
 using IserBlockd.BlockDev.Kernel;
 using IserBlockd.Daemon.Configuration.Document;
 using IserBlockd.Iscsi.Security;
-using IserBlockd.Rdma;
-using IserBlockd.Transport.Iser;
 using IserBlockd.Transport.Selection;
 using Serilog.Events;
 
@@ -11,26 +9,25 @@ namespace IserBlockd.Daemon.Configuration;
 
 /// <summary>
 /// Applies the rules and defaults of the configuration file to a structurally valid document and
-/// loads the CHAP secrets. Every problem is collected with its path, so one run names them all.
+/// loads the CHAP secrets. Every problem is collected with its path, so one run names them all (<see cref="ConfigChecks"/>).
+/// A mapping's <c>nbd</c> object is checked by <see cref="NbdMappingValidator"/>, the <c>iser</c> section by
+/// <see cref="IserBuffersValidator"/>.
 /// </summary>
 internal sealed class ConfigValidator
 {
     internal const int MinDataLength = 512;
     internal const int MaxDataLength = 16_777_215; // 2^24 - 1, RFC 7143 section 13
-    private const double MaxSeconds = 86_400;
-    private const int MaxUnixSocketPath = 107; // sun_path is 108 bytes with the terminating NUL
-    private const int MinPoolBufferSize = 4096;            // one page: registered buffers are page-aligned
-    private const int MaxPoolBufferSize = 16 << 20;
-    private const int MinLargestDataBuffer = 64 * 1024;    // the largest data buffer is the largest NBD request on iSER
-    private const int MaxPoolBufferCount = 65536;
-
-    private const int MaxNbdConnections = 1024;
 
     private readonly List<ConfigError> _errors;
-    /// <summary>Sockets and addresses seen so far, with the mapping that first named each and its server settings.</summary>
-    private readonly Dictionary<string, (string Path, NbdListenerSettings Settings)> _listeners = new(StringComparer.Ordinal);
+    private readonly ConfigChecks _checks;
+    private readonly NbdMappingValidator _nbd;
 
-    private ConfigValidator(List<ConfigError> errors) => _errors = errors;
+    private ConfigValidator(List<ConfigError> errors)
+    {
+        _errors = errors;
+        _checks = new ConfigChecks(errors);
+        _nbd = new NbdMappingValidator(_checks);
+    }
 
     public static DaemonSettings? Validate(ConfigDocument document, List<ConfigError> errors)
     {
@@ -74,7 +71,7 @@ internal sealed class ConfigValidator
         var kernelMethod = KernelAttachMethod.Auto;
         if (doc.KernelNbdMethod != null && !KernelAttachMethodNames.TryParse(doc.KernelNbdMethod, out kernelMethod))
             Error("kernelNbdMethod", $"expected \"auto\", \"netlink\" or \"ioctl\", got \"{doc.KernelNbdMethod}\"");
-        var iser = Iser(doc.Iser);
+        var iser = IserBuffersValidator.Check(doc.Iser, _checks);
 
         var reconnect = ReconnectPolicy.Default;
         if (doc.Reconnect is { } r)
@@ -90,8 +87,8 @@ internal sealed class ConfigValidator
         var controlSocket = DaemonSettings.DefaultControlSocket;
         if (doc.ControlSocket != null)
         {
-            if (!IsAbsolutePath(doc.ControlSocket)) Error("controlSocket", $"expected an absolute path, got \"{doc.ControlSocket}\"");
-            else if (System.Text.Encoding.UTF8.GetByteCount(doc.ControlSocket) > MaxUnixSocketPath) Error("controlSocket", $"longer than {MaxUnixSocketPath} bytes, the limit for a Unix socket path");
+            if (!ConfigChecks.IsAbsolutePath(doc.ControlSocket)) Error("controlSocket", $"expected an absolute path, got \"{doc.ControlSocket}\"");
+            else if (System.Text.Encoding.UTF8.GetByteCount(doc.ControlSocket) > ConfigChecks.MaxUnixSocketPath) Error("controlSocket", $"longer than {ConfigChecks.MaxUnixSocketPath} bytes, the limit for a Unix socket path");
             else controlSocket = doc.ControlSocket;
         }
 
@@ -133,54 +130,6 @@ internal sealed class ConfigValidator
         };
     }
 
-    private IserDeviceOptions Iser(IserDocument? doc)
-    {
-        var defaults = new IserDeviceOptions();
-        if (doc == null) return defaults;
-        var data = BufferClasses(doc.DataBuffers, "iser.dataBuffers", defaults.DataBuffers);
-        var bounce = BufferClasses(doc.BounceBuffers, "iser.bounceBuffers", defaults.BounceBuffers);
-        if (doc.DataBuffers is { Count: > 0 } && data.SizeClasses.Count > 0 && data.SizeClasses.Max(c => c.BufferSize) < MinLargestDataBuffer)
-            Error("iser.dataBuffers", $"the largest data buffer is the largest NBD request an iSER LUN accepts; give one size class of at least {MinLargestDataBuffer} bytes");
-        return new IserDeviceOptions { DataBuffers = data, BounceBuffers = bounce };
-    }
-
-    /// <summary>Size classes of a registered pool; on any error the defaults come back (the errors stop startup anyway).</summary>
-    private RegisteredBufferPoolOptions BufferClasses(List<BufferClassDocument?>? list, string path, RegisteredBufferPoolOptions defaults)
-    {
-        if (list == null) return defaults;
-        if (list.Count == 0)
-        {
-            Error(path, "needs at least one size class such as { \"size\": 1048576, \"count\": 32 }");
-            return defaults;
-        }
-        var before = _errors.Count;
-        var classes = new List<BufferSizeClass>();
-        var sizes = new Dictionary<int, int>();
-        for (var i = 0; i < list.Count; i++)
-        {
-            var itemPath = $"{path}[{i}]";
-            if (list[i] is not { } item)
-            {
-                Error(itemPath, "expected an object such as { \"size\": 1048576, \"count\": 32 }, got null");
-                continue;
-            }
-            if (item.Size is not { } size)
-                Error(itemPath + ".size", "required: the buffer size in bytes (a power of two from 4096 to 16777216)");
-            else if (size is < MinPoolBufferSize or > MaxPoolBufferSize || (size & (size - 1)) != 0)
-                Error(itemPath + ".size", $"expected a power of two from {MinPoolBufferSize} to {MaxPoolBufferSize} bytes, got {size}");
-            else if (!sizes.TryAdd(size, i))
-                Error(itemPath + ".size", $"{size} bytes is already the size of {path}[{sizes[size]}]");
-            if (item.Count is not { } count)
-                Error(itemPath + ".count", "required: how many buffers of this size to register");
-            else if (count is < 1 or > MaxPoolBufferCount)
-                Error(itemPath + ".count", $"expected 1 to {MaxPoolBufferCount}, got {count}");
-            if (item.Size is { } s && item.Count is { } n && (long)s * n > int.MaxValue)
-                Error(itemPath, $"{s} bytes × {n} is more than 2 GiB; one size class is one registration of at most 2 GiB");
-            if (item.Size is { } okSize && item.Count is { } okCount) classes.Add(new BufferSizeClass(okSize, okCount));
-        }
-        return _errors.Count == before ? new RegisteredBufferPoolOptions { SizeClasses = classes, Alignment = defaults.Alignment } : defaults;
-    }
-
     private LoggingSettings Logging(LoggingDocument? doc)
     {
         if (doc == null) return LoggingSettings.Default;
@@ -203,7 +152,7 @@ internal sealed class ConfigValidator
         string? file = null;
         if (doc.File != null)
         {
-            if (IsAbsolutePath(doc.File)) file = doc.File;
+            if (ConfigChecks.IsAbsolutePath(doc.File)) file = doc.File;
             else Error("logging.file", $"expected an absolute path, got \"{doc.File}\"");
         }
         return new LoggingSettings(level, components, file);
@@ -214,7 +163,7 @@ internal sealed class ConfigValidator
         var before = _errors.Count;
         var name = doc.Name ?? "";
         if (doc.Name == null) Error(path + ".name", "required: a short name for this node, used by iserblockctl and in export names");
-        else if (!IsSimpleName(doc.Name)) Error(path + ".name", $"use letters, digits, '.', '_' and '-' only (1 to 64 characters), got \"{doc.Name}\"");
+        else if (!ConfigChecks.IsSimpleName(doc.Name)) Error(path + ".name", $"use letters, digits, '.', '_' and '-' only (1 to 64 characters), got \"{doc.Name}\"");
 
         var portals = new List<HostPort>();
         if (doc.Portals == null || doc.Portals.Count == 0)
@@ -296,7 +245,7 @@ internal sealed class ConfigValidator
 
     private ChapSecret? Secret(string file, string path)
     {
-        if (!IsAbsolutePath(file))
+        if (!ConfigChecks.IsAbsolutePath(file))
         {
             Error(path, $"expected an absolute path, got \"{file}\"");
             return null;
@@ -384,38 +333,7 @@ internal sealed class ConfigValidator
         var listener = NbdListenerSettings.Default;
         var maxConnections = BlockDev.Nbd.NbdExport.DefaultMaxConnections;
         if (doc.Nbd is { } nbd)
-        {
-            if (nbd.Socket != null)
-            {
-                if (!IsAbsolutePath(nbd.Socket)) Error(path + ".nbd.socket", $"expected an absolute path, got \"{nbd.Socket}\"");
-                else if (System.Text.Encoding.UTF8.GetByteCount(nbd.Socket) > MaxUnixSocketPath) Error(path + ".nbd.socket", $"longer than {MaxUnixSocketPath} bytes, the limit for a Unix socket path");
-                else socket = nbd.Socket;
-            }
-            if (nbd.Listen != null)
-            {
-                if (HostPort.TryParse(nbd.Listen, HostPort.NbdPort, out var address, out var why)) listen = address;
-                else Error(path + ".nbd.listen", why);
-            }
-            if (nbd.Socket == null && nbd.Listen == null)
-                Error(path + ".nbd", "give \"socket\" (a Unix socket path) and/or \"listen\" (\"ADDRESS:PORT\")");
-            if (nbd.ExportName != null)
-            {
-                if (nbd.ExportName.Length > 4096) Error(path + ".nbd.exportName", "longer than 4096 bytes (the NBD limit)");
-                else exportName = nbd.ExportName;
-            }
-            (listener, maxConnections) = NbdServing(nbd, path + ".nbd");
-            foreach (var key in new[] { socket, listen?.ToString() })
-            {
-                if (key == null) continue;
-                if (!_listeners.TryAdd(key, (path, listener)) && _listeners[key] is var (first, settings) && settings != listener)
-                    Error(path + ".nbd", $"{key} is shared with {first}, whose server settings differ ({settings}); mappings on one socket or address share one server and must agree on tls, tlsCreds, tlsVerifyPeer, handshakeTimeout and sendTimeout");
-            }
-            // Several LUNs may share one socket or address as long as their export names differ.
-            if (socket != null && !exports.TryAdd($"unix:{socket}/{exportName}", path))
-                Error(path + ".nbd.exportName", $"export \"{exportName}\" on {socket} is already used by {exports[$"unix:{socket}/{exportName}"]}");
-            if (listen is { } l && !exports.TryAdd($"tcp:{l}/{exportName}", path))
-                Error(path + ".nbd.exportName", $"export \"{exportName}\" on {l} is already used by {exports[$"tcp:{l}/{exportName}"]}");
-        }
+            (socket, listen, exportName, listener, maxConnections) = _nbd.Check(nbd, path, exportName, exports);
 
         if (doc.Device == null && doc.Nbd == null)
             Error(path, "maps nothing: give \"device\" (\"/dev/nbdN\", \"auto\", \"ublk\" or \"/dev/ublkbN\") and/or \"nbd\" ({ \"socket\": PATH } or { \"listen\": \"ADDRESS:PORT\" })");
@@ -423,30 +341,6 @@ internal sealed class ConfigValidator
         return _errors.Count == before
             ? new LunMapping(number, device, socket, listen, exportName, doc.ReadOnly ?? false) { Listener = listener, MaxConnections = maxConnections }
             : null;
-    }
-
-    /// <summary>The NBD server settings of a mapping (TLS, timeouts) and its export's connection limit.</summary>
-    private (NbdListenerSettings, int) NbdServing(NbdExportDocument nbd, string path)
-    {
-        var maxConnections = BlockDev.Nbd.NbdExport.DefaultMaxConnections;
-        if (nbd.MaxConnections is { } max)
-        {
-            if (max is < 1 or > MaxNbdConnections) Error(path + ".maxConnections", $"expected 1 to {MaxNbdConnections}, got {max}");
-            else maxConnections = max;
-        }
-        var defaults = NbdListenerSettings.Default;
-        var handshake = Seconds(nbd.HandshakeTimeout, path + ".handshakeTimeout", defaults.HandshakeTimeout, min: 1);
-        var send = Seconds(nbd.SendTimeout, path + ".sendTimeout", defaults.SendTimeout, min: 1);
-        if (nbd.TlsCreds != null && !IsAbsolutePath(nbd.TlsCreds))
-        {
-            Error(path + ".tlsCreds", $"expected an absolute path (a directory with ca-cert.pem, server-cert.pem, server-key.pem), got \"{nbd.TlsCreds}\"");
-            return (defaults, maxConnections);
-        }
-        var problems = new List<(string Field, string Message)>();
-        var verifyPeer = nbd.TlsVerifyPeer ?? false;
-        var (mode, creds) = NbdListenerSettings.ResolveTls(nbd.Tls, nbd.TlsCreds, verifyPeer, problems);
-        foreach (var (field, message) in problems) Error($"{path}.{field}", message);
-        return (new NbdListenerSettings(mode, creds, verifyPeer && mode != NbdListenerSettings.Off, handshake, send), maxConnections);
     }
 
     /// <summary>The <c>lunTemplate</c> of a node with <c>"luns": "all"</c>: a LUN mapping without a number, whose device is
@@ -468,31 +362,9 @@ internal sealed class ConfigValidator
         return _errors.Count == before && mapping != null ? new LunTemplate(mapping with { Lun = -1 }, socket, exportName) : null;
     }
 
-    private TimeSpan Seconds(double? value, string path, TimeSpan defaultValue, double min)
-    {
-        if (value == null) return defaultValue;
-        if (double.IsNaN(value.Value) || value < min || value > MaxSeconds)
-        {
-            Error(path, $"expected seconds from {min.ToString(CultureInfo.InvariantCulture)} to {MaxSeconds.ToString(CultureInfo.InvariantCulture)}, got {value.Value.ToString(CultureInfo.InvariantCulture)}");
-            return defaultValue;
-        }
-        return TimeSpan.FromSeconds(value.Value);
-    }
+    private void Error(string path, string message) => _checks.Error(path, message);
 
-    private int? Range(int? value, string path, int min, int max)
-    {
-        if (value is { } v && (v < min || v > max))
-        {
-            Error(path, $"expected {min} to {max}, got {v}");
-            return null;
-        }
-        return value;
-    }
+    private TimeSpan Seconds(double? value, string path, TimeSpan defaultValue, double min) => _checks.Seconds(value, path, defaultValue, min);
 
-    private static bool IsAbsolutePath(string path) => path.Length > 1 && path[0] == '/' && !path.Contains('\0');
-
-    private static bool IsSimpleName(string name) =>
-        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
-
-    private void Error(string path, string message) => _errors.Add(new ConfigError(path.TrimStart('.'), message));
+    private int? Range(int? value, string path, int min, int max) => _checks.Range(value, path, min, max);
 }
