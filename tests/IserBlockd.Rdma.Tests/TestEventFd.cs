@@ -1,13 +1,14 @@
 using System.Runtime.InteropServices;
+using static IserBlockd.Primitives.Native.LibC;
 
 namespace IserBlockd.Rdma.Tests;
 
 /// <summary>An eventfd standing in for a completion or CM channel descriptor in event loop tests.</summary>
-internal sealed unsafe partial class TestEventFd : IDisposable
+internal sealed unsafe class TestEventFd : IDisposable
 {
     public TestEventFd()
     {
-        Fd = eventfd(0, 0x80000 /* EFD_CLOEXEC */);
+        Fd = eventfd(0, EFD_CLOEXEC);
         if (Fd < 0) throw new InvalidOperationException($"eventfd failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
@@ -27,16 +28,4 @@ internal sealed unsafe partial class TestEventFd : IDisposable
     }
 
     public void Dispose() => close(Fd);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int eventfd(uint initial, int flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial nint write(int fd, void* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial nint read(int fd, void* buffer, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
 }

@@ -98,7 +98,7 @@ public sealed class ExternalProcess : IAsyncDisposable
         finally { Line -= Check; }
     }
 
-    public void Signal(int signal) => _ = NativeSignals.kill(_process.Id, signal);
+    public void Signal(int signal) => _ = IserBlockd.Primitives.Native.LibC.kill(_process.Id, signal);
 
     public void Kill()
     {
@@ -143,10 +143,4 @@ public sealed record ProcessResult(string CommandLine, int ExitCode, string Stan
             throw new InvalidOperationException($"'{CommandLine}' exited with {ExitCode}.\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}");
         return this;
     }
-}
-
-internal static partial class NativeSignals
-{
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
-    internal static partial int kill(int pid, int sig);
 }

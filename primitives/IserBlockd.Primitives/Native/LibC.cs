@@ -4,9 +4,9 @@ using Microsoft.Win32.SafeHandles;
 namespace IserBlockd.Primitives.Native;
 
 /// <summary>
-/// Every libc call the project makes, declared once. All arguments are blittable (pointers, integers) except the
-/// paths of <see cref="open"/> and <see cref="statx"/>, which only the control path calls; errno is read with
-/// <see cref="Errno.Last"/>. Constants keep their C names.
+/// Every libc call the project makes (its tests included), declared once. All arguments are blittable (pointers,
+/// integers) except the paths of <see cref="open"/>, <see cref="statx"/> and <see cref="chown"/>, which only the control
+/// path and tests call; errno is read with <see cref="Errno.Last"/>. Constants keep their C names.
 /// </summary>
 public static unsafe partial class LibC
 {
@@ -117,6 +117,20 @@ public static unsafe partial class LibC
 
     [LibraryImport("libc")]
     public static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int chown([MarshalAs(UnmanagedType.LPUTF8Str)] string path, uint owner, uint group);
+
+    /// <summary>The calling thread's filesystem user id (Linux); returns the previous one.</summary>
+    [LibraryImport("libc")]
+    public static partial int setfsuid(uint fsuid);
+
+    /// <summary>The calling thread's filesystem group id (Linux); returns the previous one.</summary>
+    [LibraryImport("libc")]
+    public static partial int setfsgid(uint fsgid);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
 
     [LibraryImport("libc")]
     public static partial int getpid();

@@ -1,15 +1,16 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using static IserBlockd.Primitives.Native.LibC;
 
 namespace IserBlockd.BlockDev.Tests.Support;
 
 /// <summary>Leaves a Unix socket file behind, as a crashed server would: bind(2) then close(2) without
 /// unlink (.NET's Socket removes the file it bound when disposed, so it cannot do this).</summary>
-internal static unsafe partial class StaleUnixSocket
+internal static unsafe class StaleUnixSocket
 {
     public static void Create(string path)
     {
-        var fd = socket(1 /* AF_UNIX */, 1 /* SOCK_STREAM */, 0);
+        var fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (fd < 0) throw new IOException($"socket failed: {Marshal.GetLastPInvokeError()}");
         try
         {
@@ -17,7 +18,7 @@ internal static unsafe partial class StaleUnixSocket
             new Span<byte>(address, 110).Clear();
             *(ushort*)address = 1;
             var length = Encoding.UTF8.GetBytes(path, new Span<byte>(address + 2, 107));
-            if (bind(fd, address, 2 + length + 1) != 0)
+            if (bind(fd, address, (uint)(2 + length + 1)) != 0)
                 throw new IOException($"bind({path}) failed: {Marshal.GetLastPInvokeError()}");
         }
         finally
@@ -25,13 +26,4 @@ internal static unsafe partial class StaleUnixSocket
             close(fd);
         }
     }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int socket(int domain, int type, int protocol);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int bind(int fd, byte* address, int length);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
 }

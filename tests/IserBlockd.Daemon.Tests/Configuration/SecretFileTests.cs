@@ -103,8 +103,5 @@ public sealed class SecretFileTests : IDisposable
         Assert.Equal(["nodes[0].chap.user", "nodes[0].chap.targetSecretFile"], errors);
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int chown(string path, int owner, int group);
-
-    private static int Chown(string path, int owner, int group) => chown(path, owner, group);
+    private static int Chown(string path, int owner, int group) => IserBlockd.Primitives.Native.LibC.chown(path, (uint)owner, (uint)group);
 }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using IserBlockd.Daemon.Identity;
 using IserBlockd.TestSupport;
+using static IserBlockd.Primitives.Native.LibC;
 
 namespace IserBlockd.Daemon.Tests.Identity;
 
@@ -9,7 +10,7 @@ namespace IserBlockd.Daemon.Tests.Identity;
 /// once per user and kept under $XDG_STATE_HOME (~/.local/state). The suite runs as root, so the resolution runs on
 /// a thread whose filesystem uid is nobody's (setfsuid drops root's file-access override for that thread only).
 /// </summary>
-public sealed partial class PerUserInitiatorNameTests : IDisposable
+public sealed class PerUserInitiatorNameTests : IDisposable
 {
     private const uint Nobody = 65534;
     private readonly TempDirectory _dir = new("identity-user");
@@ -72,16 +73,4 @@ public sealed partial class PerUserInitiatorNameTests : IDisposable
         if (failure != null) throw new InvalidOperationException("resolution as nobody failed", failure);
         return result!;
     }
-
-    [LibraryImport("libc")]
-    private static partial int setfsuid(uint fsuid);
-
-    [LibraryImport("libc")]
-    private static partial int setfsgid(uint fsgid);
-
-    [LibraryImport("libc")]
-    private static partial uint geteuid();
-
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int chown(string path, uint owner, uint group);
 }
