@@ -205,6 +205,20 @@ public sealed class OperationalNegotiator
         _ => def.Default == Yes,
     };
 
+    /// <summary>An unanswered Boolean offer whose value decides the result by itself (AND with No, OR with Yes): RFC 7143
+    /// §6.2.2 lets the target leave it unanswered (LIO does: ImmediateData=No gets no reply), and the result is the offer,
+    /// not the default.</summary>
+    private string? DeterminedByOffer(string key)
+    {
+        if (!_offers.TryGetValue(key, out var offered)) return null;
+        return Find(key)!.Rule switch
+        {
+            KeyNegotiationRule.And when offered == No => No,
+            KeyNegotiationRule.Or when offered == Yes => Yes,
+            _ => null,
+        };
+    }
+
     private IReadOnlyCollection<string> OurList(KeyDefinition def) => def.Name switch
     {
         HeaderDigest => _options.HeaderDigest.Select(KeyValueFormat.Format).ToArray(),
@@ -216,7 +230,7 @@ public sealed class OperationalNegotiator
     /// <summary>The final parameters: negotiated values, RFC defaults for the rest, then the transport's adjustments.</summary>
     public NegotiatedParameters Complete()
     {
-        string Get(string key) => _results.GetValueOrDefault(key) ?? Find(key)!.Default!;
+        string Get(string key) => _results.GetValueOrDefault(key) ?? DeterminedByOffer(key) ?? Find(key)!.Default!;
         int Number(string key) => (int)ParseNumber(Find(key)!, Get(key));
         bool Boolean(string key) => Get(key) == Yes;
         KeyValueFormat.TryParseDigest(Get(HeaderDigest), out var hd);

@@ -87,6 +87,21 @@ public sealed class OperationalNegotiatorTests
     }
 
     [Fact]
+    public void An_unanswered_boolean_offer_that_decides_the_result_is_the_result()
+    {
+        // LIO leaves ImmediateData=No unanswered (AND with No decides by itself, RFC 7143 §6.2.2): the result is No, not
+        // the default Yes; an offer that does not decide (InitialR2T=No under OR) still falls back to the default
+        var (n, _) = Start(new OperationalOptions { ImmediateData = false, InitialR2T = false });
+        Assert.Empty(n.ProcessTargetKeys([new("MaxBurstLength", "262144")]));
+        var p = n.Complete();
+        Assert.False(p.ImmediateData);
+        Assert.True(p.InitialR2T);
+        var (special, _) = Start(new OperationalOptions { ImmediateData = false });
+        special.ProcessTargetKeys([new("ImmediateData", "Irrelevant")]);
+        Assert.False(special.Complete().ImmediateData);
+    }
+
+    [Fact]
     public void List_keys()
     {
         var (n, _) = Start(new OperationalOptions { HeaderDigest = [DigestType.Crc32C, DigestType.None], DataDigest = [DigestType.Crc32C] });
