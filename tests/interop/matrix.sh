@@ -392,15 +392,16 @@ rows_for() { # TARGET: prints "HD DD R2T IMM FBL MBL MRDSL BS" lines
     local r2t_no=0
     [ "$target" = istgt ] && r2t_no=1
     if [ $QUICK = 1 ]; then
-        # 512 and 4096-byte rows alternate, so that --limit 2 or more has both block sizes
+        # 512 and 4096-byte rows alternate, so that --limit 2 already has both block sizes, both ImmediateData values
+        # and InitialR2T=No where the target has it
         echo "None None $r2t_no 1 262144 16777215 262144 512"
-        echo "CRC32C CRC32C $r2t_no 1 16777215 16777215 65536 4096"
+        echo "CRC32C None 1 0 262144 1048576 512 4096"
         echo "CRC32C CRC32C 1 0 65536 262144 8192 512"
-        echo "None None 1 1 4096 1048576 1048576 4096"
+        echo "CRC32C CRC32C $r2t_no 1 16777215 16777215 65536 4096"
         echo "CRC32C None $r2t_no 0 512 512 512 512"
         echo "None None $r2t_no 1 512 16777215 4096 4096"
         echo "None CRC32C 1 1 8192 65536 16777215 512"
-        echo "CRC32C None 1 0 262144 1048576 512 4096"
+        echo "None None 1 1 4096 1048576 1048576 4096"
         return
     fi
     for d in "${DIGESTS[@]}"; do

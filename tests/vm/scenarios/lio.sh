@@ -2,7 +2,7 @@
 # vm-group: lio
 # vm-rxe: yes
 # vm-modules: nbd target_core_mod target_core_file iscsi_target_mod ib_isert iscsi_tcp sd_mod
-# vm-timeout: 720
+# vm-timeout: 900
 # vm-publish: daemon/iserblockd/iserblockd.csproj daemon/iserblockctl/iserblockctl.csproj
 #
 # lio: our initiator against LIO, the Linux kernel's own iSCSI target (target_core_mod + iscsi_target_mod, and
@@ -288,7 +288,7 @@ out=$(SIZE=4M bash "$IBD_REPO/tests/interop/matrix.sh" --in-guest --target lio -
     { echo "$out"; tail -20 "$VM_RUNDIR/matrix.err"; fail "the LIO matrix rows failed"; }
 echo "$out"
 assert_eq "$(tail -1 <<< "$out")" "MATRIX passed=2 failed=0 refused=0" "the matrix's last line"
-checked matrix "2 conformance-matrix rows against LIO (no digests and CRC32C digests, InitialR2T=No with ImmediateData, burst and segment lengths set in configfs, 512 and 4096 B blocks): fio verify passes"
+checked matrix "2 conformance-matrix rows against LIO (no digests and CRC32C header digests, InitialR2T=No with ImmediateData=Yes, ImmediateData=No which LIO leaves unanswered, burst and segment lengths set in configfs, 512 and 4096 B blocks): fio verify passes"
 
 step "orderly stop: SIGTERM flushes, detaches and logs out; LIO shows no session left"
 for pid in "${EXPORTS[@]}"; do
