@@ -23,6 +23,8 @@ public static unsafe partial class LibC
     public const int NETLINK_ADD_MEMBERSHIP = 1;
     public const int NETLINK_CAP_ACK = 10;
     public const int NETLINK_EXT_ACK = 11;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_NOSIGNAL = 0x4000;
 
     // open(2), fcntl(2)
     public const int O_RDONLY = 0;
@@ -78,6 +80,9 @@ public static unsafe partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint sendto(int fd, void* buffer, nuint length, int flags, void* address, uint addressLength);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint sendmsg(int fd, MessageHeader* message, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint recv(int fd, void* buffer, nuint length, int flags);
@@ -175,5 +180,26 @@ public static unsafe partial class LibC
     {
         public long Seconds;
         public long Microseconds;
+    }
+
+    /// <summary>struct iovec.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVector
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct msghdr (x86-64/arm64 layout), for a connected socket: no address, no control data.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MessageHeader
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVector* Vectors;
+        public nuint VectorCount;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
     }
 }

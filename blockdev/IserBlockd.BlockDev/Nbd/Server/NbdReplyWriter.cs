@@ -1,11 +1,13 @@
 using IserBlockd.BlockDev.Nbd.Protocol;
+using IserBlockd.BlockDev.Nbd.Streams;
 
 namespace IserBlockd.BlockDev.Nbd;
 
 /// <summary>
 /// Sends the replies of finished requests, in the order they finish. Replies that are ready together
-/// leave together: headers and small READ payloads are gathered in one buffer and sent at once; a large
-/// payload follows its header straight from the device buffer.
+/// leave together, in one gathered send (<c>sendmsg</c>): the headers from the writer's buffer and each READ
+/// payload straight from the buffer the device read it into, so a READ's data is not copied again here. On a
+/// transport that cannot gather (TLS) headers and small payloads are copied into one buffer instead.
 /// </summary>
 /// <remarks>While the reader works through a burst of requests it holds the writer back
 /// (<see cref="HoldForBatch"/>) and releases it just before waiting for the socket again
@@ -16,6 +18,10 @@ internal sealed class NbdReplyWriter
     private readonly bool _structuredReplies;
     private readonly int _copyThreshold;
     private readonly byte[] _buffer;
+    /// <summary>Whether the transport sends several buffers in one call; otherwise small payloads are copied.</summary>
+    private readonly bool _gathers;
+    /// <summary>What one send carries, in order: slices of <see cref="_buffer"/> and READ payloads.</summary>
+    private readonly ReadOnlyMemory<byte>[] _segments = new ReadOnlyMemory<byte>[SocketTransport.MaxGatheredSegments];
 
     private readonly object _lock = new();
     private NbdInFlightRequest? _head, _tail;
@@ -29,6 +35,7 @@ internal sealed class NbdReplyWriter
         _structuredReplies = structuredReplies;
         _copyThreshold = options.CopyThreshold;
         _buffer = GC.AllocateUninitializedArray<byte>(options.SendBufferSize, pinned: true);
+        _gathers = connection.Transport.CanSendGathered;
         _wakeFromBurst = _wake.Set;
     }
 
@@ -69,11 +76,12 @@ internal sealed class NbdReplyWriter
     }
 
     /// <summary>The writer's loop: takes the queue, gathers as many replies as fit into one send, and sends.
-    /// Every send passes through the one await below, so the loop's state machine is allocated once per
+    /// Every send passes through the awaits below, so the loop's state machine is allocated once per
     /// connection, not per send.</summary>
     public async Task RunAsync()
     {
         NbdInFlightRequest? queue = null;
+        var transport = _connection.Transport;
         while (true)
         {
             queue ??= TakeQueue();
@@ -83,30 +91,37 @@ internal sealed class NbdReplyWriter
                 await _wake.WaitAsync().ConfigureAwait(false);
                 continue;
             }
-            var used = Gather(ref queue, out var large, out var largeOwner);
-            var data = (ReadOnlyMemory<byte>)_buffer.AsMemory(0, used);
-            while (true)
+            var sending = queue;
+            var count = _gathers ? GatherInPlace(ref queue) : GatherCopied(ref queue);
+            var index = 0;
+            while (index < count && !_connection.IsBroken)
             {
-                while (!data.IsEmpty && !_connection.IsBroken)
+                _connection.OnSendStarting(); // the send timeout watches from here
+                try
                 {
-                    _connection.OnSendStarting(); // the send timeout watches from here
-                    try
+                    if (_gathers) index = Advance(index, count, transport.SendGatheredNow(_segments.AsSpan(index, count - index)));
+                    if (index < count)
                     {
-                        var sent = await _connection.Transport.SendAsync(data).ConfigureAwait(false);
+                        // Nothing (more) fits now: the runtime's send waits for room.
+                        var sent = await transport.SendAsync(_segments[index]).ConfigureAwait(false);
                         if (sent <= 0) throw new IOException("the transport accepted no bytes");
-                        data = data[sent..];
+                        index = Advance(index, count, sent);
                     }
-                    catch (Exception e)
-                    {
-                        _connection.OnSendFailed(e);
-                    }
-                    _connection.OnSendFinished();
                 }
-                if (large.IsEmpty) break;
-                data = large;
-                large = default;
+                catch (Exception e)
+                {
+                    _connection.OnSendFailed(e);
+                }
+                _connection.OnSendFinished();
             }
-            if (largeOwner != null) _connection.Release(largeOwner);
+            _segments.AsSpan(0, count).Clear();
+            // Every request this send carried (sent, or dropped with a broken connection) goes back now.
+            while (sending != queue)
+            {
+                var next = sending!.Next;
+                _connection.Release(sending);
+                sending = next;
+            }
         }
     }
 
@@ -121,23 +136,76 @@ internal sealed class NbdReplyWriter
         }
     }
 
-    /// <summary>Writes replies from the head of <paramref name="queue"/> into the send buffer until it is full
-    /// or a reply's payload is too large to copy; that payload comes back in <paramref name="large"/>, to
-    /// be sent after the buffer straight from the device's memory, and its request in
-    /// <paramref name="largeOwner"/>. Requests whose reply is in the buffer (or dropped, when the connection
-    /// is broken) are returned to the connection. Returns the bytes used.</summary>
-    private int Gather(ref NbdInFlightRequest? queue, out ReadOnlyMemory<byte> large, out NbdInFlightRequest? largeOwner)
+    /// <summary>Skips <paramref name="sent"/> bytes of the segments from <paramref name="index"/>; returns the first
+    /// segment not wholly sent (trimmed to what is left of it).</summary>
+    private int Advance(int index, int count, int sent)
     {
-        large = default;
-        largeOwner = null;
+        while (sent > 0 && index < count)
+        {
+            var length = _segments[index].Length;
+            if (sent < length)
+            {
+                _segments[index] = _segments[index][sent..];
+                return index;
+            }
+            sent -= length;
+            index++;
+        }
+        return index;
+    }
+
+    /// <summary>Lays out replies from the head of <paramref name="queue"/> as segments of one gathered send: the
+    /// headers in the send buffer, each READ payload straight from the buffer the device read it into (no copy).
+    /// Stops when the segments, the header room or a send's worth of bytes are used up. Returns the segment
+    /// count; the requests from the old head to the new one are released once the send is done.</summary>
+    private int GatherInPlace(ref NbdInFlightRequest? queue)
+    {
+        var count = 0;
         var used = 0;
+        var headerStart = 0;
+        long bytes = 0;
+        while (queue != null && bytes < _buffer.Length && count <= _segments.Length - 3)
+        {
+            var request = queue;
+            if (_connection.IsBroken)
+            {
+                queue = request.Next;
+                continue;
+            }
+            var size = ReplyHeaderSize(request);
+            if (size > _buffer.Length - used)
+            {
+                if (count > 0 || used > 0) break; // this reply leads the next send
+                _connection.Break("internal error: a reply larger than the send buffer");
+                continue;
+            }
+            used += WriteReplyHeader(request, _buffer.AsSpan(used));
+            bytes += size;
+            queue = request.Next;
+            var payload = ReadPayload(request);
+            if (payload.IsEmpty) continue;
+            _segments[count++] = _buffer.AsMemory(headerStart, used - headerStart);
+            _segments[count++] = payload;
+            headerStart = used;
+            bytes += payload.Length;
+        }
+        if (used > headerStart) _segments[count++] = _buffer.AsMemory(headerStart, used - headerStart);
+        return count;
+    }
+
+    /// <summary>For a transport that cannot gather (TLS): copies headers and small READ payloads into the send buffer
+    /// until it is full or a payload is too large to copy, which then follows the buffer straight from the device's
+    /// memory as a second segment. Returns the segment count (as <see cref="GatherInPlace"/>).</summary>
+    private int GatherCopied(ref NbdInFlightRequest? queue)
+    {
+        var used = 0;
+        var count = 0;
         while (queue != null)
         {
             var request = queue;
             if (_connection.IsBroken)
             {
                 queue = request.Next;
-                _connection.Release(request);
                 continue;
             }
             var payload = ReadPayload(request);
@@ -145,7 +213,7 @@ internal sealed class NbdReplyWriter
             var size = ReplyHeaderSize(request) + (copy ? payload.Length : 0);
             if (size > _buffer.Length - used)
             {
-                if (used > 0) return used; // send what is gathered; this reply leads the next send
+                if (used > 0) break; // send what is gathered; this reply leads the next send
                 _connection.Break("internal error: a reply larger than the send buffer");
                 continue;
             }
@@ -153,15 +221,15 @@ internal sealed class NbdReplyWriter
             queue = request.Next;
             if (!copy)
             {
-                large = payload;
-                largeOwner = request;
-                return used;
+                _segments[count++] = _buffer.AsMemory(0, used);
+                _segments[count++] = payload;
+                return count;
             }
             payload.Span.CopyTo(_buffer.AsSpan(used));
             used += payload.Length;
-            _connection.Release(request);
         }
-        return used;
+        if (used > 0) _segments[count++] = _buffer.AsMemory(0, used);
+        return count;
     }
 
     private static ReadOnlyMemory<byte> ReadPayload(NbdInFlightRequest request) =>

@@ -20,6 +20,15 @@ public interface INbdTransport : IAsyncDisposable
     /// many; the caller sends the rest. Failures throw.</summary>
     ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer);
 
+    /// <summary>True when <see cref="SendGatheredNow"/> works: several buffers leave in one system call, so
+    /// replies are sent from the buffers their payloads were read into instead of being copied together.</summary>
+    bool CanSendGathered => false;
+
+    /// <summary>Sends from <paramref name="segments"/>, in order, as many bytes as the connection takes at once
+    /// without waiting, and returns how many (0: none now; <see cref="SendAsync"/> waits for room). The buffers
+    /// are only read during the call. Failures throw. Only when <see cref="CanSendGathered"/>.</summary>
+    int SendGatheredNow(ReadOnlySpan<ReadOnlyMemory<byte>> segments) => throw new NotSupportedException();
+
     /// <summary>Stops receiving: a pending or later receive returns 0. Sends still work, so in-flight
     /// replies can be delivered before closing.</summary>
     void ShutdownReceive();

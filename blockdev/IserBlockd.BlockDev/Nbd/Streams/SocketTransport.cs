@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Net.Sockets;
+using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.BlockDev.Nbd.Streams;
 
@@ -9,9 +11,14 @@ namespace IserBlockd.BlockDev.Nbd.Streams;
 /// nothing. The daemon sets <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, so completions run
 /// the NBD code on the runtime's epoll thread instead of hopping to the thread pool.
 /// </summary>
-public sealed class SocketTransport : INbdTransport
+public sealed unsafe class SocketTransport : INbdTransport
 {
+    /// <summary>Buffers per gathered send (the kernel takes up to 1024).</summary>
+    public const int MaxGatheredSegments = 128;
+
     private readonly Socket _socket;
+    private readonly SafeSocketHandle _handle;
+    private readonly MemoryHandle[] _pins = new MemoryHandle[MaxGatheredSegments];
     private int _disposed;
 
     public SocketTransport(Socket socket) : this(socket, null, null)
@@ -27,6 +34,7 @@ public sealed class SocketTransport : INbdTransport
         if (socket.SocketType != SocketType.Stream)
             throw new ArgumentException("NBD needs a stream socket.", nameof(socket));
         _socket = socket;
+        _handle = socket.SafeHandle;
         Configure(socket, sendBufferBytes, receiveBufferBytes);
         RemoteDescription = DescribePeer(socket);
     }
@@ -63,6 +71,48 @@ public sealed class SocketTransport : INbdTransport
     }
 
     public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer) => _socket.SendAsync(buffer, SocketFlags.None);
+
+    public bool CanSendGathered => true;
+
+    /// <summary>One non-blocking <c>sendmsg</c> with an iovec per segment (at most <see cref="MaxGatheredSegments"/>).
+    /// The runtime's engine is not involved: when the socket is full this returns 0 and the caller's next
+    /// <see cref="SendAsync"/> waits for room the ordinary way.</summary>
+    public int SendGatheredNow(ReadOnlySpan<ReadOnlyMemory<byte>> segments)
+    {
+        var count = Math.Min(segments.Length, MaxGatheredSegments);
+        var vectors = stackalloc LibC.IoVector[count];
+        var addedRef = false;
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                _pins[i] = segments[i].Pin();
+                vectors[i].Base = _pins[i].Pointer;
+                vectors[i].Length = (nuint)segments[i].Length;
+            }
+            var message = new LibC.MessageHeader { Vectors = vectors, VectorCount = (nuint)count };
+            _handle.DangerousAddRef(ref addedRef);
+            var fd = (int)_handle.DangerousGetHandle();
+            while (true)
+            {
+                var sent = LibC.sendmsg(fd, &message, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
+                if (sent >= 0) return (int)sent;
+                var errno = Errno.Last;
+                if (errno == Errno.EINTR) continue;
+                if (errno == Errno.EAGAIN) return 0;
+                throw new IOException($"sendmsg: {Errno.Describe(errno)}");
+            }
+        }
+        finally
+        {
+            if (addedRef) _handle.DangerousRelease();
+            for (var i = 0; i < count; i++)
+            {
+                _pins[i].Dispose();
+                _pins[i] = default;
+            }
+        }
+    }
 
     public void ShutdownReceive()
     {
