@@ -14,7 +14,7 @@ namespace IserBlockd.BlockDev.Nbd;
 /// <remarks>What already arrived of a payload is copied out of the receive buffer; a large remainder is
 /// received straight into the device's buffer. A refused WRITE's payload is read and dropped so the
 /// stream stays in step.</remarks>
-internal sealed class NbdRequestReader
+internal sealed class NbdRequestReader : IBurstOwner
 {
     private static readonly ReadOnlyMemory<byte> NoBufferAvailable = "no buffer for the payload"u8.ToArray();
     private static readonly ReadOnlyMemory<byte> ConnectionClosing = "the connection is closing"u8.ToArray();
@@ -130,14 +130,8 @@ internal sealed class NbdRequestReader
 
         var error = _validator.Validate(in header, out var reason);
         var payload = error == 0 && header.Command is NbdCommand.Read or NbdCommand.Write ? header.Length : 0u;
-        var room = _connection.WaitForRoomAsync(payload);
-        if (!room.IsCompleted)
-        {
-            // Over the connection's caps: stop reading the socket until replies have left (back-pressure).
-            EndBurst();
-            await room.ConfigureAwait(false);
-            BeginBurst();
-        }
+        // Over the connection's caps: stop reading the socket until replies have left (back-pressure).
+        await OutsideBurst.Of(this, _connection.WaitForRoomAsync(payload));
         var request = _connection.Rent(header, payload);
 
         if (payload > 0)
@@ -149,11 +143,10 @@ internal sealed class NbdRequestReader
             }
             else
             {
-                var rent = RentBuffer((int)payload);
-                if (!rent.IsCompleted) EndBurst(); // the pool is dry: let replies (and their buffers) go
                 try
                 {
-                    request.Buffer = await rent.ConfigureAwait(false);
+                    // A dry pool waits outside the burst: replies (and their buffers) go meanwhile.
+                    request.Buffer = await OutsideBurst.Of(this, RentBuffer((int)payload));
                 }
                 catch (Exception e)
                 {
@@ -162,7 +155,6 @@ internal sealed class NbdRequestReader
                     error = BlockError.OutOfMemory;
                     reason = NoBufferAvailable;
                 }
-                BeginBurst();
             }
         }
 
@@ -281,25 +273,12 @@ internal sealed class NbdRequestReader
     {
         var budgets = _connection.ClientBudget;
         var export = _connection.Export.Budget;
-        var wait = export.AcquireAsync(request.PayloadBytes, _connection.Breaking);
-        var ended = false;
         try
         {
-            if (!wait.IsCompleted)
-            {
-                EndBurst();
-                ended = true;
-            }
-            await wait.ConfigureAwait(false);
+            await OutsideBurst.Of(this, export.AcquireAsync(request.PayloadBytes, _connection.Breaking));
             request.ExportBudgetCharge = request.PayloadBytes;
             if (budgets == null) return true;
-            wait = budgets.AcquireAsync(request.PayloadBytes, _connection.Breaking);
-            if (!wait.IsCompleted && !ended)
-            {
-                EndBurst();
-                ended = true;
-            }
-            await wait.ConfigureAwait(false);
+            await OutsideBurst.Of(this, budgets.AcquireAsync(request.PayloadBytes, _connection.Breaking));
             request.ClientBudgetCharge = request.PayloadBytes;
             return true;
         }
@@ -307,15 +286,12 @@ internal sealed class NbdRequestReader
         {
             return false;
         }
-        finally
-        {
-            if (ended) BeginBurst();
-        }
     }
 
     /// <summary>The requests of one receive are being started: their replies wait for each other, and so do the
-    /// commands the device sends for them (<see cref="IBlockDevice.BeginBurst"/>). Ended before every wait.</summary>
-    private void BeginBurst()
+    /// commands the device sends for them (<see cref="IBlockDevice.BeginBurst"/>). Ended before every receive and every
+    /// wait (<see cref="OutsideBurst{T}"/>). Both ends may be called again when already done.</summary>
+    public void BeginBurst()
     {
         _replies.HoldForBatch();
         if (_inBurst) return;
@@ -323,7 +299,7 @@ internal sealed class NbdRequestReader
         _device.BeginBurst();
     }
 
-    private void EndBurst()
+    public void EndBurst()
     {
         _replies.EndBatch();
         if (!_inBurst) return;
