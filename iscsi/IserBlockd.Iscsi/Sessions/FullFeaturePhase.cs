@@ -15,42 +15,38 @@ namespace IserBlockd.Iscsi.Sessions;
 /// target sends. Anything malformed or unexpected fails this connection with a logged reason; the session then
 /// fails or keeps (for reinstatement) the tasks that were on it.
 /// </summary>
-internal sealed partial class FullFeaturePhase
+internal sealed class FullFeaturePhase
 {
     private readonly IscsiSession _session;
     private readonly TaskLifecycle _tasks;
     private readonly IIscsiConnection _transport;
     private readonly NegotiatedParameters _parameters;
     private readonly ILogger _logger;
-    private readonly bool _transportPlacesData;
+    private readonly ConnectionReceiver _receiver;
     private readonly AsyncSignal _writerSignal = new();
     private readonly Queue<SendWork> _controlQueue = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly byte[] _sendHeader = new byte[BasicHeaderSegment.Length + 1024];
     private readonly object _failGate = new();
-    private uint _expStatSN;
     private Exception? _failure;
     private Exception? _announcedEnd;
     private bool _logoutCompleted;
-    private long _lastReceive;
 
     public FullFeaturePhase(IscsiSession session, IIscsiConnection transport, NegotiatedParameters parameters, uint expStatSN, ILogger logger)
     {
         _session = session;
         _tasks = session.Tasks;
-        _lastReceive = Stopwatch.GetTimestamp();
         _transport = transport;
         _parameters = parameters;
-        _expStatSN = expStatSN;
         _logger = logger;
-        _transportPlacesData = (transport.Capabilities & IscsiTransportCapabilities.PlacesScsiData) != 0;
+        _receiver = new ConnectionReceiver(this, session, transport, parameters, expStatSN, logger);
     }
 
     public NegotiatedParameters Parameters => _parameters;
 
     public IIscsiConnection Transport => _transport;
 
-    public uint ExpStatSN => Volatile.Read(ref _expStatSN);
+    public uint ExpStatSN => _receiver.ExpStatSN;
 
     /// <summary>The transport takes pings beside the writer (<see cref="IscsiTransportCapabilities.ConcurrentPing"/>).</summary>
     public bool SendsPingsConcurrently => (_transport.Capabilities & IscsiTransportCapabilities.ConcurrentPing) != 0;
@@ -94,7 +90,7 @@ internal sealed partial class FullFeaturePhase
     }
 
     /// <summary>Stopwatch timestamp of the last PDU header received: any traffic proves the connection alive.</summary>
-    public long LastReceiveTimestamp => Interlocked.Read(ref _lastReceive);
+    public long LastReceiveTimestamp => _receiver.LastReceiveTimestamp;
 
     /// <summary>Runs both loops until the connection ends. Returns the failure, or null after an orderly logout.</summary>
     public async Task<Exception?> RunAsync()
@@ -102,7 +98,7 @@ internal sealed partial class FullFeaturePhase
         var writer = Task.Run(WriterLoopAsync);
         try
         {
-            await ReceiveLoopAsync(_stop.Token).ConfigureAwait(false);
+            await _receiver.RunAsync(_stop.Token).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -130,6 +126,12 @@ internal sealed partial class FullFeaturePhase
         _ = _transport.DisposeAsync().AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
     }
 
+    /// <summary>The target said why it will end the connection (a logout request): a later failure reports that.</summary>
+    public void AnnounceEnd(Exception why)
+    {
+        lock (_failGate) _announcedEnd ??= why;
+    }
+
     /// <summary>The target answered our logout: the end of the connection that follows is orderly.</summary>
     public void MarkLoggedOut()
     {
@@ -152,11 +154,12 @@ internal sealed partial class FullFeaturePhase
             {
                 await _writerSignal.WaitAsync().ConfigureAwait(false);
                 var wrote = false;
-                while (!token.IsCancellationRequested && TryTakeWork(out var work))
+                while (!token.IsCancellationRequested && TryTakeWork(out var work, out var more))
                 {
                     if (_logger.IsEnabled(LogLevel.Trace)) SessionLog.Sending(_logger, work.Control?.Kind.ToString() ?? work.Kind.ToString(), work.Control?.Itt ?? work.Itt, work.CmdSN);
                     await WriteAsync(work, token).ConfigureAwait(false);
                     wrote = true;
+                    if (!more) break; // nothing else was ready: what comes later signals the writer again
                 }
                 if (wrote) await _transport.FlushAsync(token).ConfigureAwait(false);
             }
@@ -170,8 +173,11 @@ internal sealed partial class FullFeaturePhase
         }
     }
 
-    private bool TryTakeWork(out SendWork work)
+    /// <summary>The next PDU to write: control work first, then commands in CmdSN order. <paramref name="more"/> is false
+    /// when nothing else was ready at the time (then the writer flushes without asking again).</summary>
+    private bool TryTakeWork(out SendWork work, out bool more)
     {
+        more = true;
         lock (_controlQueue)
         {
             if (_controlQueue.TryPeek(out work))
@@ -185,10 +191,12 @@ internal sealed partial class FullFeaturePhase
                 }
             }
         }
-        if (_tasks.TryTakeCommand(this, out var task))
+        if (_tasks.TryTakeCommand(this, out var task, out var moreCommands))
         {
             Interlocked.Increment(ref _session.Counters.CommandsSent);
             work = SendWork.ForCommand(task);
+            // Read without the lock: control work queued meanwhile comes with a signal of its own.
+            more = moreCommands || _controlQueue.Count > 0;
             return true;
         }
         work = default;

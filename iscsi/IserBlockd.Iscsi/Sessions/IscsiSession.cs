@@ -29,6 +29,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     private readonly object _lock = new();
     private readonly TaskLifecycle _tasks;
     private readonly ScsiTaskPool _pool;
+    private readonly SendHold _sendHold;
     private readonly ControlChannel _controls = new();
     private readonly SessionLogin _login;
     private readonly CommandTimeoutEscalation _escalation;
@@ -44,6 +45,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
         _logger = logger;
         _tasks = new TaskLifecycle(_lock, options.MaxOutstandingCommands, options.CommandTimeout);
         _pool = new ScsiTaskPool(Math.Min(options.MaxOutstandingCommands, 1024));
+        _sendHold = new SendHold(WakeWriter);
         _login = new SessionLogin(transport, options, logger);
         _escalation = new CommandTimeoutEscalation(this, _tasks, options, logger);
         Portal = options.Portals[0];
@@ -159,7 +161,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     private T Started<T>(ScsiTask task, CancellationToken cancellationToken, T valueTask)
     {
         if (cancellationToken.IsCancellationRequested) OnTaskCanceled(task);
-        else SignalWriterUnlessHeld();
+        else _sendHold.WakeUnlessHeld();
         return valueTask;
     }
 
@@ -167,6 +169,21 @@ public sealed partial class IscsiSession : IAsyncDisposable
     {
         lock (_lock) return _state is IscsiSessionState.LoggedIn or IscsiSessionState.LoggingOut ? _connection : null;
     }
+
+    /// <summary>
+    /// The caller is about to issue several commands together (an NBD server starting the requests one receive
+    /// brought): they wait in the queue until the matching <see cref="ReleaseSends"/> and then leave in one send. Holds
+    /// nest and must never span a wait (<see cref="SendHold"/>).
+    /// </summary>
+    public void HoldSends() => _sendHold.Hold();
+
+    /// <summary>Ends a <see cref="HoldSends"/>; the last one sends what the holds kept back, on this thread.</summary>
+    public void ReleaseSends() => _sendHold.Release();
+
+    /// <summary>Wakes the writer of the connection commands go out on, without the session lock: a wake-up that reaches
+    /// a connection just ending is harmless (its writer takes nothing), and a new connection's writer is woken when it
+    /// is activated.</summary>
+    internal void WakeWriter() => Volatile.Read(ref _connection)?.SignalWriter();
 
     private ScsiTask? Submit(ulong lun, ReadOnlySpan<byte> cdb, ScsiDataDirection direction, Memory<byte> buffer,
         CancellationToken cancellationToken, TaskAttribute attribute, ScsiTaskMode mode, out Exception? refusal)
@@ -211,7 +228,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     internal void UpdateWindow(uint expCmdSN, uint maxCmdSN)
     {
-        if (_tasks.UpdateWindow(expCmdSN, maxCmdSN)) CurrentConnection()?.SignalWriter();
+        if (_tasks.UpdateWindow(expCmdSN, maxCmdSN)) WakeWriter();
     }
 
     /// <summary>The target answered a command: done, retried (per <see cref="ScsiRetryPolicy"/>) or failed.</summary>
@@ -231,10 +248,21 @@ public sealed partial class IscsiSession : IAsyncDisposable
                 SessionLog.SucceededWithSense(_logger, task.Lun, task.CommandName, result.Sense);
         }
         if (!_tasks.Retire(task, out var connection, out var holdsBuffer)) return;
+        if (error != null)
+        {
+            task.Cancellation.Dispose();
+            if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
+            task.SetException(error);
+        }
+        else FinishRetired(task, connection, holdsBuffer, result);
+    }
+
+    /// <summary>Completes a task already taken out of the session with a successful result.</summary>
+    internal void FinishRetired(ScsiTask task, FullFeaturePhase? connection, bool holdsBuffer, in ScsiCommandResult result)
+    {
         task.Cancellation.Dispose();
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
-        if (error != null) task.SetException(error);
-        else if (!task.SetResult(result, out var continuationError))
+        if (!task.SetResult(result, out var continuationError))
             SessionLog.ContinuationThrew(_logger, continuationError);
     }
 
@@ -249,14 +277,14 @@ public sealed partial class IscsiSession : IAsyncDisposable
         if (task.Retries == 1 || _logger.IsEnabled(LogLevel.Trace))
             SessionLog.Retrying(_logger, task.Lun, task.CommandName, ScsiCommandException.Describe(result.Status), result.Sense);
         if (later) _ = RequeueLaterAsync(task, task.Itt, delay.Value);
-        else CurrentConnection()?.SignalWriter();
+        else WakeWriter();
         return true;
     }
 
     private async Task RequeueLaterAsync(ScsiTask task, uint itt, TimeSpan delay)
     {
         await Task.Delay(delay).ConfigureAwait(false);
-        if (_tasks.RequeueDelayed(task, itt)) CurrentConnection()?.SignalWriter();
+        if (_tasks.RequeueDelayed(task, itt)) WakeWriter();
     }
 
     internal void FailTask(uint itt, Exception error)
@@ -282,7 +310,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
         if (ended.Reissued)
         {
             Interlocked.Increment(ref Counters.CommandsReissued);
-            CurrentConnection()?.SignalWriter();
+            WakeWriter();
             return;
         }
         Interlocked.Increment(ref Counters.CommandsFailedByTimeout);

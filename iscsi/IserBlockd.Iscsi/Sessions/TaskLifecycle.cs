@@ -88,10 +88,13 @@ internal sealed class TaskLifecycle
 
     // ---------------------------------------------------------------- sent
 
-    /// <summary>Writer side: the next command for <paramref name="connection"/>, with its CmdSN and deadline.</summary>
-    public bool TryTakeCommand(FullFeaturePhase connection, out ScsiTask task)
+    /// <summary>Writer side: the next command for <paramref name="connection"/>, with its CmdSN and deadline;
+    /// <paramref name="more"/> says whether another may be ready now (false: the writer can stop asking until it is
+    /// signalled again, which every enqueue and window change does).</summary>
+    public bool TryTakeCommand(FullFeaturePhase connection, out ScsiTask task, out bool more)
     {
         task = null!;
+        more = false;
         lock (_gate)
         {
             if (connection != _connection || _holdCommands) return false;
@@ -110,6 +113,7 @@ internal sealed class TaskLifecycle
                 next.Deadline = Stopwatch.GetTimestamp() + _commandTimeoutTicks;
                 next.TransportHoldsBuffer = next.Buffer.Length > 0;
                 task = next;
+                more = _queue.Count > 0 && _window.IsOpen;
                 return true;
             }
         }
@@ -174,10 +178,24 @@ internal sealed class TaskLifecycle
         }
     }
 
-    /// <summary>The data of a Data-In has landed in the task's buffer.</summary>
-    public int EndDataIn(ScsiTask task, int length)
+    /// <summary>
+    /// The data of a Data-In has landed in the task's buffer. In the same acquisition of the gate: the window the PDU
+    /// carries is applied, and when <paramref name="retireIfWhole"/> (the final Data-In, GOOD, no residual) and the task
+    /// has every byte it asked for, the task is retired (the caller then finishes it with
+    /// <see cref="IscsiSession.FinishRetired"/>).
+    /// </summary>
+    public DataInEnd EndDataIn(ScsiTask task, int length, uint expCmdSN, uint maxCmdSN, bool retireIfWhole)
     {
-        lock (_gate) return task.DataInBytes += length;
+        lock (_gate)
+        {
+            var received = task.DataInBytes += length;
+            var windowGrew = _window.Update(expCmdSN, maxCmdSN) && _queue.Count > 0;
+            if (!retireIfWhole || received != task.TransferLength || task.State != ScsiTaskState.Sent)
+                return new DataInEnd(received, windowGrew, Retired: false, null, false);
+            var end = new DataInEnd(received, windowGrew, Retired: true, task.Connection, task.TransportHoldsBuffer);
+            RetireLocked(task);
+            return end;
+        }
     }
 
     /// <summary>The sent task a SCSI Response (or other task PDU) names; a protocol error when there is none.</summary>
@@ -332,12 +350,17 @@ internal sealed class TaskLifecycle
             connection = task.Connection;
             holdsBuffer = task.TransportHoldsBuffer;
             if (task.State is not (ScsiTaskState.Queued or ScsiTaskState.Sent)) return false;
-            task.State = ScsiTaskState.Done;
-            task.TransportHoldsBuffer = false;
-            _table.Remove(task);
-            if (_table.Count == 0) _drained?.TrySetResult();
+            RetireLocked(task);
             return true;
         }
+    }
+
+    private void RetireLocked(ScsiTask task)
+    {
+        task.State = ScsiTaskState.Done;
+        task.TransportHoldsBuffer = false;
+        _table.Remove(task);
+        if (_table.Count == 0) _drained?.TrySetResult();
     }
 
     // ---------------------------------------------------------------- connection end
@@ -390,6 +413,10 @@ internal sealed class TaskLifecycle
 
 /// <summary>A task that passed its deadline, as it was then (the pooled object may move on).</summary>
 internal readonly record struct TimedOutTask(ScsiTask Task, uint Itt, uint CmdSN, ulong Lun, FullFeaturePhase Connection);
+
+/// <summary>What <see cref="TaskLifecycle.EndDataIn"/> did: bytes received so far, whether commands wait for a window
+/// that just grew, and whether the task was retired (then with its connection and whether the transport held its buffer).</summary>
+internal readonly record struct DataInEnd(int Received, bool WindowGrew, bool Retired, FullFeaturePhase? Connection, bool HoldsBuffer);
 
 /// <summary>A task the target ended: re-issued, or to be failed by the caller (and its buffer released).</summary>
 internal readonly record struct EndedTask(ScsiTask? Task, FullFeaturePhase? Connection, bool HoldsBuffer, uint Itt, bool Reissued);

@@ -9,16 +9,47 @@ using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Iscsi.Sessions;
 
-/// <summary>The receive loop: every PDU the target sends, dispatched and checked against the task it names.</summary>
-internal sealed partial class FullFeaturePhase
+/// <summary>
+/// The receiving half of a connection in full feature phase: every PDU the target sends, dispatched and checked
+/// against the task it names. Owns what the target's PDUs tell (ExpStatSN, when the last one came); anything to send
+/// in answer goes to its <see cref="FullFeaturePhase"/>'s writer.
+/// </summary>
+internal sealed class ConnectionReceiver
 {
-    // ---------------------------------------------------------------- receiver
+    private readonly FullFeaturePhase _connection;
+    private readonly IscsiSession _session;
+    private readonly TaskLifecycle _tasks;
+    private readonly IIscsiConnection _transport;
+    private readonly NegotiatedParameters _parameters;
+    private readonly ILogger _logger;
+    private readonly bool _transportPlacesData;
+    private uint _expStatSN;
+    private long _lastReceive;
+
+    public ConnectionReceiver(FullFeaturePhase connection, IscsiSession session, IIscsiConnection transport, NegotiatedParameters parameters,
+        uint expStatSN, ILogger logger)
+    {
+        _connection = connection;
+        _session = session;
+        _tasks = session.Tasks;
+        _transport = transport;
+        _parameters = parameters;
+        _logger = logger;
+        _expStatSN = expStatSN;
+        _lastReceive = Stopwatch.GetTimestamp();
+        _transportPlacesData = (transport.Capabilities & IscsiTransportCapabilities.PlacesScsiData) != 0;
+    }
+
+    public uint ExpStatSN => Volatile.Read(ref _expStatSN);
+
+    /// <summary>Stopwatch timestamp of the last PDU header received: any traffic proves the connection alive.</summary>
+    public long LastReceiveTimestamp => Interlocked.Read(ref _lastReceive);
 
     /// <summary>
     /// Receives and dispatches PDUs until the connection fails. PDUs that one network receive brought are handled as
     /// a burst (<see cref="IscsiSessionOptions.ReceiveBursts"/>), which ends before any wait for the network.
     /// </summary>
-    private async Task ReceiveLoopAsync(CancellationToken token)
+    public async Task RunAsync(CancellationToken token)
     {
         var bursts = _session.Options.ReceiveBursts;
         var inBurst = false;
@@ -118,22 +149,32 @@ internal sealed partial class FullFeaturePhase
         var length = d.DataSegmentLength;
         if (_transportPlacesData)
             throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} on a transport that places data itself");
-        var task = _tasks.BeginDataIn(this, d, _parameters.DataPduInOrder, out var destination);
+        var task = _tasks.BeginDataIn(_connection, d, _parameters.DataPduInOrder, out var destination);
         // Straight from the transport into the caller's buffer.
         if (length > 0) await _transport.ReceiveDataAsync(destination, token).ConfigureAwait(false);
         Interlocked.Increment(ref _session.Counters.DataInPdus);
-        var received = _tasks.EndDataIn(task, length);
-        _session.UpdateWindow(d.ExpCmdSN, d.MaxCmdSN);
+        var status = (ScsiStatus)d.Status;
         if (d.HasStatus)
         {
             if (!d.Final) throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} carries status without the F bit");
-            AdvanceStatSN(d.StatSN);
-            var status = (ScsiStatus)d.Status;
             if (status == ScsiStatus.CheckCondition)
                 throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} carries CHECK CONDITION, which needs a SCSI Response");
-            if (ShortWithoutUnderflow(task, received, d.Underflow, d.Overflow, status)) return;
-            _session.CompleteTask(task, new ScsiCommandResult(status, IscsiServiceResponse.CommandCompleted, task.TransferLength, d.ResidualCount, d.Underflow, d.Overflow, null));
+            AdvanceStatSN(d.StatSN);
         }
+        // GOOD with every byte and no residual needs no retry or transfer check: the task is retired in the same
+        // acquisition of the session lock that counts the bytes and applies the window.
+        var whole = d.HasStatus && status == ScsiStatus.Good && !d.Underflow && !d.Overflow;
+        var end = _tasks.EndDataIn(task, length, d.ExpCmdSN, d.MaxCmdSN, retireIfWhole: whole);
+        if (end.WindowGrew) _session.WakeWriter();
+        if (!d.HasStatus) return;
+        var result = new ScsiCommandResult(status, IscsiServiceResponse.CommandCompleted, task.TransferLength, d.ResidualCount, d.Underflow, d.Overflow, null);
+        if (end.Retired)
+        {
+            _session.FinishRetired(task, end.Connection, end.HoldsBuffer, result);
+            return;
+        }
+        if (ShortWithoutUnderflow(task, end.Received, d.Underflow, d.Overflow, status)) return;
+        _session.CompleteTask(task, result);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -141,7 +182,7 @@ internal sealed partial class FullFeaturePhase
     {
         var r = ScsiResponsePdu.Read(pdu.Header.Span);
         var data = await ReceiveDataAsync(pdu, token).ConfigureAwait(false);
-        var task = _tasks.FindSent(r.InitiatorTaskTag, this, "SCSI Response");
+        var task = _tasks.FindSent(r.InitiatorTaskTag, _connection, "SCSI Response");
         AdvanceStatSN(r.StatSN);
         _session.UpdateWindow(r.ExpCmdSN, r.MaxCmdSN);
         SenseData? sense = null;
@@ -164,10 +205,10 @@ internal sealed partial class FullFeaturePhase
         if (pdu.DataSegmentLength != 0) throw new IscsiProtocolException("R2T with a data segment");
         if (_transportPlacesData)
             throw new IscsiProtocolException($"R2T for ITT 0x{r.InitiatorTaskTag:x8} on a transport that places data itself");
-        var task = _tasks.AcceptR2T(this, r, _parameters.MaxBurstLength, _parameters.MaxOutstandingR2T);
+        var task = _tasks.AcceptR2T(_connection, r, _parameters.MaxBurstLength, _parameters.MaxOutstandingR2T);
         Interlocked.Increment(ref _session.Counters.R2Ts);
-        EnqueueControl(SendWork.ForR2T(task, r.TargetTransferTag, (int)r.BufferOffset, (int)r.DesiredDataTransferLength));
-        SignalWriter();
+        _connection.EnqueueControl(SendWork.ForR2T(task, r.TargetTransferTag, (int)r.BufferOffset, (int)r.DesiredDataTransferLength));
+        _connection.SignalWriter();
         _session.UpdateWindow(r.ExpCmdSN, r.MaxCmdSN);
     }
 
@@ -188,8 +229,8 @@ internal sealed partial class FullFeaturePhase
             if (n.InitiatorTaskTag != BasicHeaderSegment.ReservedTag)
                 throw new IscsiProtocolException("NOP-In with both ITT and TTT set");
             SessionLog.TargetPing(_logger, n.TargetTransferTag);
-            EnqueueControl(SendWork.ForNopOutReply(n.Lun, n.TargetTransferTag, data.Length > 0 ? data.ToArray() : null));
-            SignalWriter();
+            _connection.EnqueueControl(SendWork.ForNopOutReply(n.Lun, n.TargetTransferTag, data.Length > 0 ? data.ToArray() : null));
+            _connection.SignalWriter();
         }
     }
 
@@ -207,7 +248,7 @@ internal sealed partial class FullFeaturePhase
             _ => ControlKind.Logout,
         };
         // Only a logout we asked for ends the connection in order; a target-requested one is a connection loss.
-        if (kind == ControlKind.Logout && _session.State == IscsiSessionState.LoggingOut) MarkLoggedOut();
+        if (kind == ControlKind.Logout && _session.State == IscsiSessionState.LoggingOut) _connection.MarkLoggedOut();
         if (!_session.Controls.Complete(itt, kind, pdu.Header.Span, data.Span))
             throw new IscsiProtocolException($"{pdu.Opcode} for unknown ITT 0x{itt:x8}");
     }
@@ -259,8 +300,8 @@ internal sealed partial class FullFeaturePhase
             }
             case AsyncEvent.LogoutRequested:
                 SessionLog.LogoutRequested(_logger, m.Parameter3);
-                lock (_failGate) _announcedEnd ??= new IscsiConnectionLostException("the target requested a logout");
-                _session.OnLogoutRequested(this, TimeSpan.FromSeconds(m.Parameter3));
+                _connection.AnnounceEnd(new IscsiConnectionLostException("the target requested a logout"));
+                _session.OnLogoutRequested(_connection, TimeSpan.FromSeconds(m.Parameter3));
                 break;
             case AsyncEvent.ConnectionDropping:
             case AsyncEvent.SessionDropping:
