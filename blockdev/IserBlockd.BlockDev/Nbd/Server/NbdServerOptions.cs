@@ -24,8 +24,10 @@ public sealed record NbdServerOptions
     /// so that many replies leave in one send.</summary>
     public int SendBufferSize { get; init; } = 256 << 10;
 
-    /// <summary>Payloads up to this size are copied through the connection buffers (a memcpy is cheaper
-    /// than a system call); larger ones are received into and sent from the device's buffers directly.</summary>
+    /// <summary>WRITE payloads up to this size are copied out of the receive buffer (a memcpy is cheaper than a
+    /// system call); larger ones are received into the device's buffer directly. READ replies leave from the device's
+    /// buffers in one gathered send whatever their size, except over TLS, where payloads up to this size are copied
+    /// into the send buffer.</summary>
     public int CopyThreshold { get; init; } = 16 << 10;
 
     /// <summary>SO_SNDBUF for accepted and handed-in sockets (null: the system default). The kernel caps
