@@ -34,11 +34,12 @@ internal static class ExportCommand
         var sendTimeout = new Option<double?>("--send-timeout") { Description = "Seconds a client may leave a reply untaken before it is disconnected (default 30)", HelpName = "SECONDS" };
         var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description = "Seconds a client has to finish the NBD handshake (default 10)", HelpName = "SECONDS" };
         var commandTimeout = new Option<double?>("--command-timeout") { Description = "Seconds a SCSI command may go unanswered before it is aborted (default 30)", HelpName = "SECONDS" };
+        var memoryWindows = new Option<string?>("--memory-windows") { Description = "iSER: on (default): the target reaches a buffer only through a memory window bound for one command, where the device has them; off: a protection domain of the session's own instead", HelpName = "on|off" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, memoryWindows, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -91,6 +92,11 @@ internal static class ExportCommand
                 else settings = settings with { CommandTimeout = TimeSpan.FromSeconds(commandSeconds) };
             }
             settings = settings with { KernelNbdTimeout = DaemonSettings.DefaultKernelNbdTimeout(settings.ReplacementTimeout, settings.CommandTimeout) };
+            if (result.GetValue(memoryWindows) is { } windows)
+            {
+                if (windows is not ("on" or "off")) errors.Add($"--memory-windows: expected on or off, got \"{windows}\"");
+                else settings = settings with { IserBuffers = settings.IserBuffers with { MemoryWindows = windows == "on" } };
+            }
             if (errors.Count > 0)
             {
                 foreach (var e in errors) await Console.Error.WriteLineAsync($"iserblockd export: {e}");

@@ -16,7 +16,8 @@ using Microsoft.Extensions.Logging;
 //   iser-check io PORTAL IQN [--lun N] [--transport K]          verified I/O at 4 KiB, 128 KiB, 1 MiB (registered and plain buffers)
 //   iser-check put PORTAL IQN --lun N --offset B --file F       write a file to the LUN
 //   iser-check get PORTAL IQN --lun N --offset B --length L --file F   read from the LUN into a file
-// Common: --initiator-name IQN (default iqn.2024-01.test.iserblockd:iser-check), --verbose. Exit 0 only when all checks pass.
+// Common: --initiator-name IQN (default iqn.2024-01.test.iserblockd:iser-check), --memory-windows on|off (default on),
+// --verbose. Exit 0 only when all checks pass.
 var args2 = new Args(args);
 var verbose = args2.Flag("--verbose");
 using var loggerFactory = new IserCheckLoggerFactory(args2.Flag("--trace") ? LogLevel.Trace : verbose ? LogLevel.Debug : LogLevel.Information);
@@ -24,7 +25,7 @@ var log = loggerFactory.CreateLogger("iser-check");
 var kindText = args2.Option("--transport") ?? "iser";
 if (!IscsiTransportKindNames.TryParse(kindText, out var kind)) return Fail($"--transport {kindText}: expected tcp, iser or auto");
 var initiator = args2.Option("--initiator-name") ?? "iqn.2024-01.test.iserblockd:iser-check";
-var devices = new IserDeviceRegistry();
+var devices = new IserDeviceRegistry(new IserDeviceOptions { MemoryWindows = args2.Option("--memory-windows") != "off" });
 var chooser = new TransportChooser(devices: devices, loggerFactory: loggerFactory);
 var command = args2.Positional(0);
 // Generous: tgtd registers its whole RDMA pool (1 GiB) when the first connection arrives on a device, which takes
@@ -93,6 +94,7 @@ async Task<int> WithSessionAsync(Func<IscsiSession, ScsiLun, TransportChoice, Ta
         await session.LogoutAsync(ct);
         Console.WriteLine("logged out");
     }
+    choice.Iser?.Dispose(); // the session's own protection domain and pools, where it has them (no windows)
     return rc;
 }
 

@@ -26,6 +26,7 @@ internal sealed class ProbeOptions
                rdmaprobe client  --address ADDR [--port N] [--size N[,N...]] [--count N] [--no-private-data]
                                  [--check-kernel-resources]
                rdmaprobe windows --address ADDR [--port N]     memory window scope: per connection, until invalidated
+               rdmaprobe sessions --address ADDR [--port N]    without windows: a protection domain per session
                rdmaprobe server|client --write-bandwidth --address ADDR [--port N] [--size N] [--count N] [--depth N]
         server/client speak rping's protocol (librdmacm examples): either side works with rping -s / rping -c.
         """;
@@ -34,7 +35,7 @@ internal sealed class ProbeOptions
     {
         if (args.Length == 0) throw new ArgumentException(Usage);
         var o = new ProbeOptions { Command = args[0] };
-        if (o.Command is not ("devices" or "reach" or "server" or "client" or "windows")) throw new ArgumentException($"unknown command '{args[0]}'\n{Usage}");
+        if (o.Command is not ("devices" or "reach" or "server" or "client" or "windows" or "sessions")) throw new ArgumentException($"unknown command '{args[0]}'\n{Usage}");
         for (var i = 1; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");

@@ -25,10 +25,11 @@ try
         "client" when options.WriteBandwidth => await WriteBandwidth.RunAsync(options),
         "server" => await RpingServer.RunAsync(options),
         "windows" => await WindowScope.RunAsync(options),
+        "sessions" => await SessionScope.RunAsync(options),
         "client" => await RpingClient.RunAsync(options),
         _ => 2,
     };
-    if (rc == 0 && options.Command is "server" or "client" or "windows") CheckTeardown(options);
+    if (rc == 0 && options.Command is "server" or "client" or "windows" or "sessions") CheckTeardown(options);
     Console.WriteLine(rc == 0 ? $"{options.Command}: OK in {total.Elapsed.TotalSeconds:F2} s" : $"{options.Command}: exit {rc}");
     return rc;
 }

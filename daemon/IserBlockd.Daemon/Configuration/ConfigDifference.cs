@@ -63,7 +63,8 @@ public sealed record ConfigDifference(
 
     private static bool SameIser(DaemonSettings a, DaemonSettings b) =>
         a.IserBuffers.DataBuffers.SizeClasses.SequenceEqual(b.IserBuffers.DataBuffers.SizeClasses)
-        && a.IserBuffers.BounceBuffers.SizeClasses.SequenceEqual(b.IserBuffers.BounceBuffers.SizeClasses);
+        && a.IserBuffers.BounceBuffers.SizeClasses.SequenceEqual(b.IserBuffers.BounceBuffers.SizeClasses)
+        && a.IserBuffers.MemoryWindows == b.IserBuffers.MemoryWindows;
 
     private static bool SameLogging(LoggingSettings a, LoggingSettings b) =>
         a.Level == b.Level && a.File == b.File && a.Components.Count == b.Components.Count

@@ -27,6 +27,7 @@ public static class ConfigDump
         {
             DataBuffers = [.. s.IserBuffers.DataBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],
             BounceBuffers = [.. s.IserBuffers.BounceBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],
+            MemoryWindows = s.IserBuffers.MemoryWindows,
         },
         Reconnect = new ReconnectDocument { MinDelay = s.Reconnect.MinDelay.TotalSeconds, MaxDelay = s.Reconnect.MaxDelay.TotalSeconds },
         Logging = new LoggingDocument

@@ -20,7 +20,7 @@ internal static class IserBuffersValidator
         var bounce = BufferClasses(doc.BounceBuffers, "iser.bounceBuffers", defaults.BounceBuffers, checks);
         if (doc.DataBuffers is { Count: > 0 } && data.SizeClasses.Count > 0 && data.SizeClasses.Max(c => c.BufferSize) < MinLargestDataBuffer)
             checks.Error("iser.dataBuffers", $"the largest data buffer is the largest NBD request an iSER LUN accepts; give one size class of at least {MinLargestDataBuffer} bytes");
-        return new IserDeviceOptions { DataBuffers = data, BounceBuffers = bounce };
+        return new IserDeviceOptions { DataBuffers = data, BounceBuffers = bounce, MemoryWindows = doc.MemoryWindows ?? defaults.MemoryWindows };
     }
 
     /// <summary>Size classes of a registered pool; on any error the defaults come back (the errors stop startup anyway).</summary>

@@ -49,6 +49,16 @@ grep -Eq '^RESULT windows bound_read=ok rebound_read=ok other_session=[A-Za-z]+E
     fail "a memory window key reached the buffer beyond its connection or its lifetime"
 checked windows "a window key works only on its own connection and only until invalidated; the registration's own key opens nothing"
 
+step "without memory windows: a protection domain per session, so one session's rkey opens nothing of another's"
+# IserDeviceOptions.MemoryWindows off (or a device without type 2 windows): the registrations' own keys grant remote
+# access, so each session gets its own protection domain and pools; B's peer with A's buffer key gets an error completion.
+rc=0; out=$("$PROBE" sessions --address "$ADDR" --port 7477 --check-kernel-resources 2>&1) || rc=$?
+info "$out"
+assert_eq "$rc" 0 "rdmaprobe sessions exit code"
+grep -Eq '^RESULT sessions own_read=ok other_session=[A-Za-z]+Error distinct_domains=True$' <<< "$out" ||
+    fail "another session's peer reached a buffer with its key"
+checked sessions "without windows each session has its own protection domain: its rkeys open only its own buffers"
+
 step "a connect to a port nobody listens on fails with a clear error"
 rc=0; out=$("$PROBE" client --address "$ADDR" --port 7499 --count 1 2>&1) || rc=$?
 info "$out"

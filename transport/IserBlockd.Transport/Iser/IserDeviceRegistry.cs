@@ -7,6 +7,13 @@ namespace IserBlockd.Transport.Iser;
 /// the life of the process (or of this registry): its protection domain and registered pools serve every session on
 /// that device, across reconnects, so the buffers the NBD side holds stay valid. Opened on librdmacm's own device
 /// contexts (the ones connection ids use), as a queue pair requires.
+/// <para>
+/// Sharing is safe only where remote access goes through memory windows bound per command
+/// (<see cref="IserDevice.UsesWindows"/>). On a device without type 2 windows, or with
+/// <see cref="IserDeviceOptions.MemoryWindows"/> off, the registrations' own keys grant remote access, so each
+/// session gets a protection domain and pools of its own (<see cref="OpenForSession"/>): a target reached through
+/// one session can never use a key that opens another session's buffers (its queue pair is in another domain).
+/// </para>
 /// </summary>
 public sealed class IserDeviceRegistry : IDisposable
 {
@@ -57,6 +64,38 @@ public sealed class IserDeviceRegistry : IDisposable
         }
         DeviceOpened?.Invoke(device);
         return device;
+    }
+
+    /// <summary>
+    /// The device resources for one session's connections on <paramref name="deviceName"/>: the shared ones where
+    /// the device scopes remote access with memory windows (<paramref name="owned"/> false), otherwise a protection
+    /// domain and pools of the session's own (<paramref name="owned"/> true: the caller disposes them when the
+    /// session ends; they are kept across its reconnects).
+    /// </summary>
+    public IserDevice OpenForSession(string deviceName, out bool owned)
+    {
+        DeviceContext context;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            owned = false;
+            if (_devices.TryGetValue(deviceName, out var existing) && existing.UsesWindows) return existing;
+            _list ??= RdmaDevices.Open();
+            context = _list.Find(deviceName)
+                ?? throw new RdmaException($"RDMA device {deviceName} is not among librdmacm's devices ({string.Join(", ", _list.Devices)})");
+        }
+        if (Options.MemoryWindows && context.QueryLimits().SupportsType2Windows) return GetOrOpen(deviceName);
+        owned = true;
+        var protectionDomain = ProtectionDomain.Allocate(context);
+        try
+        {
+            return IserDevice.Create(protectionDomain, Options with { MemoryWindows = false });
+        }
+        catch
+        {
+            protectionDomain.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Frees every device's pools and protection domain (rented buffers keep their memory until returned).</summary>

@@ -30,13 +30,17 @@ public sealed record IserTransportOptions
 /// of the device the session uses); other memory still works, through a bounce buffer.
 /// </para>
 /// </summary>
-public sealed class IserTransport : IIscsiTransport
+public sealed class IserTransport : IIscsiTransport, IDisposable
 {
     private readonly IserTransportOptions _options;
     private readonly IserDeviceRegistry _devices;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private volatile IserDevice? _device;
+    /// <summary>The device's protection domain and pools are this session's own (<see cref="IserDeviceRegistry.OpenForSession"/>).</summary>
+    private bool _ownsDevice;
+    private readonly object _deviceGate = new();
+    private bool _disposed;
     private volatile IserConnection? _lastConnection;
 
     public IserTransport(IserTransportOptions? options = null, IserDeviceRegistry? devices = null, ILoggerFactory? loggerFactory = null)
@@ -107,7 +111,7 @@ public sealed class IserTransport : IIscsiTransport
             await id.ResolveRouteAsync(_options.ResolveTimeout, cancellationToken).ConfigureAwait(false);
             IserLog.Resolved(_logger, endpoint, id.Device?.DeviceName);
             var context = id.Device ?? throw new RdmaException($"rdma_resolve_route({endpoint}) left the id without a device");
-            var device = _devices.GetOrOpen(context.DeviceName);
+            var device = DeviceFor(context.DeviceName);
             var limits = context.QueryLimits();
             // With windows each command adds a bind (retired with its Send) and a local invalidate to the send queue.
             var windowRequests = device.UsesWindows ? 2 * options.WindowCount : 0;
@@ -131,7 +135,7 @@ public sealed class IserTransport : IIscsiTransport
             var cmHeader = device.UsesWindows && options.RemoteInvalidation ? IserCmHeader.InitiatorWithWindows : IserCmHeader.Initiator;
             var accepted = await id.ConnectAsync(parameters, cmHeader.ToArray(), cancellationToken).ConfigureAwait(false);
             wire.StartWatching();
-            IserLog.Connected(_logger, endpoint, wire.LocalEndPoint, device.Name, wire.QueuePairNumber, DescribePrivateData(accepted.Span), device.UsesWindows ? "through a memory window per command" : "through the pool registrations' own keys (the device has no type 2 memory windows)");
+            IserLog.Connected(_logger, endpoint, wire.LocalEndPoint, device.Name, wire.QueuePairNumber, DescribePrivateData(accepted.Span), device.UsesWindows ? "through a memory window per command" : _ownsDevice ? "through the registrations' own keys, in a protection domain of this session's own (no memory windows)" : "through the registrations' own keys");
             _device = device;
             _lastConnection = connection;
             return connection;
@@ -149,6 +153,39 @@ public sealed class IserTransport : IIscsiTransport
             }
             throw;
         }
+    }
+
+    /// <summary>
+    /// The resources of <paramref name="deviceName"/> for this session: the device's shared ones where it has memory
+    /// windows; otherwise this session's own, made at its first connection and kept for its reconnects (so buffers
+    /// the NBD side holds stay usable), freed by <see cref="Dispose"/>.
+    /// </summary>
+    private IserDevice DeviceFor(string deviceName)
+    {
+        lock (_deviceGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_ownsDevice && _device is { } own && own.Name == deviceName) return own;
+            var device = _devices.OpenForSession(deviceName, out var owned);
+            if (_ownsDevice) _device?.Dispose(); // the route moved to another device: the old session-own pools go
+            _ownsDevice = owned;
+            _device = device;
+            return device;
+        }
+    }
+
+    /// <summary>Frees this session's own protection domain and pools, if it has them (its connections must be closed
+    /// first: the session is over). Shared device resources stay with the registry.</summary>
+    public void Dispose()
+    {
+        IserDevice? own;
+        lock (_deviceGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            own = _ownsDevice ? _device : null;
+        }
+        own?.Dispose();
     }
 
     /// <summary>The iSER CM header a target may return with its accept (tgt returns none; LIO isert does).</summary>

@@ -79,40 +79,61 @@ public sealed class TransportChooser
     public Task<(IscsiSession Session, TransportChoice Choice)> LoginAsync(IscsiTransportKind kind, IscsiSessionOptions options,
         CancellationToken cancellationToken = default) =>
         RunAsync(kind, options.Portals[0], options.TargetName ?? "session", "; the target accepted RDMAExtensions=Yes",
-            (transport, token) => IscsiSession.LoginAsync(transport, options, _loggerFactory, token), cancellationToken);
+            (transport, token) => IscsiSession.LoginAsync(transport, options, _loggerFactory, token), cancellationToken, sessionEnds: false);
 
     /// <summary>SendTargets discovery over the transport <paramref name="kind"/> names (with <c>auto</c>'s fallback to TCP).</summary>
     public Task<(IReadOnlyList<DiscoveredTarget> Targets, TransportChoice Choice)> DiscoverAsync(IscsiTransportKind kind, IscsiSessionOptions options,
         CancellationToken cancellationToken = default) =>
         RunAsync(kind, options.Portals[0], "discovery", "",
-            (transport, token) => SendTargetsDiscovery.DiscoverAsync(transport, options, _loggerFactory, token), cancellationToken);
+            (transport, token) => SendTargetsDiscovery.DiscoverAsync(transport, options, _loggerFactory, token), cancellationToken, sessionEnds: true);
 
     /// <summary>
     /// Runs <paramref name="exchange"/> over the chosen transport; with <c>auto</c>, again over TCP when the iSER
     /// attempt shows that this target does not do iSER here. <paramref name="iserAccepted"/> is added to the reason
-    /// when iSER worked.
+    /// when iSER worked. An iSER transport whose exchange failed, or whose session is over when the exchange returns
+    /// (<paramref name="sessionEnds"/>: discovery), is disposed here (a session's own protection domain and pools with
+    /// it); a logged-in session's is disposed by whoever ends that session.
     /// </summary>
     private async Task<(T Result, TransportChoice Choice)> RunAsync<T>(IscsiTransportKind kind, IscsiPortal portal, string what,
-        string iserAccepted, Func<IIscsiTransport, CancellationToken, Task<T>> exchange, CancellationToken cancellationToken)
+        string iserAccepted, Func<IIscsiTransport, CancellationToken, Task<T>> exchange, CancellationToken cancellationToken, bool sessionEnds)
     {
         var choice = await ChooseAsync(kind, portal, cancellationToken).ConfigureAwait(false);
         if (kind != IscsiTransportKind.Auto || choice.Iser is not { } iser)
         {
             LogChoice(what, choice.Reason);
-            return (await exchange(choice.Transport, cancellationToken).ConfigureAwait(false), choice);
+            try
+            {
+                return (await exchange(choice.Transport, cancellationToken).ConfigureAwait(false), choice);
+            }
+            catch
+            {
+                choice.Iser?.Dispose();
+                throw;
+            }
+            finally
+            {
+                if (sessionEnds) choice.Iser?.Dispose();
+            }
         }
         try
         {
             var result = await exchange(iser, cancellationToken).ConfigureAwait(false);
             choice = choice with { Reason = choice.Reason + iserAccepted };
             LogChoice(what, choice.Reason);
+            if (sessionEnds) iser.Dispose();
             return (result, choice);
         }
         catch (Exception e) when (FallsBackToTcp(iser, e, out var why) && !cancellationToken.IsCancellationRequested)
         {
+            iser.Dispose();
             var fallback = new TransportChoice(CreateTcp(), $"transport auto: TCP ({why})");
             LogChoice(what, fallback.Reason);
             return (await exchange(fallback.Transport, cancellationToken).ConfigureAwait(false), fallback);
+        }
+        catch
+        {
+            iser.Dispose();
+            throw;
         }
     }
 

@@ -5,4 +5,5 @@ public sealed class IserDocument
 {
     public List<BufferClassDocument?>? DataBuffers { get; set; }
     public List<BufferClassDocument?>? BounceBuffers { get; set; }
+    public bool? MemoryWindows { get; set; }
 }
