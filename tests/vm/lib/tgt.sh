@@ -1,6 +1,6 @@
 # tests/vm/lib/tgt.sh — tgtd inside the guest (sourced after scenario.sh).
 # The guest is a private machine: tgtd uses its default control socket under the guest's fresh /run.
-#   tgt_start                          start tgtd (stopped at scenario exit)
+#   tgt_start [TGTD-ARGS...]           start tgtd (stopped at scenario exit), e.g. --iser pool_sz_mb=256
 #   tgt_target LLD TID IQN             new target; LLD is iscsi (TCP) or iser
 #   tgt_lun LLD TID LUN FILE [BS]      new LUN backed by FILE, logical block size BS (default 512)
 #   tgt_allow LLD TID IQN...           bind address ALL and each initiator name. tgt 1.0.85 (Debian 12)
@@ -8,7 +8,7 @@
 TGT_IPADDR=10.99.0.1      # rxe0's address in a guest started with vm-rxe: yes
 
 tgt_start() {
-    spawn tgtd 3600 tgtd -f
+    spawn tgtd 3600 tgtd -f "$@"
     local pid=$SPAWNED
     wait_for 20 "tgtd's control socket" tgtadm --mode system --op show
     # tgtd ignores SIGTERM while targets exist, and 1.0.85 can segfault deleting an iSER target

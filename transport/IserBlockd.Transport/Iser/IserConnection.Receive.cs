@@ -9,6 +9,9 @@ using IserBlockd.Primitives.Native;
 
 namespace IserBlockd.Transport.Iser;
 
+/// <summary>The receive path of <see cref="IserConnection"/>: PDUs in arrival order to the core, receive buffers re-posted
+/// and credits returned, responses held while their command's window is invalidated (<see cref="IserArrivals"/> says
+/// what each arrival does to flow control).</summary>
 public sealed partial class IserConnection
 {
     /// <summary>
@@ -55,7 +58,7 @@ public sealed partial class IserConnection
     private bool TryTakeArrived(out int index, out int length)
     {
         // A SCSI Response whose window is still being invalidated holds the queue (order is kept).
-        if (_arrivedCount > 0 && !_receiveHeld[_arrivedIndex[_arrivedHead]] && EnterRegion())
+        if (_arrivedCount > 0 && _windows?.IsReceiveHeld(_arrivedIndex[_arrivedHead]) != true && EnterRegion())
         {
             index = _arrivedIndex[_arrivedHead];
             length = _arrivedLength[_arrivedHead];
@@ -180,7 +183,7 @@ public sealed partial class IserConnection
         }
         var length = (int)completion.ByteLength;
         var answered = ReservedTag;
-        var kind = length >= HeadersLength ? Classify(_region.Slice(_region.ReceiveOffset(index), length), out answered) : ArrivalKind.Answer;
+        var kind = length >= HeadersLength ? IserArrivals.Classify(_region.Slice(_region.ReceiveOffset(index), length), out answered) : ArrivalKind.Answer;
         var invalidate = -1;
         lock (_gate)
         {
@@ -190,7 +193,11 @@ public sealed partial class IserConnection
                 // The answer of a command the core already released (aborted, reset) found its buffer given back: it
                 // takes one of the reserve, as an unsolicited PDU would.
                 if (!_answerPending.Remove(answered)) kind = ArrivalKind.Unsolicited;
-                if (_windowOfTask.Count > 0 && !SettleWindowLocked(answered, index, completion, out invalidate)) invalidate = -1;
+                if (_windows != null && !_windows.Settle(answered, index, completion, out invalidate, out var freed))
+                {
+                    invalidate = -1;
+                    if (freed) WakeSenders();
+                }
             }
             var tail = (_arrivedHead + _arrivedCount) % _arrivedIndex.Length;
             _arrivedIndex[tail] = index;
@@ -209,67 +216,4 @@ public sealed partial class IserConnection
         }
         if (invalidate >= 0) PostInvalidate(invalidate);
     }
-
-    internal enum ArrivalKind : byte
-    {
-        /// <summary>Answers a request we sent (SCSI Response, Login/Text/Logout/TMF response, NOP-In echo).</summary>
-        Answer,
-        /// <summary>Answers one of the control requests counted against the target's MaxOutstandingUnexpectedPDUs.</summary>
-        ControlAnswer,
-        /// <summary>Sent by the target on its own (NOP-In ping, asynchronous message, Reject of something unanswered).</summary>
-        Unsolicited,
-    }
-
-    /// <summary>What kind of arrival <paramref name="message"/> is; <paramref name="answeredCommand"/> is the ITT of the SCSI command it answers (else reserved).</summary>
-    private static ArrivalKind Classify(ReadOnlySpan<byte> message, out uint answeredCommand)
-    {
-        var bhs = message.Slice(IserHeader.Length, BasicHeaderSegment.Length);
-        var itt = BasicHeaderSegment.GetInitiatorTaskTag(bhs);
-        answeredCommand = ReservedTag;
-        switch (BasicHeaderSegment.GetOpcode(bhs))
-        {
-            case IscsiOpcode.ScsiResponse:
-                answeredCommand = itt;
-                return ArrivalKind.Answer;
-            case IscsiOpcode.NopIn:
-                return itt == ReservedTag ? ArrivalKind.Unsolicited : ArrivalKind.ControlAnswer;
-            case IscsiOpcode.TaskManagementResponse:
-            case IscsiOpcode.TextResponse:
-            case IscsiOpcode.LogoutResponse:
-                return ArrivalKind.ControlAnswer;
-            case IscsiOpcode.AsyncMessage:
-                return ArrivalKind.Unsolicited;
-            case IscsiOpcode.Reject:
-            {
-                // The rejected PDU's header is the data segment: the Reject answers it if it was waiting for an answer.
-                var start = HeadersLength + BasicHeaderSegment.GetTotalAhsLength(bhs);
-                if (message.Length < start + BasicHeaderSegment.Length) return ArrivalKind.Answer;
-                var rejected = message.Slice(start, BasicHeaderSegment.Length);
-                var rejectedItt = BasicHeaderSegment.GetInitiatorTaskTag(rejected);
-                var rejectedOpcode = BasicHeaderSegment.GetOpcode(rejected);
-                if (!ExpectsAnswer(rejectedOpcode, rejectedItt)) return ArrivalKind.Unsolicited;
-                if (rejectedOpcode == IscsiOpcode.ScsiCommand) answeredCommand = rejectedItt;
-                return CountsAsControl(rejectedOpcode, rejectedItt) ? ArrivalKind.ControlAnswer : ArrivalKind.Answer;
-            }
-            default:
-                return ArrivalKind.Answer;
-        }
-    }
-
-    /// <summary>A request the target answers with exactly one PDU, which needs a posted receive buffer.</summary>
-    internal static bool ExpectsAnswer(IscsiOpcode opcode, uint itt) => opcode switch
-    {
-        IscsiOpcode.NopOut => itt != ReservedTag,
-        IscsiOpcode.ScsiCommand or IscsiOpcode.TaskManagementRequest or IscsiOpcode.LoginRequest
-            or IscsiOpcode.TextRequest or IscsiOpcode.LogoutRequest => true,
-        _ => false,
-    };
-
-    /// <summary>A control request the target did not ask for, limited by its MaxOutstandingUnexpectedPDUs (RFC 7145 §6.4).</summary>
-    internal static bool CountsAsControl(IscsiOpcode opcode, uint itt) => opcode switch
-    {
-        IscsiOpcode.NopOut => itt != ReservedTag,
-        IscsiOpcode.TaskManagementRequest or IscsiOpcode.TextRequest or IscsiOpcode.LogoutRequest => true,
-        _ => false,
-    };
 }

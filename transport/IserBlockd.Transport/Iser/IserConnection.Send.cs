@@ -47,8 +47,8 @@ public sealed partial class IserConnection
     private readonly record struct SendNeeds(bool ExpectsAnswer, bool Control, bool Ping, bool Command, bool Window);
 
     private SendNeeds NeedsOf(IscsiOpcode opcode, uint itt, in ScsiTaskData task, in TaskPlacement placement) => new(
-        ExpectsAnswer(opcode, itt),
-        CountsAsControl(opcode, itt),
+        IserArrivals.ExpectsAnswer(opcode, itt),
+        IserArrivals.CountsAsControl(opcode, itt),
         Ping: opcode == IscsiOpcode.NopOut && itt != ReservedTag,
         Command: opcode == IscsiOpcode.ScsiCommand,
         Window: _windows != null && placement.IsSet && (task.ReadLength > 0 || task.WriteLength > task.UnsolicitedLength));
@@ -122,7 +122,7 @@ public sealed partial class IserConnection
         var spare = needs.Ping ? 0 : IserConnectionOptions.PingReserve;
         if (_freeSendCount > spare && (!needs.ExpectsAnswer || _receiveCredits > spare)
             && (!needs.Control || _controlLimit == 0 || _controlOutstanding < _controlLimit)
-            && (!needs.Window || _freeWindowCount > 0) && EnterRegion())
+            && (!needs.Window || _windows!.FreeCount > 0) && EnterRegion())
         {
             index = _freeSends[--_freeSendCount];
             if (needs.ExpectsAnswer)
@@ -131,7 +131,7 @@ public sealed partial class IserConnection
                 if (needs.Command) _answerPending.Add(itt);
             }
             if (needs.Control) _controlOutstanding++;
-            window = needs.Window ? TakeWindowLocked(itt) : -1;
+            window = needs.Window ? _windows!.Take(itt) : -1;
             return true;
         }
         index = window = -1;
@@ -197,7 +197,6 @@ public sealed partial class IserConnection
     private unsafe void PostPendingInOrder()
     {
         var requests = _region.SendRequests;
-        var binds = _region.WindowBindRequests;
         IbvSendWr* first = null;
         int count;
         lock (_gate)
@@ -214,11 +213,11 @@ public sealed partial class IserConnection
                 var index = _pendingSends[i];
                 var send = &requests[index];
                 IbvSendWr* head = send;
-                if (_sendBind[index] >= 0)
+                var bind = _windows != null ? _windows.TakeBindBefore(index) : null;
+                if (bind != null)
                 {
-                    head = &binds[_sendBind[index]];
+                    head = bind;
                     head->Next = send;
-                    _sendBind[index] = -1;
                 }
                 send->Next = null;
                 if (last == null) first = head;
@@ -344,7 +343,7 @@ public sealed partial class IserConnection
                 _receiveCredits++;
                 WakeSenders();
             }
-            window = ReleaseWindowLocked(initiatorTaskTag);
+            window = _windows?.Release(initiatorTaskTag) ?? -1;
         }
         if (window >= 0) PostInvalidate(window);
         FinishTaskBuffer(initiatorTaskTag, copyRead: false);
@@ -366,5 +365,85 @@ public sealed partial class IserConnection
     {
         entry.Bounce?.Return();
         entry.Pinned?.Dispose();
+    }
+
+    // ---------------------------------------------------------------- memory windows: binds and invalidates
+
+    /// <summary>Prepares the bind of <paramref name="window"/> over the task buffer, to precede send descriptor <paramref name="sendIndex"/>.</summary>
+    private RdmaSegment BindWindow(int window, int sendIndex, in ScsiTaskData task, in TaskPlacement placement)
+    {
+        if (placement.Region == IntPtr.Zero)
+            throw new InvalidOperationException($"ITT 0x{task.InitiatorTaskTag:x8}: the task buffer's registration is unknown; no window can be bound over it");
+        var access = IbvAccessFlags.None;
+        if (task.ReadLength > 0) access |= IbvAccessFlags.RemoteWrite;
+        if (task.WriteLength > task.UnsolicitedLength) access |= IbvAccessFlags.RemoteRead;
+        return _windows!.Bind(window, sendIndex, placement.Segment, placement.Region, access);
+    }
+
+    /// <summary>Posts the local invalidate of <paramref name="window"/> (signaled: its completion frees the window).</summary>
+    private unsafe void PostInvalidate(int window)
+    {
+        lock (_gate)
+        {
+            // A failed connection's queue pair is in the error state: nothing reaches the window any more.
+            if (_failure != null || !EnterRegion()) return;
+            _inflightSends++;
+        }
+        int rc;
+        try
+        {
+            rc = _wire.PostSend(_windows!.PrepareInvalidate(window));
+        }
+        finally
+        {
+            ExitRegion();
+        }
+        if (rc == 0)
+        {
+            _windows.CountLocalInvalidation();
+            return;
+        }
+        lock (_gate)
+        {
+            _inflightSends--;
+            CheckDrained();
+        }
+        Fail(new IscsiTransportException($"posting a memory window invalidate failed: {Errno.Describe(rc)} (the connection is gone)"));
+    }
+
+    /// <summary>A local invalidate completed (event loop thread): the window is free, a response held for it is released.</summary>
+    private void OnInvalidateCompleted(int window, in IbvWc completion)
+    {
+        var ok = completion.Status == IbvWcStatus.Success;
+        lock (_gate)
+        {
+            _inflightSends--;
+            if (_windows!.Invalidated(window, ok) >= 0) _receiveWaiter.TryWake();
+            if (ok) WakeSenders();
+            CheckDrained();
+        }
+        if (!ok)
+            Fail(new IscsiTransportException(completion.Status == IbvWcStatus.WorkRequestFlushError
+                ? "the RDMA connection closed (a memory window invalidate flushed)"
+                : $"invalidating a memory window failed: {WorkCompletionException.Describe(completion.Status)}"));
+    }
+
+    /// <summary>A bind completed with an error (binds are unsignaled): the connection cannot scope access any more.</summary>
+    private void OnBindCompleted(in IbvWc completion)
+    {
+        if (completion.Status == IbvWcStatus.Success) return;
+        Fail(new IscsiTransportException(completion.Status == IbvWcStatus.WorkRequestFlushError
+            ? "the RDMA connection closed (a memory window bind flushed)"
+            : $"binding a memory window failed: {WorkCompletionException.Describe(completion.Status)}"));
+    }
+
+    private sealed class BindCompletion(IserConnection connection) : IWorkCompletionHandler
+    {
+        public void OnWorkCompletion(in IbvWc completion) => connection.OnBindCompleted(completion);
+    }
+
+    private sealed class InvalidateCompletion(IserConnection connection, int window) : IWorkCompletionHandler
+    {
+        public void OnWorkCompletion(in IbvWc completion) => connection.OnInvalidateCompleted(window, completion);
     }
 }

@@ -32,7 +32,7 @@ namespace IserBlockd.Transport.Iser;
 /// for that command on this queue pair (the bind is posted in the same chain as the SCSI Command) and invalidated when
 /// the command ends: by the target's Send with Invalidate of the SCSI Response, else by a local invalidate that
 /// completes before the response is handed to the core; an aborted command's window is invalidated when the core
-/// releases the task. See IserConnection.Windows.cs.
+/// releases the task (<see cref="CommandWindowBinder"/>).
 /// </para>
 /// <para>
 /// A NOP-Out ping may be sent beside the core's writer (<see cref="IscsiTransportCapabilities.ConcurrentPing"/>): it
@@ -46,7 +46,7 @@ namespace IserBlockd.Transport.Iser;
 public sealed partial class IserConnection : IIscsiConnection
 {
     internal const int HeadersLength = IserHeader.Length + Iscsi.Pdu.BasicHeaderSegment.Length;
-    private const uint ReservedTag = 0xffffffff;
+    private const uint ReservedTag = Iscsi.Pdu.BasicHeaderSegment.ReservedTag;
 
     private readonly IIserWire _wire;
     private readonly IIserTaskMemory _taskMemory;
@@ -60,6 +60,8 @@ public sealed partial class IserConnection : IIscsiConnection
     private readonly SingleWaiter _sendWaiter;
     private readonly SingleWaiter _pingWaiter;
     private readonly object _postGate = new();
+    /// <summary>Per-command memory windows, where the device has them (null: the registrations' own keys are used).</summary>
+    private readonly CommandWindowBinder? _windows;
 
     // Under _gate.
     private readonly int[] _arrivedIndex;
@@ -114,15 +116,15 @@ public sealed partial class IserConnection : IIscsiConnection
         _pingWaiter = new SingleWaiter();
         var receives = options.ReceiveBufferCount;
         var sends = options.SendQueueDepth;
-        _windows = taskMemory.CreateWindows(options.WindowCount);
-        var windows = _windows?.Count ?? 0;
+        var commandWindows = taskMemory.CreateWindows(options.WindowCount);
+        var windows = commandWindows?.Count ?? 0;
         try
         {
             _region = new DescriptorRegion(descriptorRegistrar, receives, options.ReceiveBufferSize, sends, options.SendBufferSize, windows);
         }
         catch
         {
-            _windows?.Dispose();
+            commandWindows?.Dispose();
             throw;
         }
         _regionMemory = _region.Memory;
@@ -133,17 +135,10 @@ public sealed partial class IserConnection : IIscsiConnection
         _pendingSends = new int[sends];
         _taskBuffers = new Dictionary<uint, TaskBuffer>(options.QueueDepth);
         _answerPending = new HashSet<uint>(receives);
-        _receiveHeld = new bool[receives];
-        _sendBind = new int[sends];
-        Array.Fill(_sendBind, -1);
-        _freeWindows = new int[windows];
-        _windowHeldReceive = new int[windows];
-        Array.Fill(_windowHeldReceive, -1);
-        _windowOfTask = new Dictionary<uint, int>(windows);
         WorkRequests = new WorkRequestTable(receives + sends + 2 * windows);
-
         InitializeWorkRequests(receives, sends);
-        InitializeWindows(windows);
+        if (commandWindows != null)
+            _windows = new CommandWindowBinder(commandWindows, _region, receives, sends, WorkRequests, new BindCompletion(this), window => new InvalidateCompletion(this, window));
     }
 
     // Native work requests and SGEs, one per descriptor, built once and linked into chains when posted.
@@ -202,6 +197,29 @@ public sealed partial class IserConnection : IIscsiConnection
     public long PdusSent => Interlocked.Read(ref _pdusSent);
 
     public long PdusReceived => Interlocked.Read(ref _pdusReceived);
+
+    /// <summary>True when remote access goes through a memory window per command.</summary>
+    public bool UsesWindows => _windows != null;
+
+    /// <summary>Windows bound for commands.</summary>
+    public long WindowBinds => _windows?.Binds ?? 0;
+
+    /// <summary>Windows the target invalidated itself with its SCSI Response (Send with Invalidate).</summary>
+    public long RemoteInvalidations => _windows?.RemoteInvalidations ?? 0;
+
+    /// <summary>Windows invalidated by a local invalidate work request.</summary>
+    public long LocalInvalidations => _windows?.LocalInvalidations ?? 0;
+
+    /// <summary>The window key advertised for a command in flight (tests and diagnostics); null when it has none.</summary>
+    internal uint? WindowKeyOf(uint itt)
+    {
+        lock (_gate) return _windows?.KeyOf(itt);
+    }
+
+    internal int FreeWindows
+    {
+        get { lock (_gate) return _windows?.FreeCount ?? 0; }
+    }
 
     /// <summary>Receive buffers currently posted (for tests and diagnostics).</summary>
     internal int PostedReceives
