@@ -92,7 +92,7 @@ step "tgtd ($LLD) in the guest: LUN 1 = 64 MiB of 512 B blocks, LUN 2 = 64 MiB o
 truncate -s 0 /run/knbd-lun1.img /run/knbd-lun2.img
 truncate -s 64M /run/knbd-lun1.img /run/knbd-lun2.img
 at_exit "rm -f /run/knbd-lun1.img /run/knbd-lun2.img /run/knbd-*.src"
-tgt_start
+if [ "$LLD" = iser ]; then tgt_start --iser pool_sz_mb=256; else tgt_start; fi   # see iser.sh: a smaller iSER pool
 tgt_target "$LLD" 1 "$IQN"
 tgt_lun "$LLD" 1 1 /run/knbd-lun1.img 512
 tgt_lun "$LLD" 1 2 /run/knbd-lun2.img 4096
