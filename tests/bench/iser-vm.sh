@@ -33,15 +33,8 @@ set -euo pipefail
 
 if [ -z "${IBD_VM_LIB:-}" ]; then
     # ---- host side: publish, boot, run this script in the guest ----
-    cd "$(dirname "$(realpath "$0")")/../.."
-    . tests/vm/lib/common.sh
-    if [ "${IBD_SKIP_PUBLISH:-}" != 1 ]; then
-        echo "publishing iserblockd (NativeAOT, Release) into $IBD_BIN ..." >&2
-        DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 \
-            dotnet publish daemon/iserblockd/iserblockd.csproj -c Release -r linux-x64 -o "$IBD_BIN" -v q -nologo >&2
-    fi
-    exec tests/vm/run-vm.sh -n bench-iser -e "SIZE=${SIZE:-256M}" -e "RUNTIME=${RUNTIME:-8}" -e "ROUNDS=${ROUNDS:-2}" \
-        -e "SIDES=${SIDES:-iser tcp kernel}" "$(realpath "$0")"
+    . "$(dirname "$(realpath "$0")")/lib/vm-host.sh"
+    bench_boot_vm bench-iser -e "SIZE=${SIZE:-256M}" -e "RUNTIME=${RUNTIME:-8}" -e "ROUNDS=${ROUNDS:-2}" -e "SIDES=${SIDES:-iser tcp kernel}"
 fi
 
 # ---- guest side ----
