@@ -19,6 +19,18 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     private const uint Chunk = 1 << 20;
 
     /// <summary>Pipelines <paramref name="count"/> 1 MiB READs and never reads a reply.</summary>
+    /// <summary>A memory export on a 64 MiB pool whose sends must complete within 2 s, with the kernel's default socket buffers.</summary>
+    private InProcessNbdServer ServerWithTwoSecondSendTimeout(out PinnedBlockBufferPool pool)
+    {
+        pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
+        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
+        return new InProcessNbdServer(output, new NbdServerOptions
+        {
+            SendTimeout = TimeSpan.FromSeconds(2),
+            SocketSendBufferBytes = null,
+        }, new NbdExport("", device));
+    }
+
     private static void FloodWithReads(RawNbdClient client, int count)
     {
         for (var i = 0; i < count; i++) client.Read((ulong)(i % 64) * Chunk, Chunk);
@@ -148,13 +160,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_that_takes_up_no_reply_is_cut_off_after_the_send_timeout_and_its_buffers_return()
     {
-        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
-        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
-        await using var server = new InProcessNbdServer(output, new NbdServerOptions
-        {
-            SendTimeout = TimeSpan.FromSeconds(2),
-            SocketSendBufferBytes = null,
-        }, new NbdExport("", device));
+        await using var server = ServerWithTwoSecondSendTimeout(out var pool);
 
         using var hostile = server.Connect();
         var started = DateTime.UtcNow;
@@ -180,13 +186,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
     [Fact]
     public async Task Each_send_has_its_own_deadline_so_a_client_that_keeps_taking_replies_is_never_cut_off()
     {
-        var pool = new PinnedBlockBufferPool(new PinnedBlockBufferPoolOptions { MaxRentedBytes = 64L << 20 });
-        var device = new MemoryBlockDevice(Size, new MemoryBlockDeviceOptions { Buffers = pool });
-        await using var server = new InProcessNbdServer(output, new NbdServerOptions
-        {
-            SendTimeout = TimeSpan.FromSeconds(2),
-            SocketSendBufferBytes = null,
-        }, new NbdExport("", device));
+        await using var server = ServerWithTwoSecondSendTimeout(out var pool);
 
         // Sends for twice the timeout, each taken up at once: the deadline of the first is long past, but every
         // send met its own.

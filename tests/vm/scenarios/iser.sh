@@ -6,7 +6,7 @@
 # vm-publish: tests/IserBlockd.IserCheck/IserBlockd.IserCheck.csproj daemon/iserblockd/iserblockd.csproj daemon/iserblockctl/iserblockctl.csproj
 #
 # iser: our initiator over iSER (transport/IserBlockd.Transport/Iser) against tgtd's iSER driver on soft-RoCE, in
-# one guest and one tgtd (its first RDMA connection registers a 1 GiB pool, 10-15 s under TCG: paid once): discovery
+# one guest and one tgtd (its first RDMA connection registers its iSER pool, 256 MiB here: paid once): discovery
 # and login over iSER; INQUIRY and READ CAPACITY; random data written and read back at 4 KiB, 128 KiB and 1 MiB
 # through registered (zero-copy) and plain (bounce) buffers, and 64 commands in flight; no rdma-core object left
 # after logout. The reference (issue 5): the kernel's own initiator (open-iscsi, iface iser, ib_iser) logs into the
