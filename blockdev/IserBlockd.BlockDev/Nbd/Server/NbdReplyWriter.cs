@@ -21,7 +21,7 @@ internal sealed class NbdReplyWriter
     /// <summary>Whether the transport sends several buffers in one call; otherwise small payloads are copied.</summary>
     private readonly bool _gathers;
     /// <summary>What one send carries, in order: slices of <see cref="_buffer"/> and READ payloads.</summary>
-    private readonly ReadOnlyMemory<byte>[] _segments = new ReadOnlyMemory<byte>[SocketTransport.MaxGatheredSegments];
+    private readonly ReadOnlyMemory<byte>[] _segments = new ReadOnlyMemory<byte>[INbdTransport.MaxGatheredSegments];
 
     private readonly object _lock = new();
     private NbdInFlightRequest? _head, _tail;

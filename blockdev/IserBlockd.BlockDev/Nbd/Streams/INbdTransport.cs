@@ -24,6 +24,9 @@ public interface INbdTransport : IAsyncDisposable
     /// replies are sent from the buffers their payloads were read into instead of being copied together.</summary>
     bool CanSendGathered => false;
 
+    /// <summary>The most buffers one <see cref="SendGatheredNow"/> takes (the kernel's iovec limit is 1024).</summary>
+    const int MaxGatheredSegments = 128;
+
     /// <summary>Sends from <paramref name="segments"/>, in order, as many bytes as the connection takes at once
     /// without waiting, and returns how many (0: none now; <see cref="SendAsync"/> waits for room). The buffers
     /// are only read during the call. Failures throw. Only when <see cref="CanSendGathered"/>.</summary>

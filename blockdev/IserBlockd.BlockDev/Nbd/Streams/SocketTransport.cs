@@ -13,12 +13,9 @@ namespace IserBlockd.BlockDev.Nbd.Streams;
 /// </summary>
 public sealed unsafe class SocketTransport : INbdTransport
 {
-    /// <summary>Buffers per gathered send (the kernel takes up to 1024).</summary>
-    public const int MaxGatheredSegments = 128;
-
     private readonly Socket _socket;
     private readonly SafeSocketHandle _handle;
-    private readonly MemoryHandle[] _pins = new MemoryHandle[MaxGatheredSegments];
+    private readonly MemoryHandle[] _pins = new MemoryHandle[INbdTransport.MaxGatheredSegments];
     private int _disposed;
 
     public SocketTransport(Socket socket) : this(socket, null, null)
@@ -74,12 +71,12 @@ public sealed unsafe class SocketTransport : INbdTransport
 
     public bool CanSendGathered => true;
 
-    /// <summary>One non-blocking <c>sendmsg</c> with an iovec per segment (at most <see cref="MaxGatheredSegments"/>).
+    /// <summary>One non-blocking <c>sendmsg</c> with an iovec per segment (at most <see cref="INbdTransport.MaxGatheredSegments"/>).
     /// The runtime's engine is not involved: when the socket is full this returns 0 and the caller's next
     /// <see cref="SendAsync"/> waits for room the ordinary way.</summary>
     public int SendGatheredNow(ReadOnlySpan<ReadOnlyMemory<byte>> segments)
     {
-        var count = Math.Min(segments.Length, MaxGatheredSegments);
+        var count = Math.Min(segments.Length, INbdTransport.MaxGatheredSegments);
         var vectors = stackalloc LibC.IoVector[count];
         var addedRef = false;
         try
