@@ -149,23 +149,41 @@ internal sealed class ConnectionReceiver
         var length = d.DataSegmentLength;
         if (_transportPlacesData)
             throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} on a transport that places data itself");
-        var task = _tasks.BeginDataIn(_connection, d, _parameters.DataPduInOrder, out var destination);
-        // Straight from the transport into the caller's buffer.
-        if (length > 0) await _transport.ReceiveDataAsync(destination, token).ConfigureAwait(false);
-        Interlocked.Increment(ref _session.Counters.DataInPdus);
         var status = (ScsiStatus)d.Status;
-        if (d.HasStatus)
+        if (d.HasStatus && !d.Final) throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} carries status without the F bit");
+        if (d.HasStatus && status == ScsiStatus.CheckCondition)
+            throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} carries CHECK CONDITION, which needs a SCSI Response");
+        // From here to EndDataIn nothing may throw but the receive itself (which AbandonDataIn covers): the task is
+        // marked as being received into, and only EndDataIn or AbandonDataIn lift that mark.
+        var task = _tasks.BeginDataIn(_connection, d, _parameters.DataPduInOrder, out var destination);
+        if (length > 0)
         {
-            if (!d.Final) throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} carries status without the F bit");
-            if (status == ScsiStatus.CheckCondition)
-                throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} carries CHECK CONDITION, which needs a SCSI Response");
-            AdvanceStatSN(d.StatSN);
+            try
+            {
+                // Straight from the transport into the caller's buffer, outside the session lock.
+                await _transport.ReceiveDataAsync(destination, token).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The connection failed mid-segment: an end that came meanwhile can be carried out now.
+                var abandoned = _tasks.AbandonDataIn(task);
+                if (abandoned.Failure != null) _session.FailRetired(task, abandoned.Connection, abandoned.HoldsBuffer, abandoned.Failure);
+                throw;
+            }
         }
+        Interlocked.Increment(ref _session.Counters.DataInPdus);
+        if (d.HasStatus) AdvanceStatSN(d.StatSN);
         // GOOD with every byte and no residual needs no retry or transfer check: the task is retired in the same
         // acquisition of the session lock that counts the bytes and applies the window.
         var whole = d.HasStatus && status == ScsiStatus.Good && !d.Underflow && !d.Overflow;
         var end = _tasks.EndDataIn(task, length, d.ExpCmdSN, d.MaxCmdSN, retireIfWhole: whole);
         if (end.WindowGrew) _session.WakeWriter();
+        if (end.EndedMeanwhile)
+        {
+            // Ended (by a reset or an abort) while its data was landing: re-queued already, or failed now.
+            if (end.Failure != null) _session.FailRetired(task, end.Connection, end.HoldsBuffer, end.Failure);
+            return;
+        }
         if (!d.HasStatus) return;
         var result = new ScsiCommandResult(status, IscsiServiceResponse.CommandCompleted, task.TransferLength, d.ResidualCount, d.Underflow, d.Overflow, null);
         if (end.Retired)

@@ -248,12 +248,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
                 SessionLog.SucceededWithSense(_logger, task.Lun, task.CommandName, result.Sense);
         }
         if (!_tasks.Retire(task, out var connection, out var holdsBuffer)) return;
-        if (error != null)
-        {
-            task.Cancellation.Dispose();
-            if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
-            task.SetException(error);
-        }
+        if (error != null) FailRetired(task, connection, holdsBuffer, error);
         else FinishRetired(task, connection, holdsBuffer, result);
     }
 
@@ -295,7 +290,12 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     private void FailTask(ScsiTask task, Exception error)
     {
-        if (!_tasks.Retire(task, out var connection, out var holdsBuffer)) return;
+        if (_tasks.RetireToFail(task, error, out var connection, out var holdsBuffer)) FailRetired(task, connection, holdsBuffer, error);
+    }
+
+    /// <summary>Fails a task already taken out of the session.</summary>
+    internal void FailRetired(ScsiTask task, FullFeaturePhase? connection, bool holdsBuffer, Exception error)
+    {
         task.Cancellation.Dispose();
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
         task.SetException(error);

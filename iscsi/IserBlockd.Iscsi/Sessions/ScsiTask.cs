@@ -97,6 +97,14 @@ internal sealed class ScsiTask : IThreadPoolWorkItem
     public int OutstandingR2Ts;
     public bool TransportHoldsBuffer;
 
+    // Set by BeginDataIn and cleared by EndDataIn, under the session lock: the receive loop is copying a Data-In segment
+    // into Buffer outside the lock. An end that comes meanwhile from another thread (a TMF's answer is acted on from the
+    // thread pool) is only recorded in DeferredFailure / DeferredRequeue, and the receive loop carries it out once the
+    // copy is over: the caller never gets its buffer back, nor does the command go out again, while bytes may still land.
+    public bool ReceivingDataIn;
+    public Exception? DeferredFailure;
+    public bool DeferredRequeue;
+
     public int TransferLength => Buffer.Length;
 
     public string CommandName => ScsiOpcode.Name(Cdb.AsSpan(0, CdbLength));
@@ -183,6 +191,9 @@ internal sealed class ScsiTask : IThreadPoolWorkItem
         Timeouts = 0;
         Delayed = false;
         Recovery = TaskRecovery.None;
+        ReceivingDataIn = false;
+        DeferredFailure = null;
+        DeferredRequeue = false;
         _pool.Return(this);
     }
 

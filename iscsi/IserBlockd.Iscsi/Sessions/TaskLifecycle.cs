@@ -174,6 +174,8 @@ internal sealed class TaskLifecycle
                 throw new IscsiProtocolException($"Data-In for ITT 0x{d.InitiatorTaskTag:x8} at offset {d.BufferOffset}, expected {task.DataInBytes} (DataPDUInOrder=Yes)");
             task.NextDataSN++;
             destination = task.Buffer.Slice((int)d.BufferOffset, length);
+            // Until EndDataIn (or AbandonDataIn), ends from other threads are deferred: see ScsiTask.ReceivingDataIn.
+            task.ReceivingDataIn = true;
             return task;
         }
     }
@@ -188,14 +190,44 @@ internal sealed class TaskLifecycle
     {
         lock (_gate)
         {
-            var received = task.DataInBytes += length;
             var windowGrew = _window.Update(expCmdSN, maxCmdSN) && _queue.Count > 0;
+            if (EndReceivingLocked(task) is { } endedMeanwhile) return endedMeanwhile with { WindowGrew = windowGrew || endedMeanwhile.WindowGrew };
+            var received = task.DataInBytes += length;
             if (!retireIfWhole || received != task.TransferLength || task.State != ScsiTaskState.Sent)
                 return new DataInEnd(received, windowGrew, Retired: false, null, false);
             var end = new DataInEnd(received, windowGrew, Retired: true, task.Connection, task.TransportHoldsBuffer);
             RetireLocked(task);
             return end;
         }
+    }
+
+    /// <summary>The receive loop stopped in the middle of a Data-In segment (its connection failed): nothing lands in the
+    /// task's buffer any more, so an end recorded meanwhile is carried out now.</summary>
+    public DataInEnd AbandonDataIn(ScsiTask task)
+    {
+        lock (_gate) return EndReceivingLocked(task) ?? default;
+    }
+
+    /// <summary>
+    /// The receive loop is done with the task's buffer. When the task was ended meanwhile, the Data-In belonged to an
+    /// instance that no longer exists: its bytes are not counted, and the recorded end is carried out (the task goes
+    /// back to the queue, or is retired for the caller to fail with <see cref="DataInEnd.Failure"/>). Caller holds the gate.
+    /// </summary>
+    private DataInEnd? EndReceivingLocked(ScsiTask task)
+    {
+        task.ReceivingDataIn = false;
+        if (task.DeferredFailure is { } failure)
+        {
+            var end = new DataInEnd(0, false, Retired: true, task.Connection, task.TransportHoldsBuffer, EndedMeanwhile: true, failure);
+            task.DeferredFailure = null;
+            task.DeferredRequeue = false;
+            RetireLocked(task);
+            return end;
+        }
+        if (!task.DeferredRequeue) return null;
+        task.DeferredRequeue = false;
+        _queue.Enqueue(task);
+        return new DataInEnd(0, WindowGrew: true, Retired: false, null, false, EndedMeanwhile: true, null);
     }
 
     /// <summary>The sent task a SCSI Response (or other task PDU) names; a protocol error when there is none.</summary>
@@ -301,7 +333,9 @@ internal sealed class TaskLifecycle
             task.State = ScsiTaskState.Queued;
             task.Recovery = TaskRecovery.None;
             task.ResetProgress();
-            _queue.Enqueue(task);
+            // The receive loop still copying the old instance's Data-In into the buffer re-queues it when done.
+            if (task.ReceivingDataIn) task.DeferredRequeue = true;
+            else _queue.Enqueue(task);
             return result with { Reissued = true };
         }
         return result;
@@ -342,7 +376,8 @@ internal sealed class TaskLifecycle
         }
     }
 
-    /// <summary>Takes a task out of the session; false when something else already did.</summary>
+    /// <summary>Takes a task out of the session; false when something else already did. The receive loop's own completions
+    /// only (it is never receiving into the task then); other threads fail tasks with <see cref="RetireToFail"/>.</summary>
     public bool Retire(ScsiTask task, out FullFeaturePhase? connection, out bool holdsBuffer)
     {
         lock (_gate)
@@ -350,6 +385,28 @@ internal sealed class TaskLifecycle
             connection = task.Connection;
             holdsBuffer = task.TransportHoldsBuffer;
             if (task.State is not (ScsiTaskState.Queued or ScsiTaskState.Sent)) return false;
+            RetireLocked(task);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Takes a task out of the session to fail it with <paramref name="failure"/>; false when something else already
+    /// did, or when the receive loop is copying into its buffer: then the failure is recorded, and the receive loop
+    /// retires the task and fails it once the copy is over.
+    /// </summary>
+    public bool RetireToFail(ScsiTask task, Exception failure, out FullFeaturePhase? connection, out bool holdsBuffer)
+    {
+        lock (_gate)
+        {
+            connection = task.Connection;
+            holdsBuffer = task.TransportHoldsBuffer;
+            if (task.State is not (ScsiTaskState.Queued or ScsiTaskState.Sent)) return false;
+            if (task.ReceivingDataIn)
+            {
+                task.DeferredFailure ??= failure;
+                return false;
+            }
             RetireLocked(task);
             return true;
         }
@@ -415,8 +472,11 @@ internal sealed class TaskLifecycle
 internal readonly record struct TimedOutTask(ScsiTask Task, uint Itt, uint CmdSN, ulong Lun, FullFeaturePhase Connection);
 
 /// <summary>What <see cref="TaskLifecycle.EndDataIn"/> did: bytes received so far, whether commands wait for a window
-/// that just grew, and whether the task was retired (then with its connection and whether the transport held its buffer).</summary>
-internal readonly record struct DataInEnd(int Received, bool WindowGrew, bool Retired, FullFeaturePhase? Connection, bool HoldsBuffer);
+/// that just grew, and whether the task was retired (then with its connection and whether the transport held its buffer).
+/// <paramref name="EndedMeanwhile"/>: the task was ended while the data was being copied, and nothing more is to be
+/// done with the PDU than failing the task with <paramref name="Failure"/> when that is set.</summary>
+internal readonly record struct DataInEnd(int Received, bool WindowGrew, bool Retired, FullFeaturePhase? Connection, bool HoldsBuffer,
+    bool EndedMeanwhile = false, Exception? Failure = null);
 
 /// <summary>A task the target ended: re-issued, or to be failed by the caller (and its buffer released).</summary>
 internal readonly record struct EndedTask(ScsiTask? Task, FullFeaturePhase? Connection, bool HoldsBuffer, uint Itt, bool Reissued);

@@ -132,14 +132,55 @@ public sealed class InMemoryConnection : IIscsiConnection
         return new InboundPdu(_current.Header);
     }
 
+    /// <summary>
+    /// While set, the next Data-In's segment lands in two steps, as over a socket: the first half, then (once this
+    /// completes) the rest. <see cref="DataInPaused"/> completes when the first half is in; the connection failing
+    /// meanwhile ends the receive with a transport error, as a closed socket does.
+    /// </summary>
+    public TaskCompletionSource? PauseDataIn { get; set; }
+    public TaskCompletionSource DataInPaused { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The paused receive returned or threw: nothing is written into its destination any more.</summary>
+    public bool PausedReceiveOver => Volatile.Read(ref _pausedReceiveOver);
+    private bool _pausedReceiveOver;
+
     public ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
         var data = _current!.Data;
         if (data.Length != BasicHeaderSegment.GetDataSegmentLength(_current.Header))
             throw new IscsiProtocolException($"connection closed in the middle of a PDU: truncated data segment ({data.Length} of {BasicHeaderSegment.GetDataSegmentLength(_current.Header)} bytes)");
         if (destination.IsEmpty) return ValueTask.FromResult<ReadOnlyMemory<byte>>(data);
+        if (PauseDataIn is { } resume && _current.Opcode == IscsiOpcode.DataIn)
+        {
+            PauseDataIn = null;
+            return ReceiveInTwoStepsAsync(data, destination, resume.Task, cancellationToken);
+        }
         data.CopyTo(destination);
         return ValueTask.FromResult<ReadOnlyMemory<byte>>(destination);
+    }
+
+    private async ValueTask<ReadOnlyMemory<byte>> ReceiveInTwoStepsAsync(byte[] data, Memory<byte> destination, Task resume, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var half = data.Length / 2;
+            data.AsSpan(0, half).CopyTo(destination.Span);
+            DataInPaused.TrySetResult();
+            try
+            {
+                await resume.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new IscsiTransportException("connection closed in the middle of a data segment");
+            }
+            data.AsSpan(half).CopyTo(destination.Span[half..]);
+            return destination;
+        }
+        finally
+        {
+            Volatile.Write(ref _pausedReceiveOver, true);
+        }
     }
 
     public void ReleaseTask(uint initiatorTaskTag)
