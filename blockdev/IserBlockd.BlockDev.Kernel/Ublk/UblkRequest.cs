@@ -38,7 +38,7 @@ internal sealed class UblkRequest
             return;
         }
         _pending = handling;
-        handling.GetAwaiter().UnsafeOnCompleted(_onCompleted);
+        handling.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onCompleted);   // answer on the completing thread, whatever context started it
     }
 
     private void OnCompleted()

@@ -69,7 +69,9 @@ internal sealed class NbdInFlightRequest
             return;
         }
         _running = running;
-        running.GetAwaiter().UnsafeOnCompleted(_onRunCompleted);
+        // Without ConfigureAwait(false) the awaiter would capture the registering thread's SynchronizationContext or
+        // TaskScheduler and post the reply there instead of queueing it on the completing thread.
+        running.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onRunCompleted);
     }
 
     private void OnRunCompleted()
