@@ -177,7 +177,7 @@ internal sealed class ConnectionReceiver
         // acquisition of the session lock that counts the bytes and applies the window.
         var whole = d.HasStatus && status == ScsiStatus.Good && !d.Underflow && !d.Overflow;
         var end = _tasks.EndDataIn(task, length, d.ExpCmdSN, d.MaxCmdSN, retireIfWhole: whole);
-        if (end.WindowGrew) _session.WakeWriter();
+        if (end.WakeWriter) _session.WakeWriter();
         if (end.EndedMeanwhile)
         {
             // Ended (by a reset or an abort) while its data was landing: re-queued already, or failed now.

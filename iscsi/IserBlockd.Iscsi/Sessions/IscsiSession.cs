@@ -247,7 +247,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
             if (result.Status == ScsiStatus.CheckCondition && error == null)
                 SessionLog.SucceededWithSense(_logger, task.Lun, task.CommandName, result.Sense);
         }
-        if (!_tasks.Retire(task, out var connection, out var holdsBuffer)) return;
+        if (!_tasks.Retire(task, error, out var connection, out var holdsBuffer)) return;
         if (error != null) FailRetired(task, connection, holdsBuffer, error);
         else FinishRetired(task, connection, holdsBuffer, result);
     }
@@ -255,8 +255,7 @@ public sealed partial class IscsiSession : IAsyncDisposable
     /// <summary>Completes a task already taken out of the session with a successful result.</summary>
     internal void FinishRetired(ScsiTask task, FullFeaturePhase? connection, bool holdsBuffer, in ScsiCommandResult result)
     {
-        task.Cancellation.Dispose();
-        if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
+        LetGo(task, connection, holdsBuffer);
         if (!task.SetResult(result, out var continuationError))
             SessionLog.ContinuationThrew(_logger, continuationError);
     }
@@ -290,15 +289,22 @@ public sealed partial class IscsiSession : IAsyncDisposable
 
     private void FailTask(ScsiTask task, Exception error)
     {
-        if (_tasks.RetireToFail(task, error, out var connection, out var holdsBuffer)) FailRetired(task, connection, holdsBuffer, error);
+        if (_tasks.Retire(task, error, out var connection, out var holdsBuffer)) FailRetired(task, connection, holdsBuffer, error);
     }
 
     /// <summary>Fails a task already taken out of the session.</summary>
     internal void FailRetired(ScsiTask task, FullFeaturePhase? connection, bool holdsBuffer, Exception error)
     {
+        LetGo(task, connection, holdsBuffer);
+        task.SetException(error);
+    }
+
+    /// <summary>What a retired task held before its caller hears of it: the cancellation registration, and the buffer
+    /// the transport may still hold for it (iSER).</summary>
+    private static void LetGo(ScsiTask task, FullFeaturePhase? connection, bool holdsBuffer)
+    {
         task.Cancellation.Dispose();
         if (holdsBuffer) connection?.Transport.ReleaseTask(task.Itt);
-        task.SetException(error);
     }
 
     /// <summary>A task the target ended (abort, reset): its buffer is released; it was re-queued, or it fails now.</summary>

@@ -191,7 +191,7 @@ internal sealed class TaskLifecycle
         lock (_gate)
         {
             var windowGrew = _window.Update(expCmdSN, maxCmdSN) && _queue.Count > 0;
-            if (EndReceivingLocked(task) is { } endedMeanwhile) return endedMeanwhile with { WindowGrew = windowGrew || endedMeanwhile.WindowGrew };
+            if (EndReceivingLocked(task) is { } endedMeanwhile) return endedMeanwhile with { WakeWriter = windowGrew || endedMeanwhile.WakeWriter };
             var received = task.DataInBytes += length;
             if (!retireIfWhole || received != task.TransferLength || task.State != ScsiTaskState.Sent)
                 return new DataInEnd(received, windowGrew, Retired: false, null, false);
@@ -227,7 +227,7 @@ internal sealed class TaskLifecycle
         if (!task.DeferredRequeue) return null;
         task.DeferredRequeue = false;
         _queue.Enqueue(task);
-        return new DataInEnd(0, WindowGrew: true, Retired: false, null, false, EndedMeanwhile: true, null);
+        return new DataInEnd(0, WakeWriter: true, Retired: false, null, false, EndedMeanwhile: true, null);
     }
 
     /// <summary>The sent task a SCSI Response (or other task PDU) names; a protocol error when there is none.</summary>
@@ -376,26 +376,13 @@ internal sealed class TaskLifecycle
         }
     }
 
-    /// <summary>Takes a task out of the session; false when something else already did. The receive loop's own completions
-    /// only (it is never receiving into the task then); other threads fail tasks with <see cref="RetireToFail"/>.</summary>
-    public bool Retire(ScsiTask task, out FullFeaturePhase? connection, out bool holdsBuffer)
-    {
-        lock (_gate)
-        {
-            connection = task.Connection;
-            holdsBuffer = task.TransportHoldsBuffer;
-            if (task.State is not (ScsiTaskState.Queued or ScsiTaskState.Sent)) return false;
-            RetireLocked(task);
-            return true;
-        }
-    }
-
     /// <summary>
-    /// Takes a task out of the session to fail it with <paramref name="failure"/>; false when something else already
-    /// did, or when the receive loop is copying into its buffer: then the failure is recorded, and the receive loop
-    /// retires the task and fails it once the copy is over.
+    /// Takes a task out of the session (to complete it, or to fail it with <paramref name="failure"/>); false when
+    /// something else already did, or when the receive loop is copying a Data-In into its buffer: then the failure is
+    /// recorded, and the receive loop retires the task and fails it once the copy is over. (Only other threads meet a
+    /// task in that state, and they only ever fail it: the receive loop's own completions come between its copies.)
     /// </summary>
-    public bool RetireToFail(ScsiTask task, Exception failure, out FullFeaturePhase? connection, out bool holdsBuffer)
+    public bool Retire(ScsiTask task, Exception? failure, out FullFeaturePhase? connection, out bool holdsBuffer)
     {
         lock (_gate)
         {
@@ -404,6 +391,7 @@ internal sealed class TaskLifecycle
             if (task.State is not (ScsiTaskState.Queued or ScsiTaskState.Sent)) return false;
             if (task.ReceivingDataIn)
             {
+                Debug.Assert(failure != null, "a task being received into is only ever failed from another thread");
                 task.DeferredFailure ??= failure;
                 return false;
             }
@@ -471,11 +459,11 @@ internal sealed class TaskLifecycle
 /// <summary>A task that passed its deadline, as it was then (the pooled object may move on).</summary>
 internal readonly record struct TimedOutTask(ScsiTask Task, uint Itt, uint CmdSN, ulong Lun, FullFeaturePhase Connection);
 
-/// <summary>What <see cref="TaskLifecycle.EndDataIn"/> did: bytes received so far, whether commands wait for a window
-/// that just grew, and whether the task was retired (then with its connection and whether the transport held its buffer).
+/// <summary>What <see cref="TaskLifecycle.EndDataIn"/> did: bytes received so far, whether the writer has commands to
+/// send now (the window grew with commands waiting, or this task went back to the queue), and whether the task was retired (then with its connection and whether the transport held its buffer).
 /// <paramref name="EndedMeanwhile"/>: the task was ended while the data was being copied, and nothing more is to be
 /// done with the PDU than failing the task with <paramref name="Failure"/> when that is set.</summary>
-internal readonly record struct DataInEnd(int Received, bool WindowGrew, bool Retired, FullFeaturePhase? Connection, bool HoldsBuffer,
+internal readonly record struct DataInEnd(int Received, bool WakeWriter, bool Retired, FullFeaturePhase? Connection, bool HoldsBuffer,
     bool EndedMeanwhile = false, Exception? Failure = null);
 
 /// <summary>A task the target ended: re-issued, or to be failed by the caller (and its buffer released).</summary>
