@@ -58,6 +58,13 @@ public interface IIscsiConnection : IAsyncDisposable
     bool HasBufferedHeader => false;
 
     /// <summary>
+    /// Told before the receive loop waits for the network: how many commands sent on this connection wait for nothing
+    /// but the target's answer. With many owed, a transport may hold its wake-up until several answers have come, for a
+    /// short bounded time, so that one wake-up takes several (TCP: SO_RCVLOWAT). The default ignores it.
+    /// </summary>
+    void ExpectAnswers(int answers) { }
+
+    /// <summary>
     /// The core is done with the task's buffer (completed, failed or aborted): release any registration. Also called
     /// for a task without a buffer that the target ended (ABORT TASK, LU reset), whose answer will never come: release
     /// whatever was reserved for that answer. Unknown tags are ignored.

@@ -57,10 +57,14 @@ internal sealed class ConnectionReceiver
         {
             while (true)
             {
-                if (inBurst && !_transport.HasBufferedHeader)
+                if (!_transport.HasBufferedHeader)
                 {
-                    inBurst = false;
-                    bursts!.BurstEnded();
+                    if (inBurst)
+                    {
+                        inBurst = false;
+                        bursts!.BurstEnded();
+                    }
+                    _transport.ExpectAnswers(_connection.Owed.AnswersOnly);
                 }
                 var receiving = _transport.ReceiveHeaderAsync(token);
                 if (inBurst && !receiving.IsCompleted)

@@ -39,10 +39,14 @@ internal sealed class FullFeaturePhase
         _transport = transport;
         _parameters = parameters;
         _logger = logger;
+        Owed = new AnswersOwed(parameters);
         _receiver = new ConnectionReceiver(this, session, transport, parameters, expStatSN, logger);
     }
 
     public NegotiatedParameters Parameters => _parameters;
+
+    /// <summary>The commands sent on this connection and not answered yet.</summary>
+    public AnswersOwed Owed { get; }
 
     public IIscsiConnection Transport => _transport;
 

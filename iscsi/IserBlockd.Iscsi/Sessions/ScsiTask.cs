@@ -96,6 +96,8 @@ internal sealed class ScsiTask : IThreadPoolWorkItem
     public uint NextR2TSN;
     public int OutstandingR2Ts;
     public bool TransportHoldsBuffer;
+    /// <summary>A write sent with less than all its data: counted by its connection's <see cref="AnswersOwed"/>.</summary>
+    public bool AwaitsR2T;
 
     // Set by BeginDataIn and cleared by EndDataIn, under the session lock: the receive loop is copying a Data-In segment
     // into Buffer outside the lock. An end that comes meanwhile from another thread (a TMF's answer is acted on from the

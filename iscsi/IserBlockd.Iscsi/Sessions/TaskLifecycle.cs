@@ -110,6 +110,7 @@ internal sealed class TaskLifecycle
                 next.CmdSN = _window.Take();
                 next.State = ScsiTaskState.Sent;
                 next.Connection = connection;
+                connection.Owed.Sent(next);
                 next.Deadline = Stopwatch.GetTimestamp() + _commandTimeoutTicks;
                 next.TransportHoldsBuffer = next.Buffer.Length > 0;
                 task = next;
@@ -330,6 +331,7 @@ internal sealed class TaskLifecycle
         task.TransportHoldsBuffer = false;
         if (task.Mode != ScsiTaskMode.Result && task.Timeouts <= maxTimeouts)
         {
+            LeaveSentLocked(task);
             task.State = ScsiTaskState.Queued;
             task.Recovery = TaskRecovery.None;
             task.ResetProgress();
@@ -355,6 +357,7 @@ internal sealed class TaskLifecycle
             holdsBuffer = task.TransportHoldsBuffer;
             if (task.State != ScsiTaskState.Sent || task.AbortRequested) return false;
             task.Retries++;
+            LeaveSentLocked(task);
             task.State = ScsiTaskState.Queued;
             task.Recovery = TaskRecovery.None;
             task.ResetProgress();
@@ -402,10 +405,17 @@ internal sealed class TaskLifecycle
 
     private void RetireLocked(ScsiTask task)
     {
+        LeaveSentLocked(task);
         task.State = ScsiTaskState.Done;
         task.TransportHoldsBuffer = false;
         _table.Remove(task);
         if (_table.Count == 0) _drained?.TrySetResult();
+    }
+
+    /// <summary>Every way out of Sent passes here, so that the connection's count of owed answers stays true.</summary>
+    private static void LeaveSentLocked(ScsiTask task)
+    {
+        if (task.State == ScsiTaskState.Sent) task.Connection?.Owed.Left(task);
     }
 
     // ---------------------------------------------------------------- connection end
@@ -419,6 +429,7 @@ internal sealed class TaskLifecycle
         {
             if (t.State == ScsiTaskState.Sent)
             {
+                LeaveSentLocked(t);
                 t.State = ScsiTaskState.Queued;
                 t.ResetProgress();
             }

@@ -43,6 +43,8 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private bool _headerDigest;
     private bool _dataDigest;
     private int _disposed;
+    /// <summary>Null when the stream is not a socket's (tests, fuzzing) or coalescing is off.</summary>
+    private readonly ReceiveCoalescing? _coalescing;
 
     public TcpIscsiConnection(Stream stream, EndPoint? localEndPoint, EndPoint? remoteEndPoint, TcpTransportOptions? options = null)
     {
@@ -52,7 +54,14 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         _send = new byte[Math.Max(_options.SendBufferSize, MaxHeaderLength * 2)];
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;
+        if (stream is NetworkStream { Socket: var socket } && _options.ReceiveCoalescingMinAnswers > 0)
+            _coalescing = new ReceiveCoalescing(socket, _options, _receive.Length);
     }
+
+    /// <summary>Whether a receive is held for several answers now (for tests).</summary>
+    internal bool HoldingReceive => _coalescing?.Holding ?? false;
+
+    public void ExpectAnswers(int answers) => _coalescing?.Expect(answers);
 
     public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.None;
 
@@ -102,6 +111,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         source[..headerLength].CopyTo(_header);
         _receiveStart += total;
+        if (_coalescing != null && CarriesStatus(_header)) _coalescing.Answered();
         _pendingData = BasicHeaderSegment.GetDataSegmentLength(_header);
         return new InboundPdu(_header.AsMemory(0, headerLength));
     }
@@ -201,7 +211,17 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         while (Buffered < count)
         {
-            var n = await ReadAsync(_receive.AsMemory(_receiveEnd), cancellationToken).ConfigureAwait(false);
+            // Waiting for the next PDU with many answers owed: one wake-up for several of them.
+            var held = atPduBoundary && _coalescing != null && _coalescing.Hold(Buffered);
+            int n;
+            try
+            {
+                n = await ReadAsync(_receive.AsMemory(_receiveEnd), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (held) _coalescing!.Release();
+            }
             if (n == 0)
             {
                 if (atPduBoundary && Buffered == 0) throw new IscsiTransportException("connection closed by the target");
@@ -213,6 +233,14 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
     }
 
+    /// <summary>A SCSI Response, or a Data-In with the S bit: the end of a command's answer.</summary>
+    private static bool CarriesStatus(ReadOnlySpan<byte> header) => BasicHeaderSegment.GetOpcode(header) switch
+    {
+        IscsiOpcode.ScsiResponse => true,
+        IscsiOpcode.DataIn => (header[1] & 0x01) != 0,
+        _ => false,
+    };
+
     private static IscsiProtocolException Truncated(string what) => new($"connection closed in the middle of a PDU: truncated {what}");
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -220,7 +248,9 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     {
         try
         {
-            return await _stream.ReadAsync(destination, cancellationToken).ConfigureAwait(false);
+            var n = await _stream.ReadAsync(destination, cancellationToken).ConfigureAwait(false);
+            _coalescing?.Delivered(n);
+            return n;
         }
         catch (IOException e) when (e.InnerException is SocketException s)
         {
@@ -317,6 +347,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     public ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
+        _coalescing?.Dispose();
         // _data is not returned to the pool: a receive may still be copying into it (the GC takes it).
         return _stream.DisposeAsync();
     }
