@@ -85,6 +85,14 @@ public sealed class InMemoryConnection : IIscsiConnection
     public List<uint> Released { get; } = [];
     public bool Disposed { get; private set; }
 
+    /// <summary>Every count of owed answers the receive loop gave before it waited, in order.</summary>
+    public List<int> AnswersExpected { get; } = [];
+
+    public void ExpectAnswers(int answers)
+    {
+        lock (AnswersExpected) AnswersExpected.Add(answers);
+    }
+
     public ValueTask StartFullFeaturePhaseAsync(FullFeaturePhaseContext context, CancellationToken cancellationToken)
     {
         FullFeature = context;

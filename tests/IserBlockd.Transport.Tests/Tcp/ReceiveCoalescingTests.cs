@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Sockets;
+using IserBlockd.Iscsi.Pdu;
+using IserBlockd.Transport.Tcp;
+
+namespace IserBlockd.Transport.Tests.Tcp;
+
+/// <summary>
+/// Receive coalescing on a real loopback TCP connection: with many answers owed the wake-up is held (SO_RCVLOWAT
+/// raised) until enough bytes have come, never longer than the window, and never with few owed.
+/// </summary>
+public sealed class ReceiveCoalescingTests : IAsyncLifetime
+{
+    private Socket _peer = null!;
+    private Socket _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var accept = listener.AcceptAsync();
+        await _client.ConnectAsync(listener.LocalEndPoint!);
+        _peer = await accept;
+        _peer.NoDelay = true;
+    }
+
+    public Task DisposeAsync()
+    {
+        _peer.Dispose();
+        _client.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private TcpIscsiConnection Connect(TimeSpan window) =>
+        new(new NetworkStream(_client, ownsSocket: false), null, null, new TcpTransportOptions { ReceiveCoalescingWindow = window });
+
+    /// <summary>SO_RCVLOWAT of our side, as the kernel has it.</summary>
+    private int ReceiveLowWater()
+    {
+        var value = new byte[sizeof(int)];
+        _client.GetRawSocketOption(1, 18, value);
+        return BitConverter.ToInt32(value);
+    }
+
+    /// <summary>SCSI Responses (48 bytes each) with ITTs from <paramref name="first"/>.</summary>
+    private static byte[] Responses(int count, uint first = 1)
+    {
+        var wire = new byte[count * BasicHeaderSegment.Length];
+        for (var i = 0; i < count; i++)
+            new ScsiResponsePdu { InitiatorTaskTag = first + (uint)i, StatSN = (uint)i }.Write(wire.AsSpan(i * BasicHeaderSegment.Length, BasicHeaderSegment.Length));
+        return wire;
+    }
+
+    [Fact]
+    public async Task A_held_receive_wakes_once_the_answers_it_waits_for_have_come()
+    {
+        // A window of an hour: only the bytes can end this wait.
+        await using var connection = Connect(TimeSpan.FromHours(1));
+        connection.ExpectAnswers(32);
+        var receive = connection.ReceiveHeaderAsync(default).AsTask();
+        await Wait.Until(() => connection.HoldingReceive, "the receive to be held");
+        // Half the owed answers, at most 16, of 48 bytes each (nothing measured yet).
+        Assert.Equal(16 * BasicHeaderSegment.Length, ReceiveLowWater());
+
+        _peer.Send(Responses(10));
+        await Task.Delay(200);
+        Assert.False(receive.IsCompleted, "woke before the 16 answers it holds for had come");
+
+        _peer.Send(Responses(10, first: 11));
+        var pdu = await receive.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1u, pdu.InitiatorTaskTag);
+        Assert.False(connection.HoldingReceive);
+        Assert.Equal(1, ReceiveLowWater());
+        // Everything that came is there, in order, without another wait.
+        for (uint itt = 2; itt <= 20; itt++)
+        {
+            Assert.True(connection.HasBufferedHeader);
+            Assert.Equal(itt, (await connection.ReceiveHeaderAsync(default)).InitiatorTaskTag);
+        }
+    }
+
+    [Fact]
+    public async Task A_held_receive_takes_what_is_there_when_the_window_ends()
+    {
+        // One answer (a failed READ's status, say) where 16 were expected: the window bounds the wait.
+        await using var connection = Connect(TimeSpan.FromMilliseconds(20));
+        connection.ExpectAnswers(32);
+        var receive = connection.ReceiveHeaderAsync(default).AsTask();
+        await Wait.Until(() => connection.HoldingReceive, "the receive to be held");
+        _peer.Send(Responses(1, first: 7));
+        var pdu = await receive.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(7u, pdu.InitiatorTaskTag);
+        Assert.Equal(1, ReceiveLowWater());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(15)]
+    public async Task Few_answers_owed_are_never_held(int owed)
+    {
+        await using var connection = Connect(TimeSpan.FromHours(1));
+        connection.ExpectAnswers(owed);
+        var receive = connection.ReceiveHeaderAsync(default).AsTask();
+        await Task.Delay(50);
+        Assert.False(connection.HoldingReceive);
+        Assert.Equal(1, ReceiveLowWater());
+        _peer.Send(Responses(1, first: 3));
+        Assert.Equal(3u, (await receive.WaitAsync(TimeSpan.FromSeconds(10))).InitiatorTaskTag);
+    }
+
+    [Fact]
+    public async Task The_bytes_held_for_follow_the_size_of_the_answers()
+    {
+        // 4 KiB READs answer with a 4 KiB Data-In each: after some of them, the hold waits for 16 such answers.
+        await using var connection = Connect(TimeSpan.FromHours(1));
+        var wire = new List<byte>();
+        for (uint itt = 1; itt <= 8; itt++)
+        {
+            var header = new byte[BasicHeaderSegment.Length];
+            new DataInPdu { Final = true, HasStatus = true, DataSegmentLength = 4096, InitiatorTaskTag = itt }.Write(header);
+            wire.AddRange(header);
+            wire.AddRange(new byte[4096]);
+        }
+        _peer.Send(wire.ToArray());
+        for (var i = 0; i < 8; i++)
+        {
+            await connection.ReceiveHeaderAsync(default);
+            await connection.ReceiveDataAsync(new byte[4096], default);
+        }
+        connection.ExpectAnswers(40);
+        var receive = connection.ReceiveHeaderAsync(default).AsTask();
+        await Wait.Until(() => connection.HoldingReceive, "the receive to be held");
+        // Smoothed from 48 towards 4144 bytes per answer (one step: (48 * 3 + 4144) / 4 = 1072).
+        Assert.Equal(16 * 1072, ReceiveLowWater());
+        _peer.Send(Responses(16 * 1072 / BasicHeaderSegment.Length + 1, first: 100));
+        Assert.Equal(100u, (await receive.WaitAsync(TimeSpan.FromSeconds(10))).InitiatorTaskTag);
+    }
+}
