@@ -71,14 +71,44 @@ public sealed class ReceiveCoalescingTests : IAsyncLifetime
         _peer.Send(Responses(10, first: 11));
         var pdu = await receive.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1u, pdu.InitiatorTaskTag);
-        Assert.False(connection.HoldingReceive);
-        Assert.Equal(1, ReceiveLowWater());
         // Everything that came is there, in order, without another wait.
         for (uint itt = 2; itt <= 20; itt++)
         {
             Assert.True(connection.HasBufferedHeader);
             Assert.Equal(itt, (await connection.ReceiveHeaderAsync(default)).InitiatorTaskTag);
         }
+
+        // The next wait with as many owed holds for the same bytes without setting them again; with few owed, 1.
+        Assert.Equal(16 * BasicHeaderSegment.Length, ReceiveLowWater());
+        connection.ExpectAnswers(3);
+        receive = connection.ReceiveHeaderAsync(default).AsTask();
+        await Wait.Until(() => !connection.HoldingReceive, "the hold to end");
+        Assert.Equal(1, ReceiveLowWater());
+        _peer.Send(Responses(1, first: 21));
+        Assert.Equal(21u, (await receive.WaitAsync(TimeSpan.FromSeconds(10))).InitiatorTaskTag);
+    }
+
+    [Fact]
+    public async Task The_rest_of_a_PDU_is_never_held_for_more_bytes()
+    {
+        await using var connection = Connect(TimeSpan.FromHours(1));
+        connection.ExpectAnswers(32);
+        var receive = connection.ReceiveHeaderAsync(default).AsTask();
+        await Wait.Until(() => connection.HoldingReceive, "the receive to be held");
+        var header = new byte[BasicHeaderSegment.Length];
+        new DataInPdu { Final = true, HasStatus = true, DataSegmentLength = 4096, InitiatorTaskTag = 5 }.Write(header);
+        var data = Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray();
+        _peer.Send([.. header, .. data.AsSpan(0, 4000)]);
+        Assert.Equal(5u, (await receive.WaitAsync(TimeSpan.FromSeconds(10))).InitiatorTaskTag);
+
+        // 96 bytes are missing, fewer than the hold's 768: the read for them lowers SO_RCVLOWAT first.
+        var destination = new byte[4096];
+        var landing = connection.ReceiveDataAsync(destination, default).AsTask();
+        await Wait.Until(() => !connection.HoldingReceive, "the hold to end");
+        Assert.Equal(1, ReceiveLowWater());
+        _peer.Send(data.AsSpan(4000).ToArray());
+        await landing.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(data, destination);
     }
 
     [Fact]

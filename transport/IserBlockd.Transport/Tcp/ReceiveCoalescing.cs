@@ -5,8 +5,9 @@ namespace IserBlockd.Transport.Tcp;
 /// <summary>
 /// Holds the receive loop's wake-up at a high queue depth until several answers have come: before the wait for the next
 /// PDU, SO_RCVLOWAT is raised to what about half the owed answers (at most <see cref="MaxAnswersPerWake"/>) usually
-/// take, so that the kernel wakes the loop once for all of them instead of once or twice per answer; after the wake-up
-/// it is 1 again. The wait is bounded: a timer puts SO_RCVLOWAT back to 1 after <see cref="TcpTransportOptions.ReceiveCoalescingWindow"/>,
+/// take, so that the kernel wakes the loop once for all of them instead of once or twice per answer. It stays raised
+/// from one such wait to the next (a system call only when the figure changes) and goes back to 1 before any read in
+/// the middle of a PDU, whose rest must not wait for more than itself. The wait is bounded: a timer puts SO_RCVLOWAT back to 1 after <see cref="TcpTransportOptions.ReceiveCoalescingWindow"/>,
 /// for answers shorter than expected (a failed READ), a NOP-In or an R2T. With fewer answers owed than
 /// <see cref="TcpTransportOptions.ReceiveCoalescingMinAnswers"/> (QD1 among them) nothing is held.
 /// </summary>
@@ -27,6 +28,8 @@ internal sealed class ReceiveCoalescing : IDisposable
     private readonly byte[] _option = new byte[sizeof(int)];
     private int _owed;
     private bool _holding;
+    /// <summary>SO_RCVLOWAT as last set (1 is the kernel's default).</summary>
+    private int _lowWater = 1;
     private bool _disposed;
     // Bytes per answer, from what the socket delivered between hints (smoothed).
     private long _bytes, _answers, _bytesAtHint, _answersAtHint;
@@ -52,13 +55,16 @@ internal sealed class ReceiveCoalescing : IDisposable
 
     public void Answered() => _answers++;
 
-    /// <summary>Before a read at a PDU boundary with nothing buffered: raises SO_RCVLOWAT when many answers are owed,
-    /// less the <paramref name="buffered"/> bytes already here. Returns whether it did (then call <see cref="Release"/>
-    /// once the read is back).</summary>
-    public bool Hold(int buffered)
+    /// <summary>Before a read at a PDU boundary: raises SO_RCVLOWAT when many answers are owed, less the
+    /// <paramref name="buffered"/> bytes already here, and arms the window; otherwise puts it back to 1.</summary>
+    public void Hold(int buffered)
     {
         var owed = _owed;
-        if (_minAnswers <= 0 || owed < _minAnswers) return false;
+        if (_minAnswers <= 0 || owed < _minAnswers)
+        {
+            Release();
+            return;
+        }
         var answers = _answers - _answersAtHint;
         if (answers > 0)
         {
@@ -68,21 +74,24 @@ internal sealed class ReceiveCoalescing : IDisposable
             _answersAtHint = _answers;
         }
         var want = Math.Min((long)Math.Min(MaxAnswersPerWake, owed / 2) * _bytesPerAnswer, _maxBytes) - buffered;
-        if (want <= 1) return false;
+        if (want <= 1)
+        {
+            Release();
+            return;
+        }
         lock (_lock)
         {
-            if (_disposed) return false;
-            if (!Set((int)want)) return false;
+            if (_disposed || !Set((int)want)) return;
             _holding = true;
         }
         _deadline.Change(_window, Timeout.InfiniteTimeSpan);
-        return true;
     }
 
-    /// <summary>SO_RCVLOWAT back to 1: after the wake-up, or when the window has passed (the kernel then wakes the
-    /// loop at once if anything is there).</summary>
+    /// <summary>SO_RCVLOWAT back to 1: before a read inside a PDU, with few answers owed, or when the window has
+    /// passed (the kernel then wakes the loop at once if anything is there).</summary>
     public void Release()
     {
+        if (!Volatile.Read(ref _holding)) return;
         lock (_lock)
         {
             if (!_holding || _disposed) return;
@@ -93,10 +102,12 @@ internal sealed class ReceiveCoalescing : IDisposable
 
     private bool Set(int bytes)
     {
+        if (bytes == _lowWater) return true;
         BitConverter.TryWriteBytes(_option, bytes);
         try
         {
             _socket.SetRawSocketOption(SolSocket, SoRcvLowat, _option);
+            _lowWater = bytes;
             return true;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)

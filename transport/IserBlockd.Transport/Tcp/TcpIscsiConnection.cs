@@ -157,6 +157,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         else
         {
             var filled = copied;
+            _coalescing?.Release();
             while (filled < length)
             {
                 var n = await ReadAsync(target[filled..], cancellationToken).ConfigureAwait(false);
@@ -211,17 +212,11 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         while (Buffered < count)
         {
-            // Waiting for the next PDU with many answers owed: one wake-up for several of them.
-            var held = atPduBoundary && _coalescing != null && _coalescing.Hold(Buffered);
-            int n;
-            try
-            {
-                n = await ReadAsync(_receive.AsMemory(_receiveEnd), cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                if (held) _coalescing!.Release();
-            }
+            // Waiting for the next PDU with many answers owed: one wake-up for several of them. Inside a PDU, for
+            // no more than its rest.
+            if (atPduBoundary) _coalescing?.Hold(Buffered);
+            else _coalescing?.Release();
+            var n = await ReadAsync(_receive.AsMemory(_receiveEnd), cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
                 if (atPduBoundary && Buffered == 0) throw new IscsiTransportException("connection closed by the target");
