@@ -59,10 +59,11 @@ public interface IIscsiConnection : IAsyncDisposable
 
     /// <summary>
     /// Told before the receive loop waits for the network: how many commands sent on this connection wait for nothing
-    /// but the target's answer. With many owed, a transport may hold its wake-up until several answers have come, for a
-    /// short bounded time, so that one wake-up takes several (TCP: SO_RCVLOWAT). The default ignores it.
+    /// but the target's answer, and the bytes those answers bring if they all succeed. With many owed, a transport may
+    /// hold its wake-up until a good part of them has come, for a bounded time, so that one wake-up takes several
+    /// answers (TCP: SO_RCVLOWAT). The default ignores it.
     /// </summary>
-    void ExpectAnswers(int answers) { }
+    void ExpectAnswers(int answers, long bytes) { }
 
     /// <summary>
     /// The core is done with the task's buffer (completed, failed or aborted): release any registration. Also called

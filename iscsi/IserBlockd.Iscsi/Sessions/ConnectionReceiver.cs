@@ -64,7 +64,8 @@ internal sealed class ConnectionReceiver
                         inBurst = false;
                         bursts!.BurstEnded();
                     }
-                    _transport.ExpectAnswers(_connection.Owed.AnswersOnly);
+                    var owed = _connection.Owed;
+                    _transport.ExpectAnswers(owed.AnswersOnly, owed.Bytes);
                 }
                 var receiving = _transport.ReceiveHeaderAsync(token);
                 if (inBurst && !receiving.IsCompleted)

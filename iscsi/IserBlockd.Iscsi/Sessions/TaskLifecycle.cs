@@ -193,6 +193,7 @@ internal sealed class TaskLifecycle
         {
             var windowGrew = _window.Update(expCmdSN, maxCmdSN) && _queue.Count > 0;
             if (EndReceivingLocked(task) is { } endedMeanwhile) return endedMeanwhile with { WakeWriter = windowGrew || endedMeanwhile.WakeWriter };
+            if (task.State == ScsiTaskState.Sent) task.Connection?.Owed.Landed(length);
             var received = task.DataInBytes += length;
             if (!retireIfWhole || received != task.TransferLength || task.State != ScsiTaskState.Sent)
                 return new DataInEnd(received, windowGrew, Retired: false, null, false);

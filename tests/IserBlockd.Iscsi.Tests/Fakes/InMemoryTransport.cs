@@ -85,12 +85,12 @@ public sealed class InMemoryConnection : IIscsiConnection
     public List<uint> Released { get; } = [];
     public bool Disposed { get; private set; }
 
-    /// <summary>Every count of owed answers the receive loop gave before it waited, in order.</summary>
-    public List<int> AnswersExpected { get; } = [];
+    /// <summary>Every count of owed answers (and their bytes) the receive loop gave before it waited, in order.</summary>
+    public List<(int Answers, long Bytes)> AnswersExpected { get; } = [];
 
-    public void ExpectAnswers(int answers)
+    public void ExpectAnswers(int answers, long bytes)
     {
-        lock (AnswersExpected) AnswersExpected.Add(answers);
+        lock (AnswersExpected) AnswersExpected.Add((answers, bytes));
     }
 
     public ValueTask StartFullFeaturePhaseAsync(FullFeaturePhaseContext context, CancellationToken cancellationToken)

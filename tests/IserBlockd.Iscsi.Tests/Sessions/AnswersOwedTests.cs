@@ -24,11 +24,12 @@ public sealed class AnswersOwedTests(ITestOutputHelper output)
         await bed.Target.LastConnection.ReleaseHeldAsync();
         await Task.WhenAll(reads).WaitAsync(TimeSpan.FromSeconds(10));
 
-        // One answer at a time: before each following wait the loop owes one fewer, down to none.
-        await Wait.Until(() => { lock (connection.AnswersExpected) return connection.AnswersExpected.LastOrDefault(-1) == 0; }, "the last count to be 0");
-        int[] seen;
+        // One answer at a time: before each following wait the loop owes one fewer, down to none, and the bytes of
+        // what is owed (a 48-byte header and 512 bytes of data each).
+        await Wait.Until(() => { lock (connection.AnswersExpected) return connection.AnswersExpected.LastOrDefault((-1, -1)) == (0, 0); }, "the last count to be 0");
+        (int, long)[] seen;
         lock (connection.AnswersExpected) seen = [.. connection.AnswersExpected];
-        Assert.Equal(Enumerable.Range(0, 20).Reverse(), seen);
+        Assert.Equal(Enumerable.Range(0, 20).Reverse().Select(n => (n, n * 560L)), seen);
     }
 
     [Fact]
@@ -43,14 +44,21 @@ public sealed class AnswersOwedTests(ITestOutputHelper output)
         owed.Sent(read);
         owed.Sent(smallWrite);
         Assert.Equal(2, owed.AnswersOnly);
+        Assert.Equal(48 + 4096 + 48, owed.Bytes);
         owed.Sent(largeWrite);
         Assert.Equal(0, owed.AnswersOnly);
         owed.Left(largeWrite);
         Assert.Equal(2, owed.AnswersOnly);
         Assert.False(largeWrite.AwaitsR2T);
+
+        // Data that landed is no longer owed, and a task that leaves takes only what was still owed for it.
+        owed.Landed(1024);
+        read.DataInBytes += 1024;
+        Assert.Equal(48 + 3072 + 48, owed.Bytes);
         owed.Left(read);
         owed.Left(smallWrite);
         Assert.Equal(0, owed.AnswersOnly);
+        Assert.Equal(0, owed.Bytes);
 
         // Without R2Ts (InitialR2T=No) the first burst goes unsolicited: a write within it owes only its answer.
         var unsolicited = new AnswersOwed(new NegotiatedParameters { InitialR2T = false, ImmediateData = false, FirstBurstLength = 65536 });

@@ -61,7 +61,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     /// <summary>Whether a receive is held for several answers now (for tests).</summary>
     internal bool HoldingReceive => _coalescing?.Holding ?? false;
 
-    public void ExpectAnswers(int answers) => _coalescing?.Expect(answers);
+    public void ExpectAnswers(int answers, long bytes) => _coalescing?.Expect(answers, bytes);
 
     public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.None;
 
@@ -111,7 +111,6 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         source[..headerLength].CopyTo(_header);
         _receiveStart += total;
-        if (_coalescing != null && CarriesStatus(_header)) _coalescing.Answered();
         _pendingData = BasicHeaderSegment.GetDataSegmentLength(_header);
         return new InboundPdu(_header.AsMemory(0, headerLength));
     }
@@ -228,14 +227,6 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
     }
 
-    /// <summary>A SCSI Response, or a Data-In with the S bit: the end of a command's answer.</summary>
-    private static bool CarriesStatus(ReadOnlySpan<byte> header) => BasicHeaderSegment.GetOpcode(header) switch
-    {
-        IscsiOpcode.ScsiResponse => true,
-        IscsiOpcode.DataIn => (header[1] & 0x01) != 0,
-        _ => false,
-    };
-
     private static IscsiProtocolException Truncated(string what) => new($"connection closed in the middle of a PDU: truncated {what}");
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -243,9 +234,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     {
         try
         {
-            var n = await _stream.ReadAsync(destination, cancellationToken).ConfigureAwait(false);
-            _coalescing?.Delivered(n);
-            return n;
+            return await _stream.ReadAsync(destination, cancellationToken).ConfigureAwait(false);
         }
         catch (IOException e) when (e.InnerException is SocketException s)
         {

@@ -18,10 +18,11 @@ public sealed record TcpTransportOptions
 
     public int CopyThreshold { get; init; } = 16 * 1024;
 
-    /// <summary>With at least this many commands owed an answer, the receive loop's wake-up is held until several
-    /// answers have come (SO_RCVLOWAT, <see cref="ReceiveCoalescing"/>); 0 turns this off. Well above QD1.</summary>
+    /// <summary>With at least this many commands owed an answer, the receive loop's wake-up is held until half the
+    /// bytes of their answers have come (SO_RCVLOWAT, <see cref="ReceiveCoalescing"/>); 0 turns this off. Well above QD1.</summary>
     public int ReceiveCoalescingMinAnswers { get; init; } = 16;
 
-    /// <summary>The longest a held wake-up waits for its answers before the loop takes what is there.</summary>
-    public TimeSpan ReceiveCoalescingWindow { get; init; } = TimeSpan.FromMilliseconds(1);
+    /// <summary>The longest a held wake-up waits when answers do not come as expected (failed READs, a stalled
+    /// target) before the loop takes what is there. Answers that come end a hold long before.</summary>
+    public TimeSpan ReceiveCoalescingWindow { get; init; } = TimeSpan.FromMilliseconds(10);
 }
