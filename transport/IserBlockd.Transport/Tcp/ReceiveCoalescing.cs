@@ -8,8 +8,9 @@ namespace IserBlockd.Transport.Tcp;
 /// wait for the next PDU, SO_RCVLOWAT is raised to half the bytes the owed answers bring if they all succeed (at most
 /// the receive buffer), so that the kernel wakes the loop once for many answers instead of once or twice per answer.
 /// It stays raised from one such wait to the next (a system call only when the figure changes) and goes back to 1
-/// before any read inside a PDU, whose rest must not wait for more than itself, and whenever fewer than
-/// <see cref="TcpTransportOptions.ReceiveCoalescingMinAnswers"/> are owed (QD1 among them: nothing is ever held there).
+/// before any read inside a PDU, whose rest must not wait for more than itself, whenever fewer than
+/// <see cref="TcpTransportOptions.ReceiveCoalescingMinAnswers"/> are owed (QD1 among them: nothing is ever held there),
+/// and when the answers are so large that the hold would not span two of them.
 /// Only answers that do not come (failed READs answer with a status alone, a target that stalls) leave a hold short;
 /// a timer bounds every hold to <see cref="TcpTransportOptions.ReceiveCoalescingWindow"/>. It is armed once per run of
 /// holds, not per hold, so that it costs a wake-up per window, not per I/O.
@@ -58,7 +59,15 @@ internal sealed class ReceiveCoalescing : IDisposable
     /// <paramref name="buffered"/> bytes already here; otherwise puts it back to 1.</summary>
     public void Hold(int buffered)
     {
-        var want = _minAnswers > 0 && _owedAnswers >= _minAnswers ? Math.Min(_owedBytes / 2, _maxBytes) - buffered : 0;
+        long want = 0;
+        if (_minAnswers > 0 && _owedAnswers >= _minAnswers)
+        {
+            // Only where one wake-up can take two answers or more: large answers wake the loop once each anyway, and
+            // holding for them would only add the system calls.
+            want = Math.Min(_owedBytes / 2, _maxBytes);
+            if (want < 2 * (_owedBytes / _owedAnswers)) want = 0;
+            else want -= buffered;
+        }
         if (want <= 1)
         {
             Release();
