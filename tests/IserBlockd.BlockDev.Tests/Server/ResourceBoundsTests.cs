@@ -178,7 +178,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
         for (var i = 0; i < 4; i++) patient.Read((ulong)i * Chunk, Chunk);
         for (var i = 0; i < 4; i++)
         {
-            await Task.Delay(100);
+            Thread.Sleep(100); // on this thread, as above: an await could resume seconds late under load
             Assert.Equal(0u, patient.ReadReply().Error);
         }
     }
@@ -189,7 +189,8 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
         await using var server = ServerWithTwoSecondSendTimeout(out var pool);
 
         // Sends for twice the timeout, each taken up at once: the deadline of the first is long past, but every
-        // send met its own.
+        // send met its own. The pause is a sleep on this thread, not an await: under a loaded test run the thread
+        // pool can take seconds to resume an await, and the client would then really stop taking replies.
         using var client = server.Connect();
         var steady = System.Diagnostics.Stopwatch.StartNew();
         var replies = 0;
@@ -198,7 +199,7 @@ public sealed class ResourceBoundsTests(ITestOutputHelper output)
             for (var i = 0; i < 4; i++) client.Read((ulong)i * Chunk, Chunk);
             for (var i = 0; i < 4; i++) Assert.Equal(0u, client.ReadReply().Error);
             replies += 4;
-            await Task.Delay(20);
+            Thread.Sleep(20);
         }
         output.WriteLine($"{replies} replies over {steady.Elapsed.TotalSeconds:0.0} s");
         Assert.Equal(1, server.Server.ConnectionCount);
