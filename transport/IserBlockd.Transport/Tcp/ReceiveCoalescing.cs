@@ -82,7 +82,7 @@ internal sealed class ReceiveCoalescing : IDisposable
             arm = !_armed;
             _armed = true;
         }
-        if (arm) _deadline.Change(_window, Timeout.InfiniteTimeSpan);
+        if (arm) Arm(_window);
     }
 
     /// <summary>SO_RCVLOWAT back to 1 (the kernel then wakes the loop at once if anything is there).</summary>
@@ -115,7 +115,19 @@ internal sealed class ReceiveCoalescing : IDisposable
             }
             _armed = true;
         }
-        _deadline.Change(again, Timeout.InfiniteTimeSpan);
+        Arm(again);
+    }
+
+    private void Arm(TimeSpan due)
+    {
+        try
+        {
+            _deadline.Change(due, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile with the connection: there is no hold left to bound.
+        }
     }
 
     private bool Set(int bytes)
