@@ -98,7 +98,7 @@ export_lun() {
     info "$name ready: $READY"
 }
 
-step "fio verify, 4 KiB to 1 MiB blocks at QD8, through iserblockd export over TCP on both LUNs"
+step "fio verify, 4 KiB to 1 MiB blocks at QD8 and 4 KiB at QD32, through iserblockd export over TCP on both LUNs"
 export_lun tcp-lun0 0 --portal "$PORTAL" --socket /run/lun0.sock "${ONE_WAY[@]}"
 LUN0=$READY
 export_lun tcp-lun1 1 --portal "$PORTAL" --socket /run/lun1.sock "${MUTUAL[@]}"
@@ -110,7 +110,9 @@ nbdinfo --can flush "$LUN0" || fail "FLUSH is not offered on a LUN whose write c
 nbdinfo --json "$LUN1" | grep -q '"block_size_minimum": 4096' || fail "LUN 1 does not advertise 4096-byte blocks: $(nbdinfo --json "$LUN1")"
 fio_verify verify-lun0 --uri="$LUN0" --rw=randwrite --bsrange=4k-1m --bs_unaligned=0 --iodepth=8 --size=24M --offset=8M
 fio_verify verify-lun1 --uri="$LUN1" --rw=randwrite --bssplit=4k/40:64k/30:1m/30 --iodepth=8 --size=24M
-checked verify "fio crc32c verify 4 KiB-1 MiB at QD8 on 512 B and 4096 B LUNs of LIO"
+# QD32: the receive loop holds its wake-ups for several of LIO's answers (receive coalescing, 16 or more owed)
+fio_verify verify-lun1-qd32 --uri="$LUN1" --rw=randwrite --bs=4k --iodepth=32 --size=16M --offset=32M
+checked verify "fio crc32c verify 4 KiB-1 MiB at QD8 on 512 B and 4096 B LUNs of LIO, and 4 KiB at QD32"
 
 step "UNMAP on the thin backstore: a trimmed range is deallocated in the backing file and reads back zeroes"
 qemu-io -f raw -c "write -P 0x5a 0 8M" "$LUN0" >/dev/null
