@@ -65,9 +65,15 @@ df_before=$(df -B1 --output=size "$MNT" | tail -n1 | tr -d ' ')
 info "df before: $df_before bytes"
 
 step "grow the LUN to 96 MiB at the target; iserblockctl rescan $NODE 1; the kernel device follows"
+# While the LUN is re-created at the target no write may reach it (tgtd answers LOGICAL UNIT NOT SUPPORTED, the kernel
+# logs an I/O error, and ext4's lazy inode-table initialisation writes in the background after mkfs): the filesystem
+# is frozen for that time, as an administrator would freeze it. (A CI run once caught such a write in the gap.)
+fsfreeze -f "$MNT"
+at_exit "fsfreeze -u $MNT 2>/dev/null"
 tgtadm --lld iscsi --mode logicalunit --op delete --tid 1 --lun 1
 truncate -s "$NEW" "$BACKING"
 tgt_lun iscsi 1 1 "$BACKING" 512
+fsfreeze -u "$MNT"
 out=$(iserblockctl rescan "$NODE" 1 2>&1) || fail "iserblockctl rescan $NODE 1 failed: $out"
 info "rescan: $out"
 grep -q "LUN 1: resized from $OLD to $NEW bytes" <<< "$out" || fail "rescan did not report the new size: $out"
