@@ -266,7 +266,14 @@ public sealed class TcpFaultProxy : IAsyncDisposable
 
         public void Cut()
         {
-            Client.LingerState = new LingerOption(true, 0);
+            try
+            {
+                Client.LingerState = new LingerOption(true, 0); // a reset, not an orderly close
+            }
+            catch (ObjectDisposedException)
+            {
+                // The pump closed this pair already (its peer went first): there is nothing left to reset.
+            }
             Client.Dispose();
             Server.Dispose();
         }
