@@ -34,6 +34,12 @@ internal sealed class PinnedSizeClass(PinnedBlockBufferPool pool, int bufferSize
         pool.Release(BufferSize);
     }
 
+    /// <summary>An abandoned buffer's reservation (<see cref="PooledBlockBuffer.Abandon"/>).</summary>
+    public void ReleaseReservation() => pool.Release(BufferSize);
+
+    /// <summary>Takes back an abandoned buffer, whose reservation was released already.</summary>
+    public void TakeBack(PooledBlockBuffer buffer) => Push(buffer);
+
     private void Push(PooledBlockBuffer buffer)
     {
         lock (this)

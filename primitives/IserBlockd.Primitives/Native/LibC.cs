@@ -28,12 +28,19 @@ public static unsafe partial class LibC
 
     // open(2), fcntl(2)
     public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
     public const int O_RDWR = 2;
     public const int O_EXCL = 0x80;
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
+    public const int F_SETPIPE_SZ = 1031;
+
+    // pipe2(2), splice(2), vmsplice(2); SIOCOUTQ (= TIOCOUTQ) for ioctl(2) on a socket
+    public const int SPLICE_F_MOVE = 1;
+    public const int SPLICE_F_NONBLOCK = 2;
+    public const nuint SIOCOUTQ = 0x5411;
 
     // statx(2)
     public const int AT_FDCWD = -100;
@@ -109,6 +116,21 @@ public static unsafe partial class LibC
     /// (Variadic in C; on the Linux ABIs we run on, a trailing integer is passed like a fixed one.)</summary>
     [LibraryImport("libc", SetLastError = true)]
     public static partial int ioctl(int fd, nuint request, nuint argument);
+
+    /// <summary>ioctl(2) whose argument points at an int the kernel fills in (SIOCOUTQ).</summary>
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, int* result);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
+
+    /// <summary>vmsplice(2): the pipe takes references to the user pages, not a copy of them.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint vmsplice(int pipeFd, IoVector* vectors, nuint count, uint flags);
+
+    /// <summary>splice(2) with no offsets (both ends are pipes or sockets).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint splice(int fromFd, long* fromOffset, int toFd, long* toOffset, nuint length, uint flags);
 
     /// <summary>fcntl(2) with an int third argument (variadic in C, passed the same way on x86-64 and arm64).</summary>
     [LibraryImport("libc", SetLastError = true)]

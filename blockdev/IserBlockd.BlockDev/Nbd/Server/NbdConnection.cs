@@ -76,6 +76,8 @@ internal sealed class NbdConnection
     public NbdTransmissionFlags Flags { get; }
     public bool IsBroken => _broken;
     public bool IsClient { get; }
+    /// <summary>Requests read and not yet released.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
     public NbdServerOptions Options => _options;
 
     /// <summary>What all network clients on this export's buffer pool may hold together (null for a kernel socket,
@@ -116,8 +118,12 @@ internal sealed class NbdConnection
         await writer.ConfigureAwait(false);
         if (_shutdownDeadline != null) await _shutdownDeadline.DisposeAsync().ConfigureAwait(false);
         if (_sendWatch != null) await _sendWatch.DisposeAsync().ConfigureAwait(false);
-        await Transport.DisposeAsync().ConfigureAwait(false);
         NbdLog.Disconnected(_logger, Peer, Export, CloseReason);
+        // Payloads the client has not read are still its socket's pages: they (and the socket, to see when they are
+        // read) are kept until it reads them or closes, without holding up the end of the connection.
+        var closing = _writer.Lent.DrainThenAsync(Transport.DisposeAsync);
+        if (closing.IsCompleted) await closing.ConfigureAwait(false);
+        else _writer.Lent.AbandonAll();
     }
 
     private void StopReceiving()
@@ -223,14 +229,41 @@ internal sealed class NbdConnection
         var exportCharge = request.ExportBudgetCharge;
         var clientCharge = request.ClientBudgetCharge;
         request.Reset();
-        if (clientCharge != 0) ClientBudget!.Release(clientCharge);
-        if (exportCharge != 0) Export.Budget.Release(exportCharge);
         lock (_free)
         {
             if (_freeCount < _free.Length) _free[_freeCount++] = request;
         }
-        if (payloadBytes != 0) Interlocked.Add(ref _bytesInFlight, -payloadBytes);
         Interlocked.Decrement(ref _inFlight);
+        ReleaseCharges(payloadBytes, exportCharge, clientCharge);
+    }
+
+    /// <summary>Frees the slot of a request whose READ payload left by page reference and is not read yet: the
+    /// buffer, and the bytes it is charged here and in the budgets, stay held by the returned loan until
+    /// <see cref="ReturnLoan"/>.</summary>
+    public LentPayload ReleaseLending(NbdInFlightRequest request, long end)
+    {
+        var loan = new LentPayload((Buffers.PooledBlockBuffer)request.Buffer!, request.PayloadBytes, request.ExportBudgetCharge, request.ClientBudgetCharge, end);
+        request.Buffer = null;
+        request.PayloadBytes = request.ExportBudgetCharge = request.ClientBudgetCharge = 0;
+        Release(request);
+        return loan;
+    }
+
+    /// <summary>The client has read a lent payload: its buffer goes back to the pool, then its charges.</summary>
+    public void ReturnLoan(in LentPayload loan)
+    {
+        loan.Buffer.Dispose();
+        ReleaseCharges(loan.PayloadBytes, loan.ExportCharge, loan.ClientCharge);
+    }
+
+    /// <summary>A loan's charges, released before its buffer comes back (<see cref="LentReplyPages.AbandonAll"/>).</summary>
+    public void ReturnCharges(in LentPayload loan) => ReleaseCharges(loan.PayloadBytes, loan.ExportCharge, loan.ClientCharge);
+
+    private void ReleaseCharges(long payloadBytes, long exportCharge, long clientCharge)
+    {
+        if (clientCharge != 0) ClientBudget!.Release(clientCharge);
+        if (exportCharge != 0) Export.Budget.Release(exportCharge);
+        if (payloadBytes != 0) Interlocked.Add(ref _bytesInFlight, -payloadBytes);
         var requests = Volatile.Read(ref _waitRequests);
         if (requests != 0 && HasRoom(requests, Volatile.Read(ref _waitBytes)) &&
             Interlocked.CompareExchange(ref _waitRequests, 0, requests) == requests)
@@ -250,6 +283,12 @@ internal sealed class NbdConnection
     private ValueTask WaitForAsync(int requests, long payloadBytes)
     {
         if (HasRoom(requests, payloadBytes)) return ValueTask.CompletedTask;
+        // Payloads the client has read since the writer last looked may be what holds the room.
+        if (_writer.Lent.Any)
+        {
+            if (_writer.Lent.Reclaim() && HasRoom(requests, payloadBytes)) return ValueTask.CompletedTask;
+            _writer.Lent.ReclaimLater(); // and until the client has read them, look again on a timer
+        }
         Volatile.Write(ref _waitBytes, payloadBytes);
         Volatile.Write(ref _waitRequests, requests);
         if (HasRoom(requests, payloadBytes) && Interlocked.Exchange(ref _waitRequests, 0) != 0)

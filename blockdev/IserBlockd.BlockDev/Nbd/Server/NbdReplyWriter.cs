@@ -28,6 +28,10 @@ internal sealed class NbdReplyWriter
     private bool _running, _held, _stopping;
     private readonly LoopWakeSignal _wake = new();
     private readonly Action _wakeFromBurst;
+    /// <summary>READ payloads this long or longer leave by page reference (0: never); see <see cref="LentReplyPages"/>.</summary>
+    private readonly int _pagesThreshold;
+    /// <summary>The reply whose header ends the gathered send and whose payload follows it by page reference.</summary>
+    private NbdInFlightRequest? _paged;
 
     public NbdReplyWriter(NbdConnection connection, bool structuredReplies, NbdServerOptions options)
     {
@@ -37,7 +41,12 @@ internal sealed class NbdReplyWriter
         _buffer = GC.AllocateUninitializedArray<byte>(options.SendBufferSize, pinned: true);
         _gathers = connection.Transport.CanSendGathered;
         _wakeFromBurst = _wake.Set;
+        _pagesThreshold = _gathers && connection.Transport.CanSendPages ? options.SendPagesThreshold : 0;
+        Lent = new LentReplyPages(connection, options.MaxRequestsInFlight);
     }
+
+    /// <summary>Payloads sent by page reference that the client may not have read yet.</summary>
+    public LentReplyPages Lent { get; }
 
     /// <summary>Queues a finished request's reply; wakes the writer unless it is busy or held.</summary>
     public void Enqueue(NbdInFlightRequest request)
@@ -88,9 +97,12 @@ internal sealed class NbdReplyWriter
             if (queue == null)
             {
                 if (Volatile.Read(ref _stopping)) return;
+                // With requests in flight the next send looks again; only an idle connection needs the timer.
+                if (Lent.Any && _connection.InFlight == 0) Lent.ReclaimLater();
                 await _wake.WaitAsync().ConfigureAwait(false);
                 continue;
             }
+            if (Lent.Any) Lent.Reclaim();
             var sending = queue;
             var count = _gathers ? GatherInPlace(ref queue) : GatherCopied(ref queue);
             var index = 0;
@@ -115,11 +127,41 @@ internal sealed class NbdReplyWriter
                 _connection.OnSendFinished();
             }
             _segments.AsSpan(0, count).Clear();
-            // Every request this send carried (sent, or dropped with a broken connection) goes back now.
+            // A payload that follows its header by page reference: as far as the socket takes it now, the rest (if
+            // any) the ordinary way. If any of it left by reference, its buffer is lent until the client reads it.
+            var paged = _paged;
+            _paged = null;
+            var lend = false;
+            if (paged != null && !_connection.IsBroken)
+            {
+                var payload = ReadPayload(paged);
+                _connection.OnSendStarting();
+                try
+                {
+                    var offset = transport.SendPagesNow(payload);
+                    Lent.Sent(offset);
+                    lend = offset > 0;
+                    while (offset < payload.Length && !_connection.IsBroken)
+                    {
+                        var sent = await transport.SendAsync(payload[offset..]).ConfigureAwait(false);
+                        if (sent <= 0) throw new IOException("the transport accepted no bytes");
+                        Lent.Sent(sent);
+                        offset += sent;
+                    }
+                }
+                catch (Exception e)
+                {
+                    _connection.OnSendFailed(e);
+                }
+                _connection.OnSendFinished();
+            }
+            // Every request this send carried (sent, or dropped with a broken connection) goes back now; a payload
+            // that left by page reference stays lent until the client has read it.
             while (sending != queue)
             {
                 var next = sending!.Next;
-                _connection.Release(sending);
+                if (lend && sending == paged) Lent.Lend(sending);
+                else _connection.Release(sending);
                 sending = next;
             }
         }
@@ -140,6 +182,7 @@ internal sealed class NbdReplyWriter
     /// segment not wholly sent (trimmed to what is left of it).</summary>
     private int Advance(int index, int count, int sent)
     {
+        Lent.Sent(sent);
         while (sent > 0 && index < count)
         {
             var length = _segments[index].Length;
@@ -185,8 +228,14 @@ internal sealed class NbdReplyWriter
             var payload = ReadPayload(request);
             if (payload.IsEmpty) continue;
             _segments[count++] = _buffer.AsMemory(headerStart, used - headerStart);
-            _segments[count++] = payload;
             headerStart = used;
+            if (SendsPages(request, payload))
+            {
+                // This send ends with the header; the payload follows by page reference.
+                _paged = request;
+                return count;
+            }
+            _segments[count++] = payload;
             bytes += payload.Length;
         }
         if (used > headerStart) _segments[count++] = _buffer.AsMemory(headerStart, used - headerStart);
@@ -231,6 +280,11 @@ internal sealed class NbdReplyWriter
         if (used > 0) _segments[count++] = _buffer.AsMemory(0, used);
         return count;
     }
+
+    /// <summary>Only the pool's buffers are lent to the kernel: their memory is pinned for the pool's life and is
+    /// not reused until it is returned.</summary>
+    private bool SendsPages(NbdInFlightRequest request, ReadOnlyMemory<byte> payload) =>
+        _pagesThreshold != 0 && payload.Length >= _pagesThreshold && request.Buffer is Buffers.PooledBlockBuffer;
 
     private static ReadOnlyMemory<byte> ReadPayload(NbdInFlightRequest request) =>
         request.Error == 0 && request.Command == NbdCommand.Read && request.Length > 0 ? request.Buffer!.Memory : default;

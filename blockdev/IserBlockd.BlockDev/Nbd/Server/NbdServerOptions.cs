@@ -30,6 +30,12 @@ public sealed record NbdServerOptions
     /// into the send buffer.</summary>
     public int CopyThreshold { get; init; } = 16 << 10;
 
+    /// <summary>On a Unix socket (a local client, or the kernel's NBD socket), READ payloads this long or longer
+    /// leave by page reference (vmsplice + splice) instead of being copied into the socket; their buffers are
+    /// kept until the client has read them (SIOCOUTQ). 0 turns it off. Below this size the copy is cheaper than
+    /// the two extra system calls.</summary>
+    public int SendPagesThreshold { get; init; } = 128 << 10;
+
     /// <summary>SO_SNDBUF for accepted and handed-in sockets (null: the system default). The kernel caps
     /// it at net.core.wmem_max.</summary>
     public int? SocketSendBufferBytes { get; init; } = 4 << 20;

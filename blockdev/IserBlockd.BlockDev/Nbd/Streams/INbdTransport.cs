@@ -32,6 +32,20 @@ public interface INbdTransport : IAsyncDisposable
     /// are only read during the call. Failures throw. Only when <see cref="CanSendGathered"/>.</summary>
     int SendGatheredNow(ReadOnlySpan<ReadOnlyMemory<byte>> segments) => throw new NotSupportedException();
 
+    /// <summary>True when <see cref="SendPagesNow"/> works (a Unix socket): a READ payload leaves by reference to its
+    /// memory's pages instead of being copied into the socket.</summary>
+    bool CanSendPages => false;
+
+    /// <summary>Sends as much of <paramref name="payload"/> as the connection takes now without waiting, by reference
+    /// to its pages (<c>vmsplice</c> into a pipe, <c>splice</c> into the socket), and returns how many bytes (0: none
+    /// now, or this transport cannot; the caller sends the rest the ordinary way). The memory must not move or
+    /// change until <see cref="UnreadBytes"/> shows the peer has read past it. Only when <see cref="CanSendPages"/>.</summary>
+    int SendPagesNow(ReadOnlyMemory<byte> payload) => 0;
+
+    /// <summary>What was sent and the peer has not read yet, in the kernel's own accounting (SIOCOUTQ), which
+    /// counts at least every byte still queued; -1 when unknown.</summary>
+    long UnreadBytes => -1;
+
     /// <summary>Stops receiving: a pending or later receive returns 0. Sends still work, so in-flight
     /// replies can be delivered before closing.</summary>
     void ShutdownReceive();

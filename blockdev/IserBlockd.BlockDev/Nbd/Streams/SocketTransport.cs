@@ -17,6 +17,9 @@ public sealed unsafe class SocketTransport : INbdTransport
     private readonly SafeSocketHandle _handle;
     private readonly MemoryHandle[] _pins = new MemoryHandle[INbdTransport.MaxGatheredSegments];
     private int _disposed;
+    /// <summary>Created at the first <see cref="SendPagesNow"/>; null after that when none could be made.</summary>
+    private PageSplicePipe? _pages;
+    private bool _pagesTried;
 
     public SocketTransport(Socket socket) : this(socket, null, null)
     {
@@ -111,6 +114,57 @@ public sealed unsafe class SocketTransport : INbdTransport
         }
     }
 
+    /// <summary>A Unix socket keeps spliced pages as references until the peer reads them, and SIOCOUTQ tells when it
+    /// has. (TCP would not do: on loopback its acknowledgement comes before the peer reads, and the peer's queue
+    /// would still hold the pages.)</summary>
+    public bool CanSendPages => _socket.AddressFamily == AddressFamily.Unix;
+
+    public int SendPagesNow(ReadOnlyMemory<byte> payload)
+    {
+        if (!CanSendPages || payload.IsEmpty) return 0;
+        var addedRef = false;
+        try
+        {
+            _handle.DangerousAddRef(ref addedRef);
+            var fd = (int)_handle.DangerousGetHandle();
+            if (!_pagesTried)
+            {
+                _pagesTried = true;
+                // The runtime makes the socket non-blocking for its engine; a blocking one would stall the writer here.
+                if ((LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0) _pages = PageSplicePipe.TryCreate();
+            }
+            if (_pages == null) return 0;
+            using var pin = payload.Pin();
+            return _pages.Send(fd, (byte*)pin.Pointer, payload.Length);
+        }
+        finally
+        {
+            if (addedRef) _handle.DangerousRelease();
+        }
+    }
+
+    public long UnreadBytes
+    {
+        get
+        {
+            var addedRef = false;
+            try
+            {
+                _handle.DangerousAddRef(ref addedRef);
+                int queued;
+                return LibC.ioctl((int)_handle.DangerousGetHandle(), LibC.SIOCOUTQ, &queued) == 0 ? queued : -1;
+            }
+            catch (ObjectDisposedException)
+            {
+                return -1;
+            }
+            finally
+            {
+                if (addedRef) _handle.DangerousRelease();
+            }
+        }
+    }
+
     public void ShutdownReceive()
     {
         try { _socket.Shutdown(SocketShutdown.Receive); }
@@ -128,7 +182,10 @@ public sealed unsafe class SocketTransport : INbdTransport
     public ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
             _socket.Dispose();
+            _pages?.Dispose();
+        }
         return ValueTask.CompletedTask;
     }
 
