@@ -23,7 +23,8 @@ internal sealed class ReceiveCoalescing : IDisposable
     private readonly int _minAnswers;
     private readonly int _maxBytes;
     private readonly TimeSpan _window;
-    private readonly Timer _deadline;
+    /// <summary>Created at the first hold: login and discovery connections never hold.</summary>
+    private Timer? _deadline;
     private readonly object _lock = new();
     private readonly byte[] _option = new byte[sizeof(int)];
     private int _owedAnswers;
@@ -42,7 +43,6 @@ internal sealed class ReceiveCoalescing : IDisposable
         _minAnswers = options.ReceiveCoalescingMinAnswers;
         _window = options.ReceiveCoalescingWindow;
         _maxBytes = maxBytes;
-        _deadline = new Timer(static s => ((ReceiveCoalescing)s!).OnDeadline(), this, Timeout.Infinite, Timeout.Infinite);
     }
 
     /// <summary>Whether SO_RCVLOWAT is raised now (for tests).</summary>
@@ -122,6 +122,8 @@ internal sealed class ReceiveCoalescing : IDisposable
     {
         try
         {
+            // Only the receive loop arms a timer that does not exist yet (the timer's own re-arming finds it made).
+            _deadline ??= new Timer(static s => ((ReceiveCoalescing)s!).OnDeadline(), this, Timeout.Infinite, Timeout.Infinite);
             _deadline.Change(due, Timeout.InfiniteTimeSpan);
         }
         catch (ObjectDisposedException)
@@ -149,6 +151,6 @@ internal sealed class ReceiveCoalescing : IDisposable
     public void Dispose()
     {
         lock (_lock) _disposed = true;
-        _deadline.Dispose();
+        _deadline?.Dispose();
     }
 }
