@@ -129,7 +129,7 @@ public sealed class ReceiveCoalescingTests : IAsyncLifetime
     [InlineData(0, 0)]
     [InlineData(1, 4144)]
     [InlineData(15, 15 * 4144)]
-    [InlineData(32, 32 * (48 + 65536))] // 64 KiB READs: a hold would not span two answers
+    [InlineData(32, 32 * (48 + 32768))] // 32 KiB READs: a hold of the receive buffer would not span two answers
     public async Task Few_or_large_answers_owed_are_never_held(int owed, long bytes)
     {
         await using var connection = Connect(TimeSpan.FromHours(1));
@@ -145,6 +145,8 @@ public sealed class ReceiveCoalescingTests : IAsyncLifetime
     [Theory]
     [InlineData(20, 20 * (48 + 512), 10 * (48 + 512))]
     [InlineData(40, 40 * (48 + 4096), 64 * 1024)] // no more than the receive buffer takes
+    [InlineData(1, 48 + 65536, (48 + 65536) / 2)] // one 64 KiB READ: its Data-In is read straight into its buffer...
+    [InlineData(8, 8 * (48 + (1 << 20)), 512 * 1024)] // ...so large READs hold for up to two 256 KiB segments
     public async Task A_hold_is_for_half_the_bytes_owed(int answers, long bytes, int lowWater)
     {
         await using var connection = Connect(TimeSpan.FromHours(1));

@@ -10,7 +10,10 @@ namespace IserBlockd.Transport.Tcp;
 /// It stays raised from one such wait to the next (a system call only when the figure changes) and goes back to 1
 /// before any read inside a PDU, whose rest must not wait for more than itself, whenever fewer than
 /// <see cref="TcpTransportOptions.ReceiveCoalescingMinAnswers"/> are owed (QD1 among them: nothing is ever held there),
-/// and when the answers are so large that the hold would not span two of them.
+/// and when the answers are so large that the hold would not span two of them. Large READs (64 KiB or more on
+/// average) are the exception at any depth: their Data-In is read straight into the task's buffer, not through the
+/// receive buffer, and each segment (256 KiB from most targets) would wake the loop once; the hold is for half the
+/// bytes owed up to 512 KiB, about two segments.
 /// Only answers that do not come (failed READs answer with a status alone, a target that stalls) leave a hold short;
 /// a timer bounds every hold to <see cref="TcpTransportOptions.ReceiveCoalescingWindow"/>. It is armed once per run of
 /// holds, not per hold, so that it costs a wake-up per window, not per I/O.
@@ -18,6 +21,10 @@ namespace IserBlockd.Transport.Tcp;
 internal sealed class ReceiveCoalescing : IDisposable
 {
     private const int SolSocket = 1, SoRcvLowat = 18;
+    /// <summary>An average answer this large is a READ whose data goes straight into its buffer.</summary>
+    private const int LargeAnswer = 64 << 10;
+    /// <summary>The most a hold for large READs waits for: two 256 KiB Data-In segments.</summary>
+    private const int LargeHold = 512 << 10;
 
     private readonly Socket _socket;
     private readonly int _minAnswers;
@@ -60,7 +67,12 @@ internal sealed class ReceiveCoalescing : IDisposable
     public void Hold(int buffered)
     {
         long want = 0;
-        if (_minAnswers > 0 && _owedAnswers >= _minAnswers)
+        if (_minAnswers > 0 && _owedAnswers > 0 && _owedBytes / _owedAnswers >= LargeAnswer)
+        {
+            // Large READs: each Data-In segment (256 KiB from most targets) would wake the loop once; hold for two.
+            want = Math.Min(_owedBytes / 2, LargeHold) - buffered;
+        }
+        else if (_minAnswers > 0 && _owedAnswers >= _minAnswers)
         {
             // Only where one wake-up can take two answers or more: large answers wake the loop once each anyway, and
             // holding for them would only add the system calls.

@@ -18,8 +18,9 @@ public sealed record TcpTransportOptions
 
     public int CopyThreshold { get; init; } = 16 * 1024;
 
-    /// <summary>With at least this many commands owed an answer, the receive loop's wake-up is held until half the
-    /// bytes of their answers have come (SO_RCVLOWAT, <see cref="ReceiveCoalescing"/>); 0 turns this off. Well above QD1.</summary>
+    /// <summary>With at least this many commands owed an answer (or READs of 64 KiB or more, at any depth), the receive
+    /// loop's wake-up is held until half the bytes of their answers have come (SO_RCVLOWAT, <see cref="ReceiveCoalescing"/>);
+    /// 0 turns this off. Well above QD1.</summary>
     public int ReceiveCoalescingMinAnswers { get; init; } = 16;
 
     /// <summary>The longest a held wake-up waits when answers do not come as expected (failed READs, a stalled
