@@ -193,6 +193,31 @@ public sealed class TcpIscsiConnectionTests : IAsyncLifetime
         Assert.True(direct >= data.Length - 64 * 1024, $"only {direct} of {data.Length} bytes were read straight into the task buffer");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task With_large_answers_owed_a_read_at_the_pdu_boundary_leaves_the_data_segment_in_the_socket(bool largeOwed)
+    {
+        var data = new byte[96 << 10]; // all of it fits the socket's default receive buffer
+        Random.Shared.NextBytes(data);
+        // Four 96 KiB READs owed; or as many 4 KiB answers, where reading ahead saves system calls.
+        _connection.ExpectAnswers(4, largeOwed ? 4L * data.Length : 4 * 4096);
+        await _peer.SendAsync(Frame(DataInHeader(data.Length), data, false, false));
+        await Wait.Until(() => _client.Available >= data.Length, "the PDU to wait whole in the socket");
+        await _connection.ReceiveHeaderAsync(default);
+        var destination = new byte[data.Length];
+        await _connection.ReceiveDataAsync(destination, default);
+        Assert.Equal(data, destination);
+        var first = _stream.Reads[0].Count;
+        var direct = _stream.Reads.Where(r => ReferenceEquals(r.Array, destination)).Sum(r => r.Count);
+        if (largeOwed)
+        {
+            Assert.InRange(first, 48, 512);
+            Assert.True(direct >= data.Length - 512, $"{direct} of {data.Length} bytes read straight into the task buffer");
+        }
+        else Assert.True(first > 32 << 10, $"the first read took {first} bytes: reading ahead is for small answers");
+    }
+
     [Fact]
     public async Task A_data_segment_longer_than_we_receive_is_refused_before_any_memory_is_taken_for_it()
     {

@@ -45,6 +45,8 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private int _disposed;
     /// <summary>Null when the stream is not a socket's (tests, fuzzing) or coalescing is off.</summary>
     private readonly ReceiveCoalescing? _coalescing;
+    /// <summary>The receive loop's last word: the answers owed average <see cref="LargeAnswer"/> or more.</summary>
+    private bool _largeAnswersOwed;
 
     public TcpIscsiConnection(Stream stream, EndPoint? localEndPoint, EndPoint? remoteEndPoint, TcpTransportOptions? options = null)
     {
@@ -61,7 +63,19 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     /// <summary>Whether a receive is held for several answers now (for tests).</summary>
     internal bool HoldingReceive => _coalescing?.Holding ?? false;
 
-    public void ExpectAnswers(int answers, long bytes) => _coalescing?.Expect(answers, bytes);
+    public void ExpectAnswers(int answers, long bytes)
+    {
+        _largeAnswersOwed = answers > 0 && bytes >= (long)answers * LargeAnswer;
+        _coalescing?.Expect(answers, bytes);
+    }
+
+    /// <summary>An average owed answer this large or larger is a READ's Data-In that is read straight into its task's
+    /// buffer; what a read at the PDU boundary takes of it would go through the receive buffer and a second copy.</summary>
+    private const int LargeAnswer = 64 << 10;
+
+    /// <summary>What a read at a PDU boundary takes while large answers are owed: the header and its digest, with room
+    /// for an AHS, and not much of the data segment behind it.</summary>
+    private const int BoundaryReadWhileLargeAnswersOwed = 512;
 
     public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.None;
 
@@ -215,7 +229,10 @@ public sealed class TcpIscsiConnection : IIscsiConnection
             // no more than its rest.
             if (atPduBoundary) _coalescing?.Hold(Buffered);
             else _coalescing?.Release();
-            var n = await ReadAsync(_receive.AsMemory(_receiveEnd), cancellationToken).ConfigureAwait(false);
+            var room = _receive.AsMemory(_receiveEnd);
+            if (atPduBoundary && _largeAnswersOwed)
+                room = room[..Math.Min(room.Length, Math.Max(count - Buffered, BoundaryReadWhileLargeAnswersOwed))];
+            var n = await ReadAsync(room, cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
                 if (atPduBoundary && Buffered == 0) throw new IscsiTransportException("connection closed by the target");
