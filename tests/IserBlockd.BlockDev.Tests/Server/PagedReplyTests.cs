@@ -111,6 +111,43 @@ public class PagedReplyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_connection_that_ends_with_replies_unread_releases_their_charges_but_not_their_memory()
+    {
+        var (device, pool) = PatternedDevice();
+        await using var server = new NbdServer(null, new TestLoggerFactory(output));
+        var export = new NbdExport("", device);
+        var (leavingEnd, serverEnd) = SocketPair.Create();
+        var serving = server.ServeTransmissionAsync(new SocketTransport(serverEnd, 8 << 20, null), export, false);
+        using var leaving = RawNbdClient.ForTransmission(leavingEnd, Size);
+
+        ReadRegionsWithoutTakingReplies(leaving, structured: false);
+        leaving.Disconnect(); // the connection ends; its four replies wait unread in the socket
+        await serving.WaitAsync(TimeSpan.FromSeconds(30));
+        // Charged to nobody now, as a copy the kernel held would be...
+        Assert.Equal(0, pool.RentedBytes);
+        var allocated = pool.AllocatedBytes;
+
+        // ...but not reused: another client's reads of other data take new memory.
+        var (otherEnd, otherServerEnd) = SocketPair.Create();
+        var other = server.ServeTransmissionAsync(new SocketTransport(otherServerEnd, 8 << 20, null), export, false);
+        using (var client = RawNbdClient.ForTransmission(otherEnd, Size))
+        {
+            var zeros = new byte[Region];
+            for (var i = 0; i < Regions; i++) client.Read((ulong)(Regions + i) * Region, Region);
+            for (var i = 0; i < Regions; i++) Assert.Equal(zeros, client.ReadReply().Data);
+            client.Disconnect();
+        }
+        await other.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(pool.AllocatedBytes > allocated, "the other client's reads reused the unread replies' memory");
+
+        for (var i = 0; i < Regions; i++)
+        {
+            var reply = leaving.ReadReply();
+            Assert.True(reply.Data.AsSpan().IndexOfAnyExcept((byte)(i + 1)) < 0, $"unread reply {i} changed after its connection ended");
+        }
+    }
+
+    [Fact]
     public async Task Payloads_below_the_threshold_are_copied_and_returned_at_once()
     {
         var (device, pool) = PatternedDevice();
