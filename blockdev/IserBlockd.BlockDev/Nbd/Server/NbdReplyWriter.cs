@@ -138,6 +138,8 @@ internal sealed class NbdReplyWriter
                 _connection.OnSendStarting();
                 try
                 {
+                    // Until it says how far it got: a failure part-way may have left pages in the socket.
+                    lend = true;
                     var offset = transport.SendPagesNow(payload);
                     Lent.Sent(offset);
                     lend = offset > 0;
