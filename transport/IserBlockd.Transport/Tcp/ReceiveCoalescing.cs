@@ -21,8 +21,13 @@ namespace IserBlockd.Transport.Tcp;
 internal sealed class ReceiveCoalescing : IDisposable
 {
     private const int SolSocket = 1, SoRcvLowat = 18;
-    /// <summary>An average answer this large is a READ whose data goes straight into its buffer.</summary>
-    private const int LargeAnswer = 64 << 10;
+    /// <summary>An average owed answer this large is a READ whose Data-In goes straight into its task's buffer, not
+    /// through the receive buffer (the hold for it is not bounded by that buffer, and a read at a PDU boundary should
+    /// take little of it).</summary>
+    public const int LargeAnswer = 64 << 10;
+
+    /// <summary>Whether the answers owed average <see cref="LargeAnswer"/> or more.</summary>
+    public static bool AreLarge(int answers, long bytes) => answers > 0 && bytes >= (long)answers * LargeAnswer;
     /// <summary>The most a hold for large READs waits for: two 256 KiB Data-In segments.</summary>
     private const int LargeHold = 512 << 10;
 
@@ -67,18 +72,21 @@ internal sealed class ReceiveCoalescing : IDisposable
     public void Hold(int buffered)
     {
         long want = 0;
-        if (_minAnswers > 0 && _owedAnswers > 0 && _owedBytes / _owedAnswers >= LargeAnswer)
+        if (_minAnswers > 0 && _owedAnswers > 0)
         {
-            // Large READs: each Data-In segment (256 KiB from most targets) would wake the loop once; hold for two.
-            want = Math.Min(_owedBytes / 2, LargeHold) - buffered;
-        }
-        else if (_minAnswers > 0 && _owedAnswers >= _minAnswers)
-        {
-            // Only where one wake-up can take two answers or more: large answers wake the loop once each anyway, and
-            // holding for them would only add the system calls.
-            want = Math.Min(_owedBytes / 2, _maxBytes);
-            if (want < 2 * (_owedBytes / _owedAnswers)) want = 0;
-            else want -= buffered;
+            var average = _owedBytes / _owedAnswers;
+            if (AreLarge(_owedAnswers, _owedBytes))
+            {
+                // Large READs: each Data-In segment (256 KiB from most targets) would wake the loop once; hold for two.
+                want = Math.Min(_owedBytes / 2, LargeHold) - buffered;
+            }
+            else if (_owedAnswers >= _minAnswers)
+            {
+                // Only where one wake-up can take two answers or more: large answers wake the loop once each anyway,
+                // and holding for them would only add the system calls.
+                want = Math.Min(_owedBytes / 2, _maxBytes);
+                want = want < 2 * average ? 0 : want - buffered;
+            }
         }
         if (want <= 1)
         {

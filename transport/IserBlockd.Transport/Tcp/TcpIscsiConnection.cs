@@ -45,7 +45,8 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private int _disposed;
     /// <summary>Null when the stream is not a socket's (tests, fuzzing) or coalescing is off.</summary>
     private readonly ReceiveCoalescing? _coalescing;
-    /// <summary>The receive loop's last word: the answers owed average <see cref="LargeAnswer"/> or more.</summary>
+    /// <summary>The receive loop's last word: the answers owed are large READs (<see cref="ReceiveCoalescing.AreLarge"/>),
+    /// so what a read at a PDU boundary takes of a data segment would go through the receive buffer and a second copy.</summary>
     private bool _largeAnswersOwed;
 
     public TcpIscsiConnection(Stream stream, EndPoint? localEndPoint, EndPoint? remoteEndPoint, TcpTransportOptions? options = null)
@@ -65,13 +66,9 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     public void ExpectAnswers(int answers, long bytes)
     {
-        _largeAnswersOwed = answers > 0 && bytes >= (long)answers * LargeAnswer;
+        _largeAnswersOwed = ReceiveCoalescing.AreLarge(answers, bytes);
         _coalescing?.Expect(answers, bytes);
     }
-
-    /// <summary>An average owed answer this large or larger is a READ's Data-In that is read straight into its task's
-    /// buffer; what a read at the PDU boundary takes of it would go through the receive buffer and a second copy.</summary>
-    private const int LargeAnswer = 64 << 10;
 
     /// <summary>What a read at a PDU boundary takes while large answers are owed: the header and its digest, with room
     /// for an AHS, and not much of the data segment behind it.</summary>

@@ -253,7 +253,7 @@ internal sealed class NbdConnection
     public void ReturnLoan(in LentPayload loan)
     {
         loan.Buffer.Dispose();
-        ReleaseCharges(loan.PayloadBytes, loan.ExportCharge, loan.ClientCharge);
+        ReturnCharges(loan);
     }
 
     /// <summary>A loan's charges, released before its buffer comes back (<see cref="LentReplyPages.AbandonAll"/>).</summary>
