@@ -1,20 +1,45 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using IserBlockd.Primitives.Splicing;
 
 namespace IserBlockd.BlockDev.Buffers;
 
-/// <summary>A rented buffer: pinned memory and the owner object both live as long as the pool.</summary>
-internal sealed class PooledBlockBuffer(PinnedSizeClass owner, byte[] array, int offset, int capacity) : IMemoryOwner<byte>
+/// <summary>A rented buffer: pinned memory and the owner object both live as long as the pool. Its memory names
+/// it as owner (a <see cref="MemoryManager{T}"/>), so a receive given a slice can find the buffer's
+/// <see cref="PayloadPipe"/> once a READ reply that leaves by splice has armed it (<see cref="ArmPipe"/>).</summary>
+internal sealed unsafe class PooledBlockBuffer(PinnedSizeClass owner, byte[] array, int offset, int capacity)
+    : MemoryManager<byte>, IPayloadPipeCarrier
 {
     private int _length;
     private int _rented;
+    /// <summary>Made at the first <see cref="ArmPipe"/> and kept with the buffer; null when none could be made.</summary>
+    private PayloadPipe? _pipe;
+    private bool _pipeTried;
+    private bool _pipeArmed;
 
-    public Memory<byte> Memory
+    public override Memory<byte> Memory
     {
         get
         {
             if (Volatile.Read(ref _rented) == 0) throw new ObjectDisposedException(nameof(PooledBlockBuffer));
-            return new Memory<byte>(array, offset, _length);
+            return CreateMemory(_length);
         }
+    }
+
+    public override Span<byte> GetSpan() => new(array, offset, _length);
+
+    /// <summary>The slab is allocated pinned: nothing to do but point into it.</summary>
+    public override MemoryHandle Pin(int elementIndex = 0) =>
+        new(Unsafe.AsPointer(ref array[offset + elementIndex]));
+
+    public override void Unpin()
+    {
+    }
+
+    protected override bool TryGetArray(out ArraySegment<byte> segment)
+    {
+        segment = new ArraySegment<byte>(array, offset, _length);
+        return true;
     }
 
     internal void OnRented(int length)
@@ -23,8 +48,46 @@ internal sealed class PooledBlockBuffer(PinnedSizeClass owner, byte[] array, int
         Volatile.Write(ref _rented, 1);
     }
 
-    public void Dispose()
+    /// <summary>The pipe a receive may splice this buffer's bytes into, while armed.</summary>
+    public PayloadPipe? PayloadPipe => _pipeArmed ? _pipe : null;
+
+    /// <summary>Larger buffers are not piped: a pipe's pages are counted against the user (fs.pipe-user-pages-*), and
+    /// a pipe beyond fs.pipe-max-size (1 MiB) needs privilege. Reads of 1 MiB and less are what clients send most.</summary>
+    private const int MaxPipedCapacity = 4 << 20;
+
+    /// <summary>Lets a receive splice this rental's bytes into the buffer's pipe (made now if it has none); false when
+    /// no pipe could be made.</summary>
+    internal bool ArmPipe()
     {
+        if (!_pipeTried)
+        {
+            _pipeTried = true;
+            if (capacity <= MaxPipedCapacity) _pipe = PayloadPipe.TryCreate(capacity);
+        }
+        _pipeArmed = _pipe is { IsBroken: false };
+        return _pipeArmed;
+    }
+
+    /// <summary>The whole rental is in the pipe (it can be spliced on as it is); or else, what is in the pipe goes into
+    /// the buffer now and the pipe is disarmed.</summary>
+    internal bool SettlePipe()
+    {
+        if (!_pipeArmed) return false;
+        var pipe = _pipe!;
+        if (pipe.Start == 0 && pipe.End == _length && _length > 0) return true;
+        _pipeArmed = false;
+        if (pipe.Length > 0) pipe.MoveIntoBuffer(GetSpan());
+        return false;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        // A rental that ended with bytes still in the pipe (a failed READ, a reply never sent) must not pass them on.
+        if (_pipeArmed)
+        {
+            _pipeArmed = false;
+            if (_pipe!.Length > 0) _pipe.Clear();
+        }
         var state = Interlocked.Exchange(ref _rented, 0);
         if (state == 1) owner.Return(this);
         else if (state == Abandoned) owner.TakeBack(this);
@@ -34,7 +97,7 @@ internal sealed class PooledBlockBuffer(PinnedSizeClass owner, byte[] array, int
 
     /// <summary>The kernel still holds this buffer's pages (a reply sent by reference that a client we are done with
     /// has not read): the pool's reservation is released now, as if returned, but the memory is kept out of use
-    /// until <see cref="Dispose"/>, once the client has read or dropped it. Meanwhile the pool grows rather than
+    /// until <see cref="IDisposable.Dispose"/>, once the client has read or dropped it. Meanwhile the pool grows rather than
     /// reuse it.</summary>
     internal void Abandon()
     {

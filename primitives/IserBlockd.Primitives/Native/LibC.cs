@@ -41,6 +41,8 @@ public static unsafe partial class LibC
     public const int SPLICE_F_MOVE = 1;
     public const int SPLICE_F_NONBLOCK = 2;
     public const nuint SIOCOUTQ = 0x5411;
+    /// <summary>Bytes waiting to be read (= SIOCINQ on a socket).</summary>
+    public const nuint FIONREAD = 0x541B;
 
     // statx(2)
     public const int AT_FDCWD = -100;

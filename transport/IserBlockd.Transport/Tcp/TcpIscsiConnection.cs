@@ -7,6 +7,8 @@ using IserBlockd.Iscsi;
 using IserBlockd.Iscsi.Negotiation;
 using IserBlockd.Iscsi.Pdu;
 using IserBlockd.Iscsi.ConnectionPort;
+using IserBlockd.Primitives.Native;
+using IserBlockd.Primitives.Splicing;
 
 namespace IserBlockd.Transport.Tcp;
 
@@ -45,6 +47,10 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private int _disposed;
     /// <summary>Null when the stream is not a socket's (tests, fuzzing) or coalescing is off.</summary>
     private readonly ReceiveCoalescing? _coalescing;
+    /// <summary>The stream's socket, for splicing Data-In into a payload pipe; null when the stream is not a socket's.</summary>
+    private readonly Socket? _socket;
+    private bool _spliceChecked;
+    private bool _canSplice;
     /// <summary>The receive loop's last word: the answers owed are large READs (<see cref="ReceiveCoalescing.AreLarge"/>),
     /// so what a read at a PDU boundary takes of a data segment would go through the receive buffer and a second copy.</summary>
     private bool _largeAnswersOwed;
@@ -57,8 +63,9 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         _send = new byte[Math.Max(_options.SendBufferSize, MaxHeaderLength * 2)];
         LocalEndPoint = localEndPoint;
         RemoteEndPoint = remoteEndPoint;
-        if (stream is NetworkStream { Socket: var socket } && _options.ReceiveCoalescingMinAnswers > 0)
-            _coalescing = new ReceiveCoalescing(socket, _options, _receive.Length);
+        _socket = (stream as NetworkStream)?.Socket;
+        if (_socket != null && _options.ReceiveCoalescingMinAnswers > 0)
+            _coalescing = new ReceiveCoalescing(_socket, _options, _receive.Length);
     }
 
     /// <summary>Whether a receive is held for several answers now (for tests).</summary>
@@ -70,9 +77,9 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         _coalescing?.Expect(answers, bytes);
     }
 
-    /// <summary>What a read at a PDU boundary takes while large answers are owed: the header and its digest, with room
-    /// for an AHS, and not much of the data segment behind it.</summary>
-    private const int BoundaryReadWhileLargeAnswersOwed = 512;
+    /// <summary>What a read at a PDU boundary takes while large answers are owed: the header and its digest, nothing of
+    /// the data segment behind it, which goes straight into its task's buffer or pipe (an AHS is read after).</summary>
+    private int BoundaryReadWhileLargeAnswersOwed => BasicHeaderSegment.Length + (_headerDigest ? PduLayout.DigestLength : 0);
 
     public IscsiTransportCapabilities Capabilities => IscsiTransportCapabilities.None;
 
@@ -153,20 +160,29 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         var trailer = PduLayout.Padding(length) + (_dataDigest ? PduLayout.DigestLength : 0);
 
+        // Into a payload pipe (a READ whose reply leaves by splice): the socket's pages move on, nothing is copied
+        // here. What the pipe does not take goes into the buffer, after what the pipe holds.
+        var filled = 0;
+        if (!destination.IsEmpty && PipeFor(destination, out var owner, out var start) is { } pipe)
+        {
+            filled = await SpliceIntoAsync(pipe, length, cancellationToken).ConfigureAwait(false);
+            if (filled < length) pipe.MoveIntoBuffer(owner!.GetSpan());
+        }
+
         // What is already buffered is copied; a large remainder is read from the socket straight into place.
-        var copied = Math.Min(Buffered, length);
-        _receive.AsSpan(_receiveStart, copied).CopyTo(target.Span);
+        var copied = Math.Min(Buffered, length - filled);
+        _receive.AsSpan(_receiveStart, copied).CopyTo(target.Span[filled..]);
         _receiveStart += copied;
-        var remaining = length - copied;
+        filled += copied;
+        var remaining = length - filled;
         if (remaining > 0 && remaining + trailer <= _receive.Length / 2)
         {
             await FillAsync(remaining, atPduBoundary: false, cancellationToken, length).ConfigureAwait(false);
-            _receive.AsSpan(_receiveStart, remaining).CopyTo(target.Span[copied..]);
+            _receive.AsSpan(_receiveStart, remaining).CopyTo(target.Span[filled..]);
             _receiveStart += remaining;
         }
-        else
+        else if (remaining > 0)
         {
-            var filled = copied;
             _coalescing?.Release();
             while (filled < length)
             {
@@ -190,6 +206,117 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         }
         _receiveStart += trailer;
         return target;
+    }
+
+    /// <summary>The pipe a data segment for <paramref name="destination"/> goes into, or null: only a socket's stream,
+    /// without data digests (the bytes never pass through here to be summed), and only where the segment continues
+    /// what the pipe holds. A segment that lands on bytes the pipe holds (a retried command) first moves them into
+    /// the buffer, where a plain receive would have overwritten them.</summary>
+    private PayloadPipe? PipeFor(Memory<byte> destination, out MemoryManager<byte>? owner, out int start)
+    {
+        start = 0;
+        owner = null;
+        if (_dataDigest || !CanSplice) return null;
+        var pipe = PayloadPipe.Behind(destination, out owner, out start);
+        if (pipe == null) return null;
+        if (start < pipe.End) pipe.MoveIntoBuffer(owner!.GetSpan());
+        return start == pipe.End && pipe.Start == 0 ? pipe : null;
+    }
+
+    /// <summary>Whether the socket's descriptor is non-blocking (the runtime's engine makes it so), so that a splice
+    /// from it never stalls the receive loop. Looked at once.</summary>
+    private bool CanSplice
+    {
+        get
+        {
+            if (_spliceChecked) return _canSplice;
+            _spliceChecked = true;
+            if (_socket != null) _canSplice = WithDescriptor(static fd => (LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0 ? 1 : 0) == 1;
+            return _canSplice;
+        }
+    }
+
+    /// <summary>Moves the data segment from the socket into <paramref name="pipe"/>: first what the receive buffer
+    /// already holds (copied), then the rest by splice. Returns how much went in; less than <paramref name="length"/>
+    /// only when the pipe is full.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> SpliceIntoAsync(PayloadPipe pipe, int length, CancellationToken cancellationToken)
+    {
+        var filled = 0;
+        var buffered = Math.Min(Buffered, length);
+        if (buffered > 0)
+        {
+            filled = pipe.Append(_receive.AsSpan(_receiveStart, buffered));
+            _receiveStart += filled;
+            if (filled < buffered) return filled;
+        }
+        while (filled < length)
+        {
+            // Splice takes what is there whatever SO_RCVLOWAT says; a hold is released only before waiting for the rest.
+            var moved = SpliceFromSocket(pipe, length - filled);
+            if (moved > 0)
+            {
+                filled += moved;
+                continue;
+            }
+            if (moved == 0) throw Truncated($"data segment ({filled} of {length} bytes)");
+            // Nothing moved: the pipe is full (the socket has bytes), or the socket is empty (wait for it).
+            if (WithDescriptor(BytesWaiting) > 0) return filled;
+            _coalescing?.Release();
+            await ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        }
+        return filled;
+    }
+
+    private int SpliceFromSocket(PayloadPipe pipe, int length)
+    {
+        var handle = _socket!.SafeHandle;
+        var addedRef = false;
+        try
+        {
+            handle.DangerousAddRef(ref addedRef);
+            return pipe.SpliceFrom((int)handle.DangerousGetHandle(), length);
+        }
+        catch (IOException e)
+        {
+            throw new IscsiTransportException($"receive failed: {e.Message}", e);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new IscsiTransportException("connection closed", e);
+        }
+        finally
+        {
+            if (addedRef) handle.DangerousRelease();
+        }
+    }
+
+    private static readonly Func<int, int> BytesWaiting = static fd => BytesWaitingOn(fd);
+
+    private static unsafe int BytesWaitingOn(int fd)
+    {
+        int bytes;
+        return LibC.ioctl(fd, LibC.FIONREAD, &bytes) == 0 ? bytes : 0;
+    }
+
+    /// <summary>Runs <paramref name="call"/> on the socket's descriptor, which cannot be closed meanwhile.</summary>
+    private int WithDescriptor(Func<int, int> call)
+    {
+        var handle = _socket!.SafeHandle;
+        var addedRef = false;
+        try
+        {
+            handle.DangerousAddRef(ref addedRef);
+            return call((int)handle.DangerousGetHandle());
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new IscsiTransportException("connection closed", e);
+        }
+        finally
+        {
+            if (addedRef) handle.DangerousRelease();
+        }
     }
 
     /// <summary>Reads past a data segment the caller did not take (and its padding and digest), through the receive

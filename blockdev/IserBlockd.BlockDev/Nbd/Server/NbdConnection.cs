@@ -252,7 +252,7 @@ internal sealed class NbdConnection
     /// <summary>The client has read a lent payload: its buffer goes back to the pool, then its charges.</summary>
     public void ReturnLoan(in LentPayload loan)
     {
-        loan.Buffer.Dispose();
+        ((IDisposable)loan.Buffer).Dispose();
         ReturnCharges(loan);
     }
 

@@ -135,14 +135,27 @@ internal sealed class NbdReplyWriter
             if (paged != null && !_connection.IsBroken)
             {
                 var payload = ReadPayload(paged);
+                var buffer = (Buffers.PooledBlockBuffer)paged.Buffer!;
                 _connection.OnSendStarting();
                 try
                 {
-                    // Until it says how far it got: a failure part-way may have left pages in the socket.
-                    lend = true;
-                    var offset = transport.SendPagesNow(payload);
+                    int offset;
+                    if (buffer.PayloadPipe is { } pipe)
+                    {
+                        // Spliced from the target's socket: the pages go on by reference and belong to no buffer of
+                        // ours, so nothing is lent. What the socket does not take now comes out of the pipe into the
+                        // buffer and follows the ordinary way.
+                        offset = transport.SendPipeNow(pipe);
+                        if (offset < payload.Length) pipe.MoveIntoBuffer(buffer.GetSpan());
+                    }
+                    else
+                    {
+                        // Until it says how far it got: a failure part-way may have left pages in the socket.
+                        lend = true;
+                        offset = transport.SendPagesNow(payload);
+                        lend = offset > 0;
+                    }
                     Lent.Sent(offset);
-                    lend = offset > 0;
                     while (offset < payload.Length && !_connection.IsBroken)
                     {
                         var sent = await transport.SendAsync(payload[offset..]).ConfigureAwait(false);
@@ -282,6 +295,19 @@ internal sealed class NbdReplyWriter
         if (used > 0) _segments[count++] = _buffer.AsMemory(0, used);
         return count;
     }
+
+    /// <summary>A READ whose payload will leave by page reference may have its data spliced from the target's socket
+    /// into its buffer's pipe, so that it passes through this process by reference only (see
+    /// <see cref="Primitives.Splicing.PayloadPipe"/>). Called before the device reads.</summary>
+    public void PrepareRead(NbdInFlightRequest request)
+    {
+        if (_pagesThreshold != 0 && request.Length >= _pagesThreshold && request.Buffer is Buffers.PooledBlockBuffer buffer)
+            buffer.ArmPipe();
+    }
+
+    /// <summary>The device has read: a payload wholly in the pipe stays there to be spliced on; any other part of it
+    /// in the pipe comes into the buffer now.</summary>
+    public static void ReadDone(NbdInFlightRequest request) => (request.Buffer as Buffers.PooledBlockBuffer)?.SettlePipe();
 
     /// <summary>Only the pool's buffers are lent to the kernel: their memory is pinned for the pool's life and is
     /// not reused until it is returned.</summary>

@@ -44,7 +44,9 @@ internal sealed class NbdRequestRunner(NbdExport export, NbdReplyWriter replies,
                 switch (request.Command)
                 {
                     case NbdCommand.Read:
+                        replies.PrepareRead(request);
                         await _device.ReadAsync(request.Offset, request.Buffer!.Memory, CancellationToken.None).ConfigureAwait(false);
+                        NbdReplyWriter.ReadDone(request);
                         break;
                     case NbdCommand.Write:
                         await _device.WriteAsync(request.Offset, request.Buffer!.Memory, fua && _deviceFua, CancellationToken.None).ConfigureAwait(false);

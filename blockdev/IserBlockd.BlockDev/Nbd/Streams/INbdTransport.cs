@@ -1,3 +1,5 @@
+using IserBlockd.Primitives.Splicing;
+
 namespace IserBlockd.BlockDev.Nbd.Streams;
 
 /// <summary>
@@ -41,6 +43,12 @@ public interface INbdTransport : IAsyncDisposable
     /// now, or this transport cannot; the caller sends the rest the ordinary way). The memory must not move or
     /// change until <see cref="UnreadBytes"/> shows the peer has read past it. Only when <see cref="CanSendPages"/>.</summary>
     int SendPagesNow(ReadOnlyMemory<byte> payload) => 0;
+
+    /// <summary>Moves what <paramref name="pipe"/> holds (a READ payload spliced there from the target's socket) into
+    /// the connection, as much as it takes now without waiting, and returns how many bytes (0: none now, or this
+    /// transport cannot; the caller sends the rest from the buffer). The pages pass by reference: nothing is lent,
+    /// since the pipe's pages belong to no buffer of ours. Only when <see cref="CanSendPages"/>.</summary>
+    int SendPipeNow(PayloadPipe pipe) => 0;
 
     /// <summary>What was sent and the peer has not read yet, in the kernel's own accounting (SIOCOUTQ), which
     /// counts at least every byte still queued; -1 when unknown.</summary>

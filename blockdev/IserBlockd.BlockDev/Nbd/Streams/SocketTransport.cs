@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using IserBlockd.Primitives.Native;
+using IserBlockd.Primitives.Splicing;
 
 namespace IserBlockd.BlockDev.Nbd.Streams;
 
@@ -20,6 +21,9 @@ public sealed unsafe class SocketTransport : INbdTransport
     /// <summary>Created at the first <see cref="SendPagesNow"/>; null after that when none could be made.</summary>
     private PageSplicePipe? _pages;
     private bool _pagesTried;
+    /// <summary>Whether the descriptor is non-blocking (looked at once, at the first splice): the runtime makes it so
+    /// for its engine, and a blocking one would stall the writer in a splice.</summary>
+    private bool? _nonBlocking;
 
     public SocketTransport(Socket socket) : this(socket, null, null)
     {
@@ -130,8 +134,7 @@ public sealed unsafe class SocketTransport : INbdTransport
             if (!_pagesTried)
             {
                 _pagesTried = true;
-                // The runtime makes the socket non-blocking for its engine; a blocking one would stall the writer here.
-                if ((LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0) _pages = PageSplicePipe.TryCreate();
+                if (IsNonBlocking(fd)) _pages = PageSplicePipe.TryCreate();
             }
             if (_pages == null) return 0;
             using var pin = payload.Pin();
@@ -142,6 +145,24 @@ public sealed unsafe class SocketTransport : INbdTransport
             if (addedRef) _handle.DangerousRelease();
         }
     }
+
+    public int SendPipeNow(PayloadPipe pipe)
+    {
+        if (!CanSendPages || pipe.Length == 0) return 0;
+        var addedRef = false;
+        try
+        {
+            _handle.DangerousAddRef(ref addedRef);
+            var fd = (int)_handle.DangerousGetHandle();
+            return IsNonBlocking(fd) ? pipe.SpliceTo(fd) : 0;
+        }
+        finally
+        {
+            if (addedRef) _handle.DangerousRelease();
+        }
+    }
+
+    private bool IsNonBlocking(int fd) => _nonBlocking ??= (LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0;
 
     public long UnreadBytes
     {
