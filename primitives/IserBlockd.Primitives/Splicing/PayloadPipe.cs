@@ -104,6 +104,27 @@ public sealed unsafe class PayloadPipe : IDisposable
         return written;
     }
 
+    /// <summary>Appends references to the pages of <paramref name="length"/> bytes at <paramref name="data"/>
+    /// (<c>vmsplice</c>; the memory must not change until whoever reads them is done); returns how many bytes the pipe
+    /// took (0: none now). Failures throw <see cref="IOException"/>.</summary>
+    public int AppendPages(byte* data, int length)
+    {
+        while (true)
+        {
+            var vector = new LibC.IoVector { Base = data, Length = (nuint)length };
+            var n = LibC.vmsplice(_write.Fd, &vector, 1, LibC.SPLICE_F_NONBLOCK);
+            if (n >= 0)
+            {
+                End += (int)n;
+                return (int)n;
+            }
+            var errno = Errno.Last;
+            if (errno == Errno.EINTR) continue;
+            if (errno == Errno.EAGAIN) return 0;
+            throw new IOException($"vmsplice: {Errno.Describe(errno)}");
+        }
+    }
+
     /// <summary>Moves up to <paramref name="length"/> bytes from the non-blocking socket <paramref name="socketFd"/>
     /// into the pipe. Returns the bytes moved, 0 at the end of the stream, or -1 when none moved now (the socket has
     /// nothing, or the pipe is full). Failures of the socket throw <see cref="IOException"/>.</summary>
@@ -172,7 +193,8 @@ public sealed unsafe class PayloadPipe : IDisposable
         Start = End = 0;
     }
 
-    /// <summary>Drops what the pipe holds (a payload nobody will send); the pipe is then empty.</summary>
+    /// <summary>Drops what the pipe holds (a payload nobody will send); the pipe is then empty. One that cannot be
+    /// emptied is broken (<see cref="IsBroken"/>) and this throws.</summary>
     public void Clear()
     {
         var devNull = LazyInitializer.EnsureInitialized(ref s_null, OpenNull);
@@ -185,8 +207,9 @@ public sealed unsafe class PayloadPipe : IDisposable
                 continue;
             }
             if (n < 0 && Errno.Last == Errno.EINTR) continue;
+            Start = End = 0;
             Break();
-            break;
+            throw new IOException($"could not empty a payload pipe: {(n < 0 ? Errno.Describe(Errno.Last) : "no progress")}");
         }
         Start = End = 0;
     }
