@@ -27,19 +27,11 @@ internal static class NbdIoctl
 
     public static void Call(FileDescriptorHandle device, nuint request, ulong argument, string what)
     {
-        var added = false;
-        device.DangerousAddRef(ref added);
-        try
+        using var fd = new DescriptorLease(device);
+        while (LibC.ioctl(fd.Fd, request, (nuint)argument) != 0)
         {
-            while (LibC.ioctl(device.Fd, request, (nuint)argument) != 0)
-            {
-                var errno = Errno.Last;
-                if (errno != Errno.EINTR) throw new KernelNbdException($"ioctl {what}: {Errno.Describe(errno)}", errno);
-            }
-        }
-        finally
-        {
-            device.DangerousRelease();
+            var errno = Errno.Last;
+            if (errno != Errno.EINTR) throw new KernelNbdException($"ioctl {what}: {Errno.Describe(errno)}", errno);
         }
     }
 }

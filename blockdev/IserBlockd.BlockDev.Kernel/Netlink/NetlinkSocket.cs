@@ -55,7 +55,7 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     public void JoinMulticastGroup(uint group)
     {
         using var fd = Use();
-        SetOption(fd.Value, LibC.SOL_NETLINK, LibC.NETLINK_ADD_MEMBERSHIP, (int)group, required: true);
+        SetOption(fd.Fd, LibC.SOL_NETLINK, LibC.NETLINK_ADD_MEMBERSHIP, (int)group, required: true);
     }
 
     public void Send(ReadOnlySpan<byte> message)
@@ -66,7 +66,7 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         {
             while (true)
             {
-                var sent = LibC.sendto(fd.Value, p, (nuint)message.Length, 0, &kernel, (uint)sizeof(LibC.SockAddrNetlink));
+                var sent = LibC.sendto(fd.Fd, p, (nuint)message.Length, 0, &kernel, (uint)sizeof(LibC.SockAddrNetlink));
                 if (sent == message.Length) return;
                 if (sent >= 0) throw new NetlinkException($"netlink sendto sent {sent} of {message.Length} bytes");
                 var errno = Errno.Last;
@@ -84,7 +84,7 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         {
             while (true)
             {
-                var received = LibC.recv(fd.Value, p, (nuint)buffer.Length, 0);
+                var received = LibC.recv(fd.Fd, p, (nuint)buffer.Length, 0);
                 if (received >= 0) return (int)received;
                 var errno = Errno.Last;
                 if (errno == Errno.EAGAIN) throw new NetlinkException("no answer from the kernel on the netlink socket", errno);
@@ -101,20 +101,5 @@ internal sealed unsafe class NetlinkSocket : IDisposable
             throw new NetlinkException($"setsockopt({level}, {name})", Errno.Last);
     }
 
-    private FdLease Use() => new(_handle);
-
-    /// <summary>Keeps the descriptor from being closed (and reused) while a call is using it.</summary>
-    private readonly ref struct FdLease
-    {
-        private readonly FileDescriptorHandle _handle;
-        public FdLease(FileDescriptorHandle handle)
-        {
-            var added = false;
-            handle.DangerousAddRef(ref added);
-            _handle = handle;
-            Value = handle.Fd;
-        }
-        public int Value { get; }
-        public void Dispose() => _handle.DangerousRelease();
-    }
+    private DescriptorLease Use() => new(_handle);
 }

@@ -86,7 +86,14 @@ internal sealed unsafe class PooledBlockBuffer(PinnedSizeClass owner, byte[] arr
         if (_pipeArmed)
         {
             _pipeArmed = false;
-            if (_pipe!.Length > 0) _pipe.Clear();
+            try
+            {
+                if (_pipe!.Length > 0) _pipe.Clear();
+            }
+            catch (IOException)
+            {
+                // The pipe is marked broken and never armed again; the buffer itself is fine.
+            }
         }
         var state = Interlocked.Exchange(ref _rented, 0);
         if (state == 1) owner.Return(this);

@@ -231,7 +231,16 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         {
             if (_spliceChecked) return _canSplice;
             _spliceChecked = true;
-            if (_socket != null) _canSplice = WithDescriptor(static fd => (LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0 ? 1 : 0) == 1;
+            if (_socket == null) return false;
+            try
+            {
+                using var fd = new DescriptorLease(_socket.SafeHandle);
+                _canSplice = (LibC.fcntl(fd.Fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0;
+            }
+            catch (ObjectDisposedException e)
+            {
+                throw new IscsiTransportException("connection closed", e);
+            }
             return _canSplice;
         }
     }
@@ -261,7 +270,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
             }
             if (moved == 0) throw Truncated($"data segment ({filled} of {length} bytes)");
             // Nothing moved: the pipe is full (the socket has bytes), or the socket is empty (wait for it).
-            if (WithDescriptor(BytesWaiting) > 0) return filled;
+            if (BytesWaiting() > 0) return filled;
             _coalescing?.Release();
             await ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
         }
@@ -270,12 +279,10 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     private int SpliceFromSocket(PayloadPipe pipe, int length)
     {
-        var handle = _socket!.SafeHandle;
-        var addedRef = false;
         try
         {
-            handle.DangerousAddRef(ref addedRef);
-            return pipe.SpliceFrom((int)handle.DangerousGetHandle(), length);
+            using var fd = new DescriptorLease(_socket!.SafeHandle);
+            return pipe.SpliceFrom(fd.Fd, length);
         }
         catch (IOException e)
         {
@@ -285,37 +292,20 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         {
             throw new IscsiTransportException("connection closed", e);
         }
-        finally
-        {
-            if (addedRef) handle.DangerousRelease();
-        }
     }
 
-    private static readonly Func<int, int> BytesWaiting = static fd => BytesWaitingOn(fd);
-
-    private static unsafe int BytesWaitingOn(int fd)
+    /// <summary>Bytes the socket holds for us to read (FIONREAD).</summary>
+    private unsafe int BytesWaiting()
     {
-        int bytes;
-        return LibC.ioctl(fd, LibC.FIONREAD, &bytes) == 0 ? bytes : 0;
-    }
-
-    /// <summary>Runs <paramref name="call"/> on the socket's descriptor, which cannot be closed meanwhile.</summary>
-    private int WithDescriptor(Func<int, int> call)
-    {
-        var handle = _socket!.SafeHandle;
-        var addedRef = false;
         try
         {
-            handle.DangerousAddRef(ref addedRef);
-            return call((int)handle.DangerousGetHandle());
+            using var fd = new DescriptorLease(_socket!.SafeHandle);
+            int bytes;
+            return LibC.ioctl(fd.Fd, LibC.FIONREAD, &bytes) == 0 ? bytes : 0;
         }
         catch (ObjectDisposedException e)
         {
             throw new IscsiTransportException("connection closed", e);
-        }
-        finally
-        {
-            if (addedRef) handle.DangerousRelease();
         }
     }
 

@@ -85,7 +85,6 @@ public sealed unsafe class SocketTransport : INbdTransport
     {
         var count = Math.Min(segments.Length, INbdTransport.MaxGatheredSegments);
         var vectors = stackalloc LibC.IoVector[count];
-        var addedRef = false;
         try
         {
             for (var i = 0; i < count; i++)
@@ -95,11 +94,10 @@ public sealed unsafe class SocketTransport : INbdTransport
                 vectors[i].Length = (nuint)segments[i].Length;
             }
             var message = new LibC.MessageHeader { Vectors = vectors, VectorCount = (nuint)count };
-            _handle.DangerousAddRef(ref addedRef);
-            var fd = (int)_handle.DangerousGetHandle();
+            using var fd = new DescriptorLease(_handle);
             while (true)
             {
-                var sent = LibC.sendmsg(fd, &message, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
+                var sent = LibC.sendmsg(fd.Fd, &message, LibC.MSG_DONTWAIT | LibC.MSG_NOSIGNAL);
                 if (sent >= 0) return (int)sent;
                 var errno = Errno.Last;
                 if (errno == Errno.EINTR) continue;
@@ -109,7 +107,6 @@ public sealed unsafe class SocketTransport : INbdTransport
         }
         finally
         {
-            if (addedRef) _handle.DangerousRelease();
             for (var i = 0; i < count; i++)
             {
                 _pins[i].Dispose();
@@ -126,40 +123,22 @@ public sealed unsafe class SocketTransport : INbdTransport
     public int SendPagesNow(ReadOnlyMemory<byte> payload)
     {
         if (!CanSendPages || payload.IsEmpty) return 0;
-        var addedRef = false;
-        try
+        using var fd = new DescriptorLease(_handle);
+        if (!_pagesTried)
         {
-            _handle.DangerousAddRef(ref addedRef);
-            var fd = (int)_handle.DangerousGetHandle();
-            if (!_pagesTried)
-            {
-                _pagesTried = true;
-                if (IsNonBlocking(fd)) _pages = PageSplicePipe.TryCreate();
-            }
-            if (_pages == null) return 0;
-            using var pin = payload.Pin();
-            return _pages.Send(fd, (byte*)pin.Pointer, payload.Length);
+            _pagesTried = true;
+            if (IsNonBlocking(fd.Fd)) _pages = PageSplicePipe.TryCreate();
         }
-        finally
-        {
-            if (addedRef) _handle.DangerousRelease();
-        }
+        if (_pages == null) return 0;
+        using var pin = payload.Pin();
+        return _pages.Send(fd.Fd, (byte*)pin.Pointer, payload.Length);
     }
 
     public int SendPipeNow(PayloadPipe pipe)
     {
         if (!CanSendPages || pipe.Length == 0) return 0;
-        var addedRef = false;
-        try
-        {
-            _handle.DangerousAddRef(ref addedRef);
-            var fd = (int)_handle.DangerousGetHandle();
-            return IsNonBlocking(fd) ? pipe.SpliceTo(fd) : 0;
-        }
-        finally
-        {
-            if (addedRef) _handle.DangerousRelease();
-        }
+        using var fd = new DescriptorLease(_handle);
+        return IsNonBlocking(fd.Fd) ? pipe.SpliceTo(fd.Fd) : 0;
     }
 
     private bool IsNonBlocking(int fd) => _nonBlocking ??= (LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0;
@@ -168,20 +147,15 @@ public sealed unsafe class SocketTransport : INbdTransport
     {
         get
         {
-            var addedRef = false;
             try
             {
-                _handle.DangerousAddRef(ref addedRef);
+                using var fd = new DescriptorLease(_handle);
                 int queued;
-                return LibC.ioctl((int)_handle.DangerousGetHandle(), LibC.SIOCOUTQ, &queued) == 0 ? queued : -1;
+                return LibC.ioctl(fd.Fd, LibC.SIOCOUTQ, &queued) == 0 ? queued : -1;
             }
             catch (ObjectDisposedException)
             {
                 return -1;
-            }
-            finally
-            {
-                if (addedRef) _handle.DangerousRelease();
             }
         }
     }
