@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using IserBlockd.BlockDev.Buffers;
 using IserBlockd.BlockDev.Devices;
 using IserBlockd.BlockDev.Nbd;
@@ -11,7 +13,7 @@ using Xunit.Abstractions;
 namespace IserBlockd.BlockDev.Tests.Server;
 
 /// <summary>
-/// A large READ on a Unix socket arms its buffer's <see cref="PayloadPipe"/>: the device (over TCP: the iSCSI
+/// A large READ on a socket (Unix or TCP) arms its buffer's <see cref="PayloadPipe"/>: the device (over TCP: the iSCSI
 /// receive loop) may splice the data into the pipe instead of the buffer, and the reply splices it on into the
 /// client's socket. What the pipe holds stands for the buffer's leading bytes; every other outcome (part in the pipe,
 /// a failed read, a socket that takes only part) must still answer with exactly the bytes read.
@@ -79,10 +81,10 @@ public class PipedReplyTests(ITestOutputHelper output)
         return new PipeFillingDevice(inner);
     }
 
-    private async Task<(RawNbdClient Client, Task Serving, NbdServer Server)> ServeAsync(PipeFillingDevice device, bool structured, int? sendBuffer = null)
+    private async Task<(RawNbdClient Client, Task Serving, NbdServer Server)> ServeAsync(PipeFillingDevice device, bool structured, int? sendBuffer = null, bool tcp = false)
     {
         var server = new NbdServer(null, new TestLoggerFactory(output));
-        var (clientEnd, serverEnd) = SocketPair.Create();
+        var (clientEnd, serverEnd) = tcp ? await TcpPairAsync() : SocketPair.Create();
         // Room for a whole reply (as the daemon's listeners give), or the size the test asks for.
         if (sendBuffer is { } bytes) serverEnd.SendBufferSize = bytes;
         var transport = sendBuffer == null ? new SocketTransport(serverEnd, 8 << 20, null) : new SocketTransport(serverEnd);
@@ -91,6 +93,17 @@ public class PipedReplyTests(ITestOutputHelper output)
         client.StructuredReplies = structured;
         await Task.Yield();
         return (client, serving, server);
+    }
+
+    private static async Task<(Socket Client, Socket Server)> TcpPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var accept = listener.AcceptAsync();
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        return (client, await accept);
     }
 
     private static void AssertRegion(NbdReply reply, int region)
@@ -102,12 +115,14 @@ public class PipedReplyTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_payload_wholly_in_the_pipe_is_spliced_on_and_never_touches_the_buffer(bool structured)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_payload_wholly_in_the_pipe_is_spliced_on_and_never_touches_the_buffer(bool structured, bool tcp)
     {
         var device = PatternedDevice();
-        var (client, serving, server) = await ServeAsync(device, structured);
+        var (client, serving, server) = await ServeAsync(device, structured, tcp: tcp);
         await using (server)
         using (client)
         {
@@ -158,12 +173,14 @@ public class PipedReplyTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task What_the_socket_does_not_take_at_once_follows_from_the_buffer()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task What_the_socket_does_not_take_at_once_follows_from_the_buffer(bool tcp)
     {
         var device = PatternedDevice();
         // The kernel's smallest send buffer: the splice moves a little, the rest comes out of the pipe and waits for room.
-        var (client, serving, server) = await ServeAsync(device, structured: false, sendBuffer: 4096);
+        var (client, serving, server) = await ServeAsync(device, structured: false, sendBuffer: 4096, tcp: tcp);
         await using (server)
         using (client)
         {

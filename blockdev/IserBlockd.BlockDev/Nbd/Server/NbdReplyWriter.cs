@@ -30,6 +30,8 @@ internal sealed class NbdReplyWriter
     private readonly Action _wakeFromBurst;
     /// <summary>READ payloads this long or longer leave by page reference (0: never); see <see cref="LentReplyPages"/>.</summary>
     private readonly int _pagesThreshold;
+    /// <summary>READ payloads this long or longer may come through a payload pipe and leave by splice (0: never).</summary>
+    private readonly int _pipeThreshold;
     /// <summary>The reply whose header ends the gathered send and whose payload follows it by page reference.</summary>
     private NbdInFlightRequest? _paged;
 
@@ -42,6 +44,7 @@ internal sealed class NbdReplyWriter
         _gathers = connection.Transport.CanSendGathered;
         _wakeFromBurst = _wake.Set;
         _pagesThreshold = _gathers && connection.Transport.CanSendPages ? options.SendPagesThreshold : 0;
+        _pipeThreshold = _gathers && connection.Transport.CanSendPipes ? options.SendPagesThreshold : 0;
         Lent = new LentReplyPages(connection, options.MaxRequestsInFlight);
     }
 
@@ -301,7 +304,7 @@ internal sealed class NbdReplyWriter
     /// <see cref="Primitives.Splicing.PayloadPipe"/>). Called before the device reads.</summary>
     public void PrepareRead(NbdInFlightRequest request)
     {
-        if (_pagesThreshold != 0 && request.Length >= _pagesThreshold && request.Buffer is Buffers.PooledBlockBuffer buffer)
+        if (_pipeThreshold != 0 && request.Length >= _pipeThreshold && request.Buffer is Buffers.PooledBlockBuffer buffer)
             buffer.ArmPipe();
     }
 
@@ -309,10 +312,12 @@ internal sealed class NbdReplyWriter
     /// in the pipe comes into the buffer now.</summary>
     public static void ReadDone(NbdInFlightRequest request) => (request.Buffer as Buffers.PooledBlockBuffer)?.SettlePipe();
 
-    /// <summary>Only the pool's buffers are lent to the kernel: their memory is pinned for the pool's life and is
-    /// not reused until it is returned.</summary>
+    /// <summary>Whether the payload follows its header by reference: from its pipe (any socket), or by the pages of its
+    /// buffer (a Unix socket; only the pool's buffers are lent to the kernel: their memory is pinned for the pool's
+    /// life and is not reused until it is returned).</summary>
     private bool SendsPages(NbdInFlightRequest request, ReadOnlyMemory<byte> payload) =>
-        _pagesThreshold != 0 && payload.Length >= _pagesThreshold && request.Buffer is Buffers.PooledBlockBuffer;
+        request.Buffer is Buffers.PooledBlockBuffer buffer
+        && ((_pipeThreshold != 0 && buffer.PayloadPipe != null) || (_pagesThreshold != 0 && payload.Length >= _pagesThreshold));
 
     private static ReadOnlyMemory<byte> ReadPayload(NbdInFlightRequest request) =>
         request.Error == 0 && request.Command == NbdCommand.Read && request.Length > 0 ? request.Buffer!.Memory : default;

@@ -47,8 +47,12 @@ public interface INbdTransport : IAsyncDisposable
     /// <summary>Moves what <paramref name="pipe"/> holds (a READ payload spliced there from the target's socket) into
     /// the connection, as much as it takes now without waiting, and returns how many bytes (0: none now, or this
     /// transport cannot; the caller sends the rest from the buffer). The pages pass by reference: nothing is lent,
-    /// since the pipe's pages belong to no buffer of ours. Only when <see cref="CanSendPages"/>.</summary>
+    /// since the pipe's pages belong to no buffer of ours. Only when <see cref="CanSendPipes"/>.</summary>
     int SendPipeNow(PayloadPipe pipe) => 0;
+
+    /// <summary>True when <see cref="SendPipeNow"/> works: any plain socket, TCP too (the pipe's pages are the kernel's,
+    /// so no loan has to wait for the peer's read).</summary>
+    bool CanSendPipes => false;
 
     /// <summary>What was sent and the peer has not read yet, in the kernel's own accounting (SIOCOUTQ), which
     /// counts at least every byte still queued; -1 when unknown.</summary>

@@ -134,9 +134,11 @@ public sealed unsafe class SocketTransport : INbdTransport
         return _pages.Send(fd.Fd, (byte*)pin.Pointer, payload.Length);
     }
 
+    public bool CanSendPipes => true;
+
     public int SendPipeNow(PayloadPipe pipe)
     {
-        if (!CanSendPages || pipe.Length == 0) return 0;
+        if (pipe.Length == 0) return 0;
         using var fd = new DescriptorLease(_handle);
         return IsNonBlocking(fd.Fd) ? pipe.SpliceTo(fd.Fd) : 0;
     }
