@@ -80,6 +80,13 @@ internal sealed unsafe class PooledBlockBuffer(PinnedSizeClass owner, byte[] arr
         return false;
     }
 
+    public void DetachPipe()
+    {
+        if (!_pipeArmed) return;
+        _pipeArmed = false;
+        if (_pipe!.Length > 0) _pipe.MoveIntoBuffer(GetSpan());
+    }
+
     protected override void Dispose(bool disposing)
     {
         // A rental that ended with bytes still in the pipe (a failed READ, a reply never sent) must not pass them on.

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using IserBlockd.Iscsi.Sessions;
+using IserBlockd.Primitives.Splicing;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Iscsi.Scsi;
@@ -157,6 +158,9 @@ public sealed partial class ScsiLun
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransferInChunksAsync(bool write, ulong lba, Memory<byte> buffer, bool fua, CancellationToken cancellationToken)
     {
+        // The pieces may be received at once (on several connections, or old and new ones during recovery): into
+        // the buffer, not a payload pipe, which takes one receive at a time.
+        if (!write) PayloadPipe.Detach(buffer);
         var max = MaxTransferBytes;
         var blocksPerPiece = (ulong)(max / (int)BlockSize);
         var count = (buffer.Length + max - 1) / max;

@@ -9,4 +9,8 @@ public interface IPayloadPipeCarrier
 {
     /// <summary>The pipe the buffer's bytes may go into now, or null (the buffer takes them as usual).</summary>
     PayloadPipe? PayloadPipe { get; }
+
+    /// <summary>The buffer takes its bytes itself from now on: what the pipe holds moves into it, and the pipe is no
+    /// longer offered.</summary>
+    void DetachPipe();
 }

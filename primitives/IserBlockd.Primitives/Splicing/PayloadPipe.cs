@@ -71,6 +71,15 @@ public sealed unsafe class PayloadPipe : IDisposable
         return null;
     }
 
+    /// <summary>Makes the buffer behind <paramref name="memory"/> take all its bytes itself (see
+    /// <see cref="IPayloadPipeCarrier.DetachPipe"/>): for a read that several receive loops may fill at once (one
+    /// request split into several commands), since a pipe has one user at a time.</summary>
+    public static void Detach(Memory<byte> memory)
+    {
+        if (MemoryMarshal.TryGetMemoryManager<byte, MemoryManager<byte>>(memory, out var owner) && owner is IPayloadPipeCarrier carrier)
+            carrier.DetachPipe();
+    }
+
     public int Capacity { get; }
 
     /// <summary>The buffer offset of the first byte in the pipe.</summary>

@@ -24,7 +24,7 @@ public class PipedReplyTests(ITestOutputHelper output)
     private const long Size = 8 << 20;
     private const byte Junk = 0xEE;
 
-    private enum Fill { WholeInPipe, HalfInPipe, PartInPipeThenFail }
+    public enum Fill { WholeInPipe, HalfInPipe, PartInPipeThenFail, HalfInPipeThenDetached }
 
     /// <summary>Reads from an in-memory device, then puts the data where a splicing receive would: into the pipe the
     /// buffer carries (as much as <see cref="Mode"/> says) and the rest into the buffer itself.</summary>
@@ -56,6 +56,13 @@ public class PipedReplyTests(ITestOutputHelper output)
             var inPipe = Mode == Fill.WholeInPipe ? data.Length : data.Length / 2;
             Assert.Equal(inPipe, pipe.Append(data.AsSpan(0, inPipe)));
             if (Mode == Fill.PartInPipeThenFail) throw new IOException("the target went away in the middle of the data");
+            if (Mode == Fill.HalfInPipeThenDetached)
+            {
+                // As a read split into several commands does: from here on the buffer takes every byte.
+                PayloadPipe.Detach(destination);
+                Assert.Null(PayloadPipe.Behind(destination, out _, out _));
+                Assert.True(destination.Span[..inPipe].SequenceEqual(data.AsSpan(0, inPipe)), "detaching did not bring the pipe's bytes into the buffer");
+            }
             data.AsSpan(inPipe).CopyTo(destination.Span[inPipe..]);
         }
 
@@ -138,11 +145,13 @@ public class PipedReplyTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task A_payload_partly_in_the_pipe_comes_together_in_the_buffer()
+    [Theory]
+    [InlineData(Fill.HalfInPipe)]
+    [InlineData(Fill.HalfInPipeThenDetached)]
+    public async Task A_payload_partly_in_the_pipe_comes_together_in_the_buffer(Fill mode)
     {
         var device = PatternedDevice();
-        device.Mode = Fill.HalfInPipe;
+        device.Mode = mode;
         var (client, serving, server) = await ServeAsync(device, structured: false);
         await using (server)
         using (client)

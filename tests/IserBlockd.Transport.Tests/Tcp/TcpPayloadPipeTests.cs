@@ -26,17 +26,26 @@ public sealed class TcpPayloadPipeTests : IAsyncLifetime
     {
         private readonly byte[] _array = GC.AllocateArray<byte>(length, pinned: true);
 
-        public PayloadPipe? PayloadPipe { get; } = PayloadPipe.TryCreate(pipeCapacity) ?? throw new InvalidOperationException("no pipe");
+        private readonly PayloadPipe _pipe = PayloadPipe.TryCreate(pipeCapacity) ?? throw new InvalidOperationException("no pipe");
+        private bool _detached;
+
+        public PayloadPipe? PayloadPipe => _detached ? null : _pipe;
+
+        public void DetachPipe()
+        {
+            _detached = true;
+            _pipe.MoveIntoBuffer(_array);
+        }
 
         public override Span<byte> GetSpan() => _array;
         public override MemoryHandle Pin(int elementIndex = 0) => new(Unsafe.AsPointer(ref _array[elementIndex]));
         public override void Unpin() { }
-        protected override void Dispose(bool disposing) => PayloadPipe?.Dispose();
+        protected override void Dispose(bool disposing) => _pipe.Dispose();
 
         /// <summary>The buffer as a reader would see it once what the pipe holds is in place.</summary>
         public byte[] Settled()
         {
-            PayloadPipe!.MoveIntoBuffer(_array);
+            _pipe.MoveIntoBuffer(_array);
             return _array;
         }
     }
