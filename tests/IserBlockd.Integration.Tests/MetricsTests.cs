@@ -88,6 +88,17 @@ public sealed class MetricsTests
         Assert.Equal(0, Value(after, "iserblockd_lun_in_flight", lun));
         Assert.True(Value(after, "iserblockd_session_commands_sent_total", ("node", "san")) >= readsAfter + writesAfter);
 
+        // 1 MiB READs on a Unix socket pass through by splice: every byte of them goes from tgtd's socket into a pipe.
+        var splicedBefore = Value(after, "iserblockd_session_data_in_spliced_bytes_total", ("node", "san"));
+        await using (var large = ExternalProcess.Start("fio", ["--name=large", "--ioengine=nbd", $"--uri={uri}", "--rw=read", "--bs=1M",
+            "--iodepth=4", "--size=32M"]))
+            Assert.Equal(0, await large.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var spliced = Value(await ScrapeAsync(url), "iserblockd_session_data_in_spliced_bytes_total", ("node", "san")) - splicedBefore;
+        Assert.True(spliced == 32 << 20, $"{spliced} bytes of 32 MiB of 1 MiB READs were spliced");
+        after = await ScrapeAsync(url);
+        readsAfter = Value(after, "iserblockd_lun_operations_total", [.. lun, ("kind", "read")]);
+        writesAfter = Value(after, "iserblockd_lun_operations_total", [.. lun, ("kind", "write")]);
+
         // iserblockctl list reads the same figures (nothing moves now).
         var list = await ControlClient.SendAsync(control, new ControlSocketRequest { Command = "list" }, CancellationToken.None);
         var counters = list.Sessions!.Single().Luns.Single().Counters;

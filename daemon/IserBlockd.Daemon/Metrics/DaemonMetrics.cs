@@ -41,6 +41,7 @@ public static class DaemonMetrics
         Meter.CreateObservableCounter("iserblockd_session_lun_resets", () => PerSession(s => Counter(s, c => c.LunResets)), unit: null, "LOGICAL UNIT RESET sent when an abort did not end a command");
         Meter.CreateObservableCounter("iserblockd_session_commands_reissued", () => PerSession(s => Counter(s, c => c.CommandsReissued)), unit: null, "Commands re-issued on a reinstated session");
         Meter.CreateObservableCounter("iserblockd_session_commands_sent", () => PerSession(s => Counter(s, c => c.CommandsSent)), unit: null, "SCSI commands sent");
+        Meter.CreateObservableCounter("iserblockd_session_data_in_spliced_bytes", () => PerSession(s => Counter(s, c => c.DataInBytesSpliced)), unit: null, "READ data spliced from the target's socket on to NBD clients, never copied through the daemon");
         Meter.CreateObservableGauge("iserblockd_session_outstanding_commands", () => PerSession(s => s.Session?.OutstandingCommands ?? 0), unit: null, "SCSI commands queued or in flight on the session");
     }
 

@@ -53,6 +53,10 @@ public interface IIscsiConnection : IAsyncDisposable
     /// </summary>
     ValueTask<ReadOnlyMemory<byte>> ReceiveDataAsync(Memory<byte> destination, CancellationToken cancellationToken);
 
+    /// <summary>Data bytes received so far into payload pipes rather than into memory (see
+    /// <c>IserBlockd.Primitives.Splicing.PayloadPipe</c>); 0 for a transport that does not splice.</summary>
+    long SplicedDataBytes => 0;
+
     /// <summary>True when the next PDU's header is already received, so that <see cref="ReceiveHeaderAsync"/> returns it
     /// without waiting for the network. A transport that cannot tell says false.</summary>
     bool HasBufferedHeader => false;

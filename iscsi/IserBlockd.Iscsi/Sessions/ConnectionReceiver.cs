@@ -165,8 +165,11 @@ internal sealed class ConnectionReceiver
         {
             try
             {
-                // Straight from the transport into the caller's buffer, outside the session lock.
+                // Straight from the transport into the caller's buffer (or its payload pipe), outside the session lock.
+                var spliced = _transport.SplicedDataBytes;
                 await _transport.ReceiveDataAsync(destination, token).ConfigureAwait(false);
+                spliced = _transport.SplicedDataBytes - spliced;
+                if (spliced != 0) Interlocked.Add(ref _session.Counters.DataInBytesSpliced, spliced);
             }
             catch
             {

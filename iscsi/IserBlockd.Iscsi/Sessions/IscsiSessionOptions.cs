@@ -143,6 +143,8 @@ public sealed class IscsiSessionCounters
     public long CommandsSent;
     public long PdusReceived;
     public long DataInPdus;
+    /// <summary>Data-In bytes that went into payload pipes (spliced on to an NBD client, never copied here).</summary>
+    public long DataInBytesSpliced;
     public long DataOutPdus;
     public long R2Ts;
     public long Reinstatements;

@@ -51,6 +51,9 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private readonly Socket? _socket;
     private bool _spliceChecked;
     private bool _canSplice;
+    private long _splicedDataBytes;
+
+    public long SplicedDataBytes => Volatile.Read(ref _splicedDataBytes);
     /// <summary>The receive loop's last word: the answers owed are large READs (<see cref="ReceiveCoalescing.AreLarge"/>),
     /// so what a read at a PDU boundary takes of a data segment would go through the receive buffer and a second copy.</summary>
     private bool _largeAnswersOwed;
@@ -166,6 +169,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         if (!destination.IsEmpty && PipeFor(destination, out var owner, out var start) is { } pipe)
         {
             filled = await SpliceIntoAsync(pipe, length, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _splicedDataBytes, _splicedDataBytes + filled);
             if (filled < length) pipe.MoveIntoBuffer(owner!.GetSpan());
         }
 
