@@ -34,12 +34,13 @@ internal static class ExportCommand
         var sendTimeout = new Option<double?>("--send-timeout") { Description = "Seconds a client may leave a reply untaken before it is disconnected (default 30)", HelpName = "SECONDS" };
         var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description = "Seconds a client has to finish the NBD handshake (default 10)", HelpName = "SECONDS" };
         var commandTimeout = new Option<double?>("--command-timeout") { Description = "Seconds a SCSI command may go unanswered before it is aborted (default 30)", HelpName = "SECONDS" };
+        var zeroCopyReads = new Option<string?>("--zero-copy-reads") { Description = "on (default): READ data of 64 KiB or more passes to NBD clients by splice or page reference, never copied through the daemon; off: copied (as the configuration's zeroCopyReads)", HelpName = "on|off" };
         var memoryWindows = new Option<string?>("--memory-windows") { Description = "iSER: on (default): the target reaches a buffer only through a memory window bound for one command, where the device has them; off: a protection domain of the session's own instead", HelpName = "on|off" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, memoryWindows, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, zeroCopyReads, memoryWindows, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -96,6 +97,11 @@ internal static class ExportCommand
             {
                 if (windows is not ("on" or "off")) errors.Add($"--memory-windows: expected on or off, got \"{windows}\"");
                 else settings = settings with { IserBuffers = settings.IserBuffers with { MemoryWindows = windows == "on" } };
+            }
+            if (result.GetValue(zeroCopyReads) is { } zeroCopy)
+            {
+                if (zeroCopy is not ("on" or "off")) errors.Add($"--zero-copy-reads: expected on or off, got \"{zeroCopy}\"");
+                else settings = settings with { ZeroCopyReads = zeroCopy == "on" };
             }
             if (errors.Count > 0)
             {

@@ -33,6 +33,30 @@ public sealed class MetricsTests
         samples.Where(s => s.Name == name && labels.All(l => s.Labels.GetValueOrDefault(l.Key) == l.Value)).Sum(s => s.Value);
 
     [Fact]
+    public async Task With_zero_copy_reads_off_large_reads_are_copied_and_intact()
+    {
+        await using var target = await TestTarget.StartAsync((1, Size, 512));
+        using var dir = new TempDirectory("metrics-copy");
+        var port = FreePort.Next();
+        var config = dir.File("iserblockd.json");
+        File.WriteAllText(config, $$"""
+            { "initiatorName": "{{TestTarget.InitiatorName}}", "controlSocket": "{{dir.File("run/control")}}", "zeroCopyReads": false,
+              "metrics": { "listen": "127.0.0.1:{{port}}" },
+              "nodes": [ { "name": "san", "portals": ["{{target.Portal}}"], "target": "{{target.Iqn}}",
+                           "luns": [ { "lun": 1, "nbd": { "socket": "{{dir.File("one.sock")}}" } } ] } ] }
+            """);
+        using var notify = new NotifySocket(dir.File("notify"));
+        await using var daemon = ExternalProcess.Start(Executables.Iserblockd, ["run", "--config", config],
+            new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify.Path });
+        await notify.WaitForAsync("READY=1", TimeSpan.FromSeconds(60));
+
+        await Tools.FioVerifyAsync($"nbd+unix:///san-1?socket={dir.File("one.sock")}", "16M", iodepth: 4, rw: "write", bs: "1M");
+        var after = await ScrapeAsync($"http://127.0.0.1:{port}/metrics");
+        Assert.True(Value(after, "iserblockd_lun_bytes_total", ("node", "san"), ("lun", "1"), ("kind", "read")) >= 16 << 20);
+        Assert.Equal(0, Value(after, "iserblockd_session_data_in_spliced_bytes_total", ("node", "san")));
+    }
+
+    [Fact]
     public async Task Metrics_endpoint_moves_with_fio_and_agrees_with_list_show_and_stats()
     {
         await using var target = await TestTarget.StartAsync((1, Size, 512));
@@ -93,8 +117,10 @@ public sealed class MetricsTests
         await using (var large = ExternalProcess.Start("fio", ["--name=large", "--ioengine=nbd", $"--uri={uri}", "--rw=read", "--bs=1M",
             "--iodepth=4", "--size=32M"]))
             Assert.Equal(0, await large.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        // All of it, unless a pipe filled its slots with partly used pages first (then the rest of that payload is
+        // copied; seen once under CI's load: 31.7 of 32 MiB spliced).
         var spliced = Value(await ScrapeAsync(url), "iserblockd_session_data_in_spliced_bytes_total", ("node", "san")) - splicedBefore;
-        Assert.True(spliced == 32 << 20, $"{spliced} bytes of 32 MiB of 1 MiB READs were spliced");
+        Assert.True(spliced is >= 24 << 20 and <= 32 << 20, $"{spliced} bytes of 32 MiB of 1 MiB READs were spliced");
         after = await ScrapeAsync(url);
         readsAfter = Value(after, "iserblockd_lun_operations_total", [.. lun, ("kind", "read")]);
         writesAfter = Value(after, "iserblockd_lun_operations_total", [.. lun, ("kind", "write")]);

@@ -62,7 +62,9 @@ internal sealed unsafe class PooledBlockBuffer(PinnedSizeClass owner, byte[] arr
         if (!_pipeTried)
         {
             _pipeTried = true;
-            if (capacity <= MaxPipedCapacity) _pipe = PayloadPipe.TryCreate(capacity);
+            // A pipe holds a page's worth or less per slot, and a socket's pages can be partly used: room for twice the
+            // buffer where the system allows it, so that a splice rarely stops short of a whole payload.
+            if (capacity <= MaxPipedCapacity) _pipe = PayloadPipe.TryCreate(2 * capacity) ?? PayloadPipe.TryCreate(capacity);
         }
         _pipeArmed = _pipe is { IsBroken: false };
         return _pipeArmed;

@@ -34,6 +34,7 @@ public sealed record ConfigDifference(
         if (!SameLogging(old.Logging, updated.Logging)) restart.Add("logging");
         if (!SameIser(old, updated)) restart.Add("iser");
         if (old.MetricsListen != updated.MetricsListen) restart.Add("metrics");
+        if (old.ZeroCopyReads != updated.ZeroCopyReads) restart.Add("zeroCopyReads");
         return new ConfigDifference(added, removed, sessionChanged, mappingsChanged, restart);
     }
 

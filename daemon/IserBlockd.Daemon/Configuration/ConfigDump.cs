@@ -23,6 +23,7 @@ public static class ConfigDump
         KernelNbdConnections = s.KernelNbdConnections,
         UblkQueueDepth = s.UblkQueueDepth,
         KernelNbdMethod = s.KernelNbdMethod.ToName(),
+        ZeroCopyReads = s.ZeroCopyReads,
         Iser = new IserDocument
         {
             DataBuffers = [.. s.IserBuffers.DataBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],

@@ -125,6 +125,7 @@ internal sealed class ConfigValidator
             KernelNbdConnections = kernelConnections,
             UblkQueueDepth = ublkQueueDepth,
             KernelNbdMethod = kernelMethod,
+            ZeroCopyReads = doc.ZeroCopyReads ?? true,
             IserBuffers = iser,
             MetricsListen = metrics,
         };

@@ -60,6 +60,16 @@ public sealed record DaemonSettings(
     /// <summary>How /dev/nbdN devices are attached: netlink where the kernel has it, or the legacy ioctls (as nbd-client -nonetlink).</summary>
     public KernelAttachMethod KernelNbdMethod { get; init; } = KernelAttachMethod.Auto;
 
+    /// <summary>READ data of <see cref="BlockDev.Nbd.NbdServerOptions.SendPagesThreshold"/> or more passes to NBD clients
+    /// without a copy in the daemon: spliced from the target's TCP socket, or on a Unix socket by page reference
+    /// (<c>zeroCopyReads</c>). False copies it through the daemon, as before 2026-12-05: the way out should a kernel's
+    /// splice misbehave.</summary>
+    public bool ZeroCopyReads { get; init; } = true;
+
+    /// <summary>The NBD server options these settings ask for.</summary>
+    public BlockDev.Nbd.NbdServerOptions ServerOptions() =>
+        ZeroCopyReads ? new BlockDev.Nbd.NbdServerOptions() : new BlockDev.Nbd.NbdServerOptions { SendPagesThreshold = 0 };
+
     /// <summary>Registered (pinned) memory per RDMA device for iSER sessions: the zero-copy data buffers and the bounce buffers.</summary>
     public IserDeviceOptions IserBuffers { get; init; } = new();
 

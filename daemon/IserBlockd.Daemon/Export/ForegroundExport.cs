@@ -41,7 +41,7 @@ public static partial class ForegroundExport
         }
         using var metricsEndpoint = metrics;
         var node = options.ToNode();
-        var serverOptions = new NbdServerOptions(); // TLS, if any, is the mapping's
+        var serverOptions = settings.ServerOptions(); // TLS, if any, is the mapping's
         await using var shared = new SharedResources(loggerFactory, settings.IserBuffers, serverOptions);
         // The daemon's supervisor: the same reinstatement, backoff and replacement timeout; one login attempt here.
         await using var supervisor = new NodeSupervisor(node, options.Connect.InitiatorName, settings, shared, loggerFactory);

@@ -37,7 +37,7 @@ public sealed partial class DaemonRuntime : IHostedService, IDaemonControl, IAsy
         _status = status;
         _logger = loggerFactory.CreateLogger<DaemonRuntime>();
         _loggerFactory = loggerFactory;
-        _shared = new SharedResources(loggerFactory, settings.IserBuffers);
+        _shared = new SharedResources(loggerFactory, settings.IserBuffers, settings.ServerOptions());
         foreach (var node in settings.Nodes)
             _nodes.Add(node.Name, new NodeSupervisor(node, initiatorName, settings, _shared, loggerFactory));
         _view = new NodeView(_nodes);

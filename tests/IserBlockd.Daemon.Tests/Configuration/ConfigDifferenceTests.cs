@@ -46,5 +46,8 @@ public sealed class ConfigDifferenceTests
         d = ConfigDifference.Between(Parse(A), Parse(A, "\"metrics\": { \"listen\": \"127.0.0.1:9809\" }, \"logging\": { \"level\": \"debug\" },"));
         Assert.True(d.IsEmpty);
         Assert.Equal(["logging", "metrics"], d.NeedRestart);
+        d = ConfigDifference.Between(Parse(A), Parse(A, "\"zeroCopyReads\": false,"));
+        Assert.True(d.IsEmpty);
+        Assert.Equal(["zeroCopyReads"], d.NeedRestart);
     }
 }

@@ -48,6 +48,19 @@ public sealed class KernelAndIserSettingsTests
     }
 
     [Fact]
+    public void Zero_copy_reads_are_on_by_default_and_off_turns_both_ways_off()
+    {
+        var on = Parse("");
+        Assert.True(on.ZeroCopyReads);
+        Assert.Equal(64 << 10, on.ServerOptions().SendPagesThreshold);
+        var off = Parse("\"zeroCopyReads\": false");
+        Assert.False(off.ZeroCopyReads);
+        Assert.Equal(0, off.ServerOptions().SendPagesThreshold);
+        Assert.False(ConfigLoader.Parse(Encoding.UTF8.GetBytes(ConfigDump.ToJson(off)), "dump.json").ZeroCopyReads);
+        Assert.NotEmpty(Errors("\"zeroCopyReads\": \"no\""));
+    }
+
+    [Fact]
     public void Ublk_queue_depth_is_read_and_bounded()
     {
         Assert.Equal(32, Parse("\"ublkQueueDepth\": 32").UblkQueueDepth);
