@@ -201,6 +201,34 @@ public class PipedReplyTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_that_goes_away_in_the_middle_of_a_spliced_reply_ends_only_its_connection(bool tcp)
+    {
+        var device = PatternedDevice();
+        var (client, serving, server) = await ServeAsync(device, structured: false, sendBuffer: 4096, tcp: tcp);
+        await using (server)
+        {
+            for (var i = 0; i < 4; i++) client.Read((ulong)i * Region, Region);
+            await Task.Delay(100); // the writer is in the middle of the first payload: the socket holds 4 KiB of it
+            client.Socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // a reset, not a clean close
+            client.Dispose();
+            // The rest of the reply fails with EPIPE/ECONNRESET: the connection ends, the process goes on, and the
+            // buffers' pipes are left empty for the next rental.
+            await serving.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        // The server still serves: a new client reads intact data through the same buffers and pipes.
+        var (again, servingAgain, serverAgain) = await ServeAsync(device, structured: false, tcp: tcp);
+        await using (serverAgain)
+        using (again)
+        {
+            AssertRegion(again.ReadSync(2 * Region, Region), 2);
+            again.Disconnect();
+            await servingAgain.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
     [Fact]
     public async Task Reads_below_the_threshold_get_no_pipe()
     {

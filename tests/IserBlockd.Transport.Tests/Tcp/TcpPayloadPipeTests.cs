@@ -149,6 +149,44 @@ public sealed class TcpPayloadPipeTests : IAsyncLifetime
         Assert.Equal(earlier.Concat(later).ToArray(), buffer.Settled());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Splicing_into_a_socket_whose_peer_is_gone_throws_and_raises_no_signal(bool tcp)
+    {
+        Socket ours, peer;
+        if (tcp)
+        {
+            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(1);
+            ours = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var accept = listener.AcceptAsync();
+            await ours.ConnectAsync(listener.LocalEndPoint!);
+            peer = await accept;
+            peer.LingerState = new LingerOption(true, 0); // a reset
+        }
+        else (ours, peer) = IserBlockd.Primitives.Native.SocketPair.Create();
+        using (ours)
+        {
+            ours.Blocking = false;
+            peer.Dispose();
+            await Task.Delay(50);
+            using var pipe = PayloadPipe.TryCreate(64 << 10)!;
+            // EPIPE (a Unix socket) or ECONNRESET: an exception, not a SIGPIPE that would end this process.
+            var error = Assert.Throws<IOException>(() =>
+            {
+                using var fd = new IserBlockd.Primitives.Native.DescriptorLease(ours.SafeHandle);
+                for (var i = 0; i < 4; i++)
+                {
+                    pipe.Append(Random(4096));
+                    pipe.SpliceTo(fd.Fd);
+                }
+            });
+            Assert.Contains("splice", error.Message);
+        }
+    }
+
     [Fact]
     public async Task With_data_digests_the_bytes_are_received_to_be_checked()
     {
