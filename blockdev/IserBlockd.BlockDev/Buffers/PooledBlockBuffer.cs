@@ -64,7 +64,7 @@ internal sealed unsafe class PooledBlockBuffer(PinnedSizeClass owner, byte[] arr
             _pipeTried = true;
             // A pipe holds a page's worth or less per slot, and a socket's pages can be partly used: room for twice the
             // buffer where the system allows it, so that a splice rarely stops short of a whole payload.
-            if (capacity <= MaxPipedCapacity) _pipe = PayloadPipe.TryCreate(2 * capacity) ?? PayloadPipe.TryCreate(capacity);
+            if (capacity <= MaxPipedCapacity) _pipe = PayloadPipe.TryCreate(capacity, wanted: 2 * capacity);
         }
         _pipeArmed = _pipe is { IsBroken: false };
         return _pipeArmed;
@@ -75,10 +75,8 @@ internal sealed unsafe class PooledBlockBuffer(PinnedSizeClass owner, byte[] arr
     internal bool SettlePipe()
     {
         if (!_pipeArmed) return false;
-        var pipe = _pipe!;
-        if (pipe.Start == 0 && pipe.End == _length && _length > 0) return true;
-        _pipeArmed = false;
-        if (pipe.Length > 0) pipe.MoveIntoBuffer(GetSpan());
+        if (_pipe!.Start == 0 && _pipe.End == _length && _length > 0) return true;
+        DetachPipe();
         return false;
     }
 

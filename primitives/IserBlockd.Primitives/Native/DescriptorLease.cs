@@ -21,5 +21,18 @@ public readonly ref struct DescriptorLease
 
     public int Fd { get; }
 
+    /// <summary>Whether the descriptor is non-blocking (O_NONBLOCK), so that a splice on it cannot stall the caller.</summary>
+    public bool IsNonBlocking => (LibC.fcntl(Fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0;
+
+    /// <summary>Bytes waiting to be read (FIONREAD); 0 when it cannot tell.</summary>
+    public unsafe int BytesToRead
+    {
+        get
+        {
+            int bytes;
+            return LibC.ioctl(Fd, LibC.FIONREAD, &bytes) == 0 ? bytes : 0;
+        }
+    }
+
     public void Dispose() => _handle.DangerousRelease();
 }

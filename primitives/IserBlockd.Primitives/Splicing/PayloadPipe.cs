@@ -32,9 +32,13 @@ public sealed unsafe class PayloadPipe : IDisposable
         Capacity = capacity;
     }
 
-    /// <summary>A pipe that holds at least <paramref name="capacity"/> bytes, or null when the system gives none that
-    /// large (fs.pipe-max-size, an unprivileged user's pipe pages) or <see cref="MaxOpen"/> are open.</summary>
-    public static PayloadPipe? TryCreate(int capacity)
+    /// <summary>A pipe of <paramref name="wanted"/> bytes where the system gives one that large, else of at least
+    /// <paramref name="capacity"/>; null when it gives neither (fs.pipe-max-size, an unprivileged user's pipe pages) or
+    /// <see cref="MaxOpen"/> are open.</summary>
+    public static PayloadPipe? TryCreate(int capacity, int wanted = 0) =>
+        (wanted > capacity ? TryCreateOf(wanted) : null) ?? TryCreateOf(capacity);
+
+    private static PayloadPipe? TryCreateOf(int capacity)
     {
         if (Interlocked.Increment(ref s_open) > MaxOpen)
         {

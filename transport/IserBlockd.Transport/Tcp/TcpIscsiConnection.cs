@@ -49,8 +49,8 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private readonly ReceiveCoalescing? _coalescing;
     /// <summary>The stream's socket, for splicing Data-In into a payload pipe; null when the stream is not a socket's.</summary>
     private readonly Socket? _socket;
-    private bool _spliceChecked;
-    private bool _canSplice;
+    /// <summary>Null until the first Data-In that could be spliced looks (see <see cref="CanSplice"/>).</summary>
+    private bool? _canSplice;
     private long _splicedDataBytes;
 
     public long SplicedDataBytes => Volatile.Read(ref _splicedDataBytes);
@@ -229,23 +229,24 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     /// <summary>Whether the socket's descriptor is non-blocking (the runtime's engine makes it so), so that a splice
     /// from it never stalls the receive loop. Looked at once.</summary>
-    private bool CanSplice
+    private bool CanSplice => _canSplice ??= _socket != null && IsNonBlocking();
+
+    private bool IsNonBlocking()
     {
-        get
+        using var fd = Lease();
+        return fd.IsNonBlocking;
+    }
+
+    /// <summary>The socket's descriptor, held open for one system call; a socket closed meanwhile is a closed connection.</summary>
+    private DescriptorLease Lease()
+    {
+        try
         {
-            if (_spliceChecked) return _canSplice;
-            _spliceChecked = true;
-            if (_socket == null) return false;
-            try
-            {
-                using var fd = new DescriptorLease(_socket.SafeHandle);
-                _canSplice = (LibC.fcntl(fd.Fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0;
-            }
-            catch (ObjectDisposedException e)
-            {
-                throw new IscsiTransportException("connection closed", e);
-            }
-            return _canSplice;
+            return new DescriptorLease(_socket!.SafeHandle);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new IscsiTransportException("connection closed", e);
         }
     }
 
@@ -283,34 +284,22 @@ public sealed class TcpIscsiConnection : IIscsiConnection
 
     private int SpliceFromSocket(PayloadPipe pipe, int length)
     {
+        using var fd = Lease();
         try
         {
-            using var fd = new DescriptorLease(_socket!.SafeHandle);
             return pipe.SpliceFrom(fd.Fd, length);
         }
         catch (IOException e)
         {
             throw new IscsiTransportException($"receive failed: {e.Message}", e);
         }
-        catch (ObjectDisposedException e)
-        {
-            throw new IscsiTransportException("connection closed", e);
-        }
     }
 
     /// <summary>Bytes the socket holds for us to read (FIONREAD).</summary>
-    private unsafe int BytesWaiting()
+    private int BytesWaiting()
     {
-        try
-        {
-            using var fd = new DescriptorLease(_socket!.SafeHandle);
-            int bytes;
-            return LibC.ioctl(fd.Fd, LibC.FIONREAD, &bytes) == 0 ? bytes : 0;
-        }
-        catch (ObjectDisposedException e)
-        {
-            throw new IscsiTransportException("connection closed", e);
-        }
+        using var fd = Lease();
+        return fd.BytesToRead;
     }
 
     /// <summary>Reads past a data segment the caller did not take (and its padding and digest), through the receive

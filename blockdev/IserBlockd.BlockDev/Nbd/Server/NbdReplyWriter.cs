@@ -312,12 +312,13 @@ internal sealed class NbdReplyWriter
     /// in the pipe comes into the buffer now.</summary>
     public static void ReadDone(NbdInFlightRequest request) => (request.Buffer as Buffers.PooledBlockBuffer)?.SettlePipe();
 
-    /// <summary>Whether the payload follows its header by reference: from its pipe (any socket), or by the pages of its
+    /// <summary>Whether the payload follows its header by reference: from its pipe (armed only by <see cref="PrepareRead"/>,
+    /// so only on a transport that sends pipes), or by the pages of its
     /// buffer (a Unix socket; only the pool's buffers are lent to the kernel: their memory is pinned for the pool's
     /// life and is not reused until it is returned).</summary>
     private bool SendsPages(NbdInFlightRequest request, ReadOnlyMemory<byte> payload) =>
         request.Buffer is Buffers.PooledBlockBuffer buffer
-        && ((_pipeThreshold != 0 && buffer.PayloadPipe != null) || (_pagesThreshold != 0 && payload.Length >= _pagesThreshold));
+        && (buffer.PayloadPipe != null || (_pagesThreshold != 0 && payload.Length >= _pagesThreshold));
 
     private static ReadOnlyMemory<byte> ReadPayload(NbdInFlightRequest request) =>
         request.Error == 0 && request.Command == NbdCommand.Read && request.Length > 0 ? request.Buffer!.Memory : default;

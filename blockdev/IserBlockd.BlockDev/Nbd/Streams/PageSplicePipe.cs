@@ -13,7 +13,7 @@ internal sealed unsafe class PageSplicePipe(PayloadPipe pipe) : IDisposable
     /// <summary>A pipe of 1 MiB (the unprivileged default of fs.pipe-max-size), or of 64 KiB where that is lowered
     /// (more calls per payload), or null when the system gives none (the caller then copies).</summary>
     public static PageSplicePipe? TryCreate() =>
-        (PayloadPipe.TryCreate(1 << 20) ?? PayloadPipe.TryCreate(64 << 10)) is { } pipe ? new PageSplicePipe(pipe) : null;
+        PayloadPipe.TryCreate(64 << 10, wanted: 1 << 20) is { } pipe ? new PageSplicePipe(pipe) : null;
 
     /// <summary>Sends from <paramref name="data"/> into the non-blocking socket <paramref name="socketFd"/> what it
     /// takes now, by page reference; returns how many bytes. Failures of the socket throw.</summary>

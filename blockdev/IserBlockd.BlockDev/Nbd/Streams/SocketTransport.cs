@@ -127,7 +127,7 @@ public sealed unsafe class SocketTransport : INbdTransport
         if (!_pagesTried)
         {
             _pagesTried = true;
-            if (IsNonBlocking(fd.Fd)) _pages = PageSplicePipe.TryCreate();
+            if (_nonBlocking ??= fd.IsNonBlocking) _pages = PageSplicePipe.TryCreate();
         }
         if (_pages == null) return 0;
         using var pin = payload.Pin();
@@ -140,10 +140,8 @@ public sealed unsafe class SocketTransport : INbdTransport
     {
         if (pipe.Length == 0) return 0;
         using var fd = new DescriptorLease(_handle);
-        return IsNonBlocking(fd.Fd) ? pipe.SpliceTo(fd.Fd) : 0;
+        return (_nonBlocking ??= fd.IsNonBlocking) ? pipe.SpliceTo(fd.Fd) : 0;
     }
-
-    private bool IsNonBlocking(int fd) => _nonBlocking ??= (LibC.fcntl(fd, LibC.F_GETFL, 0) & LibC.O_NONBLOCK) != 0;
 
     public long UnreadBytes
     {
