@@ -162,23 +162,31 @@ public sealed unsafe class PayloadPipe : IDisposable
     /// takes now; returns how many bytes (0: none now). Failures of the socket throw <see cref="IOException"/>.</summary>
     public int SpliceTo(int socketFd)
     {
-        var moved = 0;
+        var before = Length;
+        var errno = SpliceOut(socketFd, LibC.SPLICE_F_MOVE | LibC.SPLICE_F_NONBLOCK);
+        if (errno != 0 && errno != Errno.EAGAIN) throw new IOException($"splice: {Errno.Describe(errno)}");
+        var moved = before - Length;
+        if (Length == 0) Start = End = 0;
+        return moved;
+    }
+
+    /// <summary>Splices from the head of the pipe into <paramref name="fd"/> until the pipe is empty or a call moves
+    /// nothing; returns that call's errno (0: the pipe is empty or the call returned 0).</summary>
+    private int SpliceOut(int fd, uint flags)
+    {
         while (Length > 0)
         {
-            var n = LibC.splice(_read.Fd, null, socketFd, null, (nuint)Length, LibC.SPLICE_F_MOVE | LibC.SPLICE_F_NONBLOCK);
+            var n = LibC.splice(_read.Fd, null, fd, null, (nuint)Length, flags);
             if (n > 0)
             {
-                moved += (int)n;
                 Start += (int)n;
                 continue;
             }
+            if (n == 0) return 0;
             var errno = Errno.Last;
-            if (n < 0 && errno == Errno.EINTR) continue;
-            if (n == 0 || errno == Errno.EAGAIN) break;
-            throw new IOException($"splice: {Errno.Describe(errno)}");
+            if (errno != Errno.EINTR) return errno;
         }
-        if (Length == 0) Start = End = 0;
-        return moved;
+        return 0;
     }
 
     /// <summary>Reads what the pipe holds into its place in <paramref name="buffer"/> (the whole buffer the pipe stands
@@ -211,18 +219,12 @@ public sealed unsafe class PayloadPipe : IDisposable
     public void Clear()
     {
         var devNull = LazyInitializer.EnsureInitialized(ref s_null, OpenNull);
-        while (Length > 0)
+        var errno = SpliceOut(devNull.Fd, LibC.SPLICE_F_NONBLOCK);
+        if (Length > 0)
         {
-            var n = LibC.splice(_read.Fd, null, devNull.Fd, null, (nuint)Length, LibC.SPLICE_F_NONBLOCK);
-            if (n > 0)
-            {
-                Start += (int)n;
-                continue;
-            }
-            if (n < 0 && Errno.Last == Errno.EINTR) continue;
             Start = End = 0;
             Break();
-            throw new IOException($"could not empty a payload pipe: {(n < 0 ? Errno.Describe(Errno.Last) : "no progress")}");
+            throw new IOException($"could not empty a payload pipe: {(errno != 0 ? Errno.Describe(errno) : "no progress")}");
         }
         Start = End = 0;
     }
