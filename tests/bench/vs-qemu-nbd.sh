@@ -16,6 +16,9 @@
 #          cpu_per_io_randread_ratio=X cpu_per_io_randwrite_ratio=X cpu_per_io_seqread_ratio=X
 # where the cpu_per_io ratios are the other side's server CPU time (user + system, ramp excluded) per I/O over ours.
 # A short run per side under strace counts each server's system calls per I/O (strace slows it: not timed).
+# Beside every QD1 round, libiscsi's own iscsi-perf reads 4 KiB at random, one at a time, straight from the target
+# (no NBD hop, no fio): the QD1 latency no NBD server in front of this tgtd can go below, and qemu-nbd's latency
+# over it is the highest qd1_latency_ratio any initiator could reach here (printed as qd1_latency_ratio_ceiling).
 #
 # Environment: SIZE (default 1G), RUNTIME seconds per fio run (default 10), ROUNDS (default 3),
 #              IBD_BIN (an iserblockd to use instead of publishing one), JOBS fio jobs for the QD32
@@ -29,7 +32,7 @@ RUNTIME=${RUNTIME:-10}
 ROUNDS=${ROUNDS:-3}
 JOBS=${JOBS:-1}
 PATH=$PATH:/usr/sbin:/sbin
-for tool in fio tgtd tgtadm qemu-nbd nbdinfo python3 ss; do
+for tool in fio tgtd tgtadm qemu-nbd nbdinfo python3 ss iscsi-perf iscsi-readcapacity16; do
     command -v "$tool" >/dev/null || { echo "vs-qemu-nbd.sh: $tool is not installed (run ./setup.sh --no-demo)" >&2; exit 1; }
 done
 
@@ -85,6 +88,20 @@ bench_fio() {
     else bench_fio_nbd "$1" "$OURS_URI" "$OURS_PID" "${@:3}"; fi
 }
 bench_side_pid() { if [ "$1" = qemu-nbd ]; then echo "$QEMU_PID"; else echo "$OURS_PID"; fi; }
+
+# bench_after WORKLOAD ROUND (rounds.sh): after each QD1 round, the QD1 floor -> $WORK/qd1-direct-ROUND.iops
+DIRECT_URL="iscsi://127.0.0.1:$PORT/$TARGET/1"
+DIRECT_INITIATOR=iqn.2024-01.org.iserblockd.bench:direct
+bench_after() {
+    [ "$1" = qd1 ] || return 0
+    local block
+    block=$(iscsi-readcapacity16 -i "$DIRECT_INITIATOR" "$DIRECT_URL" | awk -F: '/LOGICAL BLOCK LENGTH/ { print $2 }')
+    echo "round $2: qd1 straight to the target (iscsi-perf) ..." >&2
+    # iscsi-perf runs until SIGINT and prints a running average every second; its last one covers the whole run
+    { timeout -s INT "$RUNTIME" iscsi-perf -r -m 1 -b $((4096 / block)) -i "$DIRECT_INITIATOR" "$DIRECT_URL" 2>&1 || true; } |
+        tr '\r' '\n' | awk '/iops average/ { for (i = 1; i < NF; i++) if ($i == "average") v = $(i + 1) } END { print v }' \
+        > "$WORK/qd1-direct-$2.iops"
+}
 
 BENCH_TARGET_PID=$TGTD_PID   # tgtd's CPU per I/O too: at QD32 the target on the same cores sets the pace
 echo "filling the LUN ..." >&2

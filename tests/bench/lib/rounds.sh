@@ -3,6 +3,7 @@
 #
 # The script defines   bench_fio NAME SIDE FIO_ARGS...   (fio against SIDE, its JSON into DIR/NAME.json)
 # and calls            bench_rounds "ours other ..."      (after setting ROUNDS and RUNTIME; JOBS optional)
+# and may define       bench_after WORKLOAD ROUND         (run after every side has run WORKLOAD in ROUND)
 # Each workload runs on every side within a few seconds of each other, ROUNDS times, the order rotating every
 # round, so that a machine that slows down or speeds up meanwhile affects all sides alike.
 # Then: python3 tests/bench/lib/summarize.py ... (see there) prints medians, ratios and the RESULT line.
@@ -33,6 +34,7 @@ bench_rounds() {
                 # shellcheck disable=SC2046
                 bench_fio "$workload-$side-$round" "$side" "${common[@]}" $(bench_workload_args "$workload")
             done
+            if declare -F bench_after >/dev/null; then bench_after "$workload" "$round"; fi
         done
     done
 }

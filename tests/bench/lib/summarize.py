@@ -11,6 +11,9 @@ measured seconds apart within a round, which cancels most of the noise of a shar
   RESULT randread_iops_ratio=X randwrite_iops_ratio=X seqread_mbps_ratio=X qd1_latency_ratio=X
          cpu_per_io_randread_ratio=X cpu_per_io_randwrite_ratio=X cpu_per_io_seqread_ratio=X
 (the CPU ratios: OTHER's server CPU per I/O over FIRST's, medians of the per-round ratios) with one OTHER, or FIRST_vs_OTHER_randread_iops_ratio=X ... for each OTHER when there are several.
+Where DIR/qd1-direct-ROUND.iops exist (4 KiB random reads at QD1 straight to the target, no NBD server: the floor
+of QD1 latency), they are printed too, and with one OTHER the RESULT line ends in qd1_latency_ratio_ceiling=X: the
+median per round of OTHER's QD1 latency over that floor, the highest qd1_latency_ratio any NBD server could reach.
 """
 import json
 import os
@@ -149,6 +152,22 @@ def main(argv):
                 f" {calls[(key, s)]:>10.2f}" if calls[(key, s)] is not None else f" {'-':>10}" for s in sides)
                 + "   I/Os per call: " + ", ".join(
                 f"{s} {1 / calls[(key, s)]:.2f}" for s in sides if calls[(key, s)]))
+    direct = []
+    for r in range(1, rounds + 1):
+        path = f"{work}/qd1-direct-{r}.iops"
+        if os.path.exists(path):
+            with open(path) as f:
+                text = f.read().strip()
+            if text.replace(".", "", 1).isdigit() and float(text) > 0:
+                direct.append((r, 1e6 / float(text)))
+    ceiling = None
+    if direct:
+        print(f"QD1 floor, 4 KiB random reads one at a time straight to the target (iscsi-perf, no NBD server): mean "
+              f"{statistics.median(v for _, v in direct):.1f} us   per round: " + ", ".join(f"{v:.1f}" for _, v in direct))
+        if len(others) == 1:
+            per_round = [job(f"qd1-{others[0]}-{r}")["read"]["lat_ns"]["mean"] / 1000.0 / v for r, v in direct]
+            ceiling = statistics.median(per_round)
+            print(f"highest qd1_latency_ratio any NBD server could reach ({others[0]}'s QD1 latency over that): {ceiling:.2f}")
     prefix = (lambda o: "") if len(others) == 1 else (lambda o: f"{first}_vs_{o}_")
     result = [f"{prefix(o)}{name}_ratio={ratios[(key, o)]:.2f}" for o in others for key, _, _, name, _ in ROWS]
     for o in others:
@@ -156,6 +175,8 @@ def main(argv):
             r = cpu_ratio(key, o)
             if r is not None:
                 result.append(f"{prefix(o)}cpu_per_io_{key}_ratio={r:.2f}")
+    if ceiling is not None:
+        result.append(f"qd1_latency_ratio_ceiling={ceiling:.2f}")
     print("RESULT " + " ".join(result))
 
 
