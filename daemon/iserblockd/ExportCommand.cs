@@ -35,12 +35,13 @@ internal static class ExportCommand
         var handshakeTimeout = new Option<double?>("--handshake-timeout") { Description = "Seconds a client has to finish the NBD handshake (default 10)", HelpName = "SECONDS" };
         var commandTimeout = new Option<double?>("--command-timeout") { Description = "Seconds a SCSI command may go unanswered before it is aborted (default 30)", HelpName = "SECONDS" };
         var zeroCopyReads = new Option<string?>("--zero-copy-reads") { Description = "on (default): READ data of 64 KiB or more passes to NBD clients by splice or page reference, never copied through the daemon; off: copied (as the configuration's zeroCopyReads)", HelpName = "on|off" };
+        var lowDepthPoll = new Option<int?>("--low-depth-poll-us") { Description = "Microseconds the I/O thread polls instead of sleeping while at most one request is in flight (default 100; 0: never): lower latency at queue depth one for the CPU of that wait (as the configuration's lowDepthPollMicroseconds)", HelpName = "MICROSECONDS" };
         var memoryWindows = new Option<string?>("--memory-windows") { Description = "iSER: on (default): the target reaches a buffer only through a memory window bound for one command, where the device has them; off: a protection domain of the session's own instead", HelpName = "on|off" };
         var logLevel = new Option<string>("--log-level") { Description = "Log level on stderr (default warning)", DefaultValueFactory = _ => "warning", HelpName = "LEVEL" };
 
         var command = new Command("export", "Log in and serve one LUN over NBD in the foreground until SIGINT/SIGTERM (like qemu-nbd)");
         connect.AddTargetOptions(command);
-        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, zeroCopyReads, memoryWindows, logLevel })
+        foreach (var option in new Option[] { socket, listen, device, exportName, readOnly, connections, replacement, commandTimeout, metricsListen, tlsCreds, tls, tlsVerifyPeer, maxConnections, sendTimeout, handshakeTimeout, zeroCopyReads, lowDepthPoll, memoryWindows, logLevel })
             command.Add(option);
         command.SetAction(async (result, _) =>
         {
@@ -102,6 +103,12 @@ internal static class ExportCommand
             {
                 if (zeroCopy is not ("on" or "off")) errors.Add($"--zero-copy-reads: expected on or off, got \"{zeroCopy}\"");
                 else settings = settings with { ZeroCopyReads = zeroCopy == "on" };
+            }
+            if (result.GetValue(lowDepthPoll) is { } poll)
+            {
+                if (poll is < 0 or > DaemonSettings.MaxLowDepthPollMicroseconds)
+                    errors.Add($"--low-depth-poll-us: expected 0 (off) to {DaemonSettings.MaxLowDepthPollMicroseconds}, got {poll}");
+                else settings = settings with { LowDepthPollMicroseconds = poll };
             }
             if (errors.Count > 0)
             {

@@ -121,6 +121,15 @@ public sealed class MetricsTests
         // copied; seen once under CI's load: 31.7 of 32 MiB spliced).
         var spliced = Value(await ScrapeAsync(url), "iserblockd_session_data_in_spliced_bytes_total", ("node", "san")) - splicedBefore;
         Assert.True(spliced is >= 24 << 20 and <= 32 << 20, $"{spliced} bytes of 32 MiB of 1 MiB READs were spliced");
+
+        // One READ at a time: the I/O thread polls for tgtd's answer and for fio's next request instead of sleeping
+        // (lowDepthPollMicroseconds, 100 by default), and some of those polls are ended by them.
+        var hitsBefore = Value(await ScrapeAsync(url), "iserblockd_low_depth_polls_total", ("result", "hit"));
+        await using (var qd1 = ExternalProcess.Start("fio", ["--name=qd1", "--ioengine=nbd", $"--uri={uri}", "--rw=randread", "--bs=4k",
+            "--iodepth=1", "--size=32M", "--number_ios=2000"]))
+            Assert.Equal(0, await qd1.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var hits = Value(await ScrapeAsync(url), "iserblockd_low_depth_polls_total", ("result", "hit")) - hitsBefore;
+        Assert.True(hits > 0, "no poll at queue depth one was ended by an answer or a request");
         after = await ScrapeAsync(url);
         readsAfter = Value(after, "iserblockd_lun_operations_total", [.. lun, ("kind", "read")]);
         writesAfter = Value(after, "iserblockd_lun_operations_total", [.. lun, ("kind", "write")]);

@@ -35,6 +35,7 @@ public sealed record ConfigDifference(
         if (!SameIser(old, updated)) restart.Add("iser");
         if (old.MetricsListen != updated.MetricsListen) restart.Add("metrics");
         if (old.ZeroCopyReads != updated.ZeroCopyReads) restart.Add("zeroCopyReads");
+        if (old.LowDepthPollMicroseconds != updated.LowDepthPollMicroseconds) restart.Add("lowDepthPollMicroseconds");
         return new ConfigDifference(added, removed, sessionChanged, mappingsChanged, restart);
     }
 

@@ -24,6 +24,7 @@ public static class ConfigDump
         UblkQueueDepth = s.UblkQueueDepth,
         KernelNbdMethod = s.KernelNbdMethod.ToName(),
         ZeroCopyReads = s.ZeroCopyReads,
+        LowDepthPollMicroseconds = s.LowDepthPollMicroseconds,
         Iser = new IserDocument
         {
             DataBuffers = [.. s.IserBuffers.DataBuffers.SizeClasses.Select(c => (BufferClassDocument?)new BufferClassDocument { Size = c.BufferSize, Count = c.Count })],

@@ -68,6 +68,13 @@ internal sealed class ConfigValidator
                 Error("ublkQueueDepth", $"expected 1 to {DaemonSettings.MaxUblkQueueDepth}, got {depth}");
             else ublkQueueDepth = depth;
         }
+        var lowDepthPoll = DaemonSettings.DefaultLowDepthPollMicroseconds;
+        if (doc.LowDepthPollMicroseconds is { } poll)
+        {
+            if (poll is < 0 or > DaemonSettings.MaxLowDepthPollMicroseconds)
+                Error("lowDepthPollMicroseconds", $"expected 0 (off) to {DaemonSettings.MaxLowDepthPollMicroseconds}, got {poll}");
+            else lowDepthPoll = poll;
+        }
         var kernelMethod = KernelAttachMethod.Auto;
         if (doc.KernelNbdMethod != null && !KernelAttachMethodNames.TryParse(doc.KernelNbdMethod, out kernelMethod))
             Error("kernelNbdMethod", $"expected \"auto\", \"netlink\" or \"ioctl\", got \"{doc.KernelNbdMethod}\"");
@@ -126,6 +133,7 @@ internal sealed class ConfigValidator
             UblkQueueDepth = ublkQueueDepth,
             KernelNbdMethod = kernelMethod,
             ZeroCopyReads = doc.ZeroCopyReads ?? true,
+            LowDepthPollMicroseconds = lowDepthPoll,
             IserBuffers = iser,
             MetricsListen = metrics,
         };

@@ -66,9 +66,23 @@ public sealed record DaemonSettings(
     /// splice misbehave.</summary>
     public bool ZeroCopyReads { get; init; } = true;
 
-    /// <summary>The NBD server options these settings ask for.</summary>
-    public BlockDev.Nbd.NbdServerOptions ServerOptions() =>
-        ZeroCopyReads ? new BlockDev.Nbd.NbdServerOptions() : new BlockDev.Nbd.NbdServerOptions { SendPagesThreshold = 0 };
+    /// <summary>How long the I/O thread polls the daemon's sockets instead of sleeping when at most one request is in
+    /// flight in the whole daemon (<c>lowDepthPollMicroseconds</c>; 0: never). Queue depth one otherwise pays a
+    /// wake-up per hop (<see cref="Primitives.Polling.LowDepthPoller"/>).</summary>
+    public int LowDepthPollMicroseconds { get; init; } = DefaultLowDepthPollMicroseconds;
+
+    public const int DefaultLowDepthPollMicroseconds = 100;
+    public const int MaxLowDepthPollMicroseconds = 10_000;
+
+    /// <summary>The NBD server options these settings ask for, with a new poller (<see cref="LowDepthPollMicroseconds"/>):
+    /// one call per daemon, whose servers and iSCSI connections share it.</summary>
+    public BlockDev.Nbd.NbdServerOptions ServerOptions() => new()
+    {
+        SendPagesThreshold = ZeroCopyReads ? new BlockDev.Nbd.NbdServerOptions().SendPagesThreshold : 0,
+        LowDepthPoller = LowDepthPollMicroseconds > 0
+            ? new Primitives.Polling.LowDepthPoller(TimeSpan.FromMicroseconds(LowDepthPollMicroseconds))
+            : Primitives.Polling.LowDepthPoller.Off,
+    };
 
     /// <summary>Registered (pinned) memory per RDMA device for iSER sessions: the zero-copy data buffers and the bounce buffers.</summary>
     public IserDeviceOptions IserBuffers { get; init; } = new();

@@ -3,6 +3,7 @@ using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Runtime;
 using IserBlockd.Daemon.Sessions;
 using IserBlockd.Primitives.Native;
+using IserBlockd.Primitives.Polling;
 
 namespace IserBlockd.Daemon.Metrics;
 
@@ -21,6 +22,7 @@ public static class DaemonMetrics
     private static readonly Lock Gate = new();
     private static readonly List<(string Node, int Lun, LunStatistics Statistics, Func<long> Size)> Luns = [];
     private static readonly List<NodeSupervisor> Sessions = [];
+    private static LowDepthPoller? Poller;
 
     /// <summary>Seconds per request by kind; buckets from 50 µs to 10 s.</summary>
     public static readonly Histogram<double> LunLatency = Meter.CreateHistogram(
@@ -42,6 +44,7 @@ public static class DaemonMetrics
         Meter.CreateObservableCounter("iserblockd_session_commands_reissued", () => PerSession(s => Counter(s, c => c.CommandsReissued)), unit: null, "Commands re-issued on a reinstated session");
         Meter.CreateObservableCounter("iserblockd_session_commands_sent", () => PerSession(s => Counter(s, c => c.CommandsSent)), unit: null, "SCSI commands sent");
         Meter.CreateObservableCounter("iserblockd_session_data_in_spliced_bytes", () => PerSession(s => Counter(s, c => c.DataInBytesSpliced)), unit: null, "READ data spliced from the target's socket on to NBD clients, never copied through the daemon");
+        Meter.CreateObservableCounter("iserblockd_low_depth_polls", LowDepthPolls, unit: null, "Polls of the I/O thread at queue depth one, by how they ended: hit (a socket became readable) or miss (the budget ran out)");
         Meter.CreateObservableGauge("iserblockd_session_outstanding_commands", () => PerSession(s => s.Session?.OutstandingCommands ?? 0), unit: null, "SCSI commands queued or in flight on the session");
     }
 
@@ -57,6 +60,26 @@ public static class DaemonMetrics
     public static void Unregister(LunStatistics statistics)
     {
         lock (Gate) Luns.RemoveAll(l => l.Statistics == statistics);
+    }
+
+    /// <summary>The daemon's poller at queue depth one (one per daemon).</summary>
+    public static void Register(LowDepthPoller poller)
+    {
+        lock (Gate) Poller = poller;
+    }
+
+    public static void Unregister(LowDepthPoller poller)
+    {
+        lock (Gate) if (Poller == poller) Poller = null;
+    }
+
+    private static IEnumerable<Measurement<long>> LowDepthPolls()
+    {
+        LowDepthPoller? poller;
+        lock (Gate) poller = Poller;
+        if (poller == null || !poller.Enabled) yield break;
+        yield return new Measurement<long>(poller.Hits, new KeyValuePair<string, object?>("result", "hit"));
+        yield return new Measurement<long>(poller.Misses, new KeyValuePair<string, object?>("result", "miss"));
     }
 
     public static void Register(NodeSupervisor session)

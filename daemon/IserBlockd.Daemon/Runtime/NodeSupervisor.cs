@@ -187,7 +187,7 @@ public sealed partial class NodeSupervisor : IAsyncDisposable
             // The node's ISID is kept across restarts, so that this login reinstates (and fences) a predecessor's session.
             _isid ??= NodeIsidStore.Default.GetOrCreate(Node.Name, $"{Node.Target}@{string.Join(',', Node.Portals.Select(p => $"{p.Host}:{p.Port}"))}", _logger);
             var options = SessionOptionsBuilder.Build(Node, _initiatorName, _settings) with { Isid = _isid.Value };
-            (session, var choice) = await new TransportChooser(devices: _shared.IserDevices, loggerFactory: _loggerFactory)
+            (session, var choice) = await new TransportChooser(_shared.TcpOptions, devices: _shared.IserDevices, loggerFactory: _loggerFactory)
                 .LoginAsync(Node.Transport, options, stop).ConfigureAwait(false);
             lock (_lock) _choice = choice;
         }

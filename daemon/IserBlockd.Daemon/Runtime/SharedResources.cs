@@ -4,6 +4,7 @@ using IserBlockd.BlockDev.Nbd;
 using IserBlockd.Daemon.Luns;
 using IserBlockd.Daemon.Mappings;
 using IserBlockd.Transport.Iser;
+using IserBlockd.Transport.Tcp;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.Daemon.Runtime;
@@ -16,6 +17,8 @@ public sealed class SharedResources : IAsyncDisposable
     public SharedResources(ILoggerFactory loggerFactory, IserDeviceOptions? iserBuffers = null, NbdServerOptions? serverOptions = null)
     {
         ServerOptions = serverOptions ?? new();
+        TcpOptions = new TcpTransportOptions { LowDepthPoller = ServerOptions.LowDepthPoller };
+        Metrics.DaemonMetrics.Register(ServerOptions.LowDepthPoller);
         IserDevices = new IserDeviceRegistry(iserBuffers);
         Endpoints = new NbdEndpointRegistry(ServerOptions, loggerFactory);
     }
@@ -33,11 +36,15 @@ public sealed class SharedResources : IAsyncDisposable
     /// devices always have the other half.</summary>
     public NbdServerOptions ServerOptions { get; }
 
+    /// <summary>Those of every iSCSI TCP connection: they share the NBD servers' poller at queue depth one.</summary>
+    public TcpTransportOptions TcpOptions { get; }
+
     public NbdEndpointRegistry Endpoints { get; }
 
     public async ValueTask DisposeAsync()
     {
         await Endpoints.DisposeAsync().ConfigureAwait(false);
         IserDevices.Dispose();
+        Metrics.DaemonMetrics.Unregister(ServerOptions.LowDepthPoller);
     }
 }

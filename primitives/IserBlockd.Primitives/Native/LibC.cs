@@ -58,6 +58,18 @@ public static unsafe partial class LibC
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
     public const int EFD_CLOEXEC = 0x80000;
+
+    // poll(2)
+    public const short POLLIN = 0x001;
+
+    /// <summary><c>struct pollfd</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
     public const int EFD_NONBLOCK = 0x800;
 
     // mmap(2)
@@ -176,6 +188,10 @@ public static unsafe partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int eventfd(uint initialValue, int flags);
+
+    /// <summary>poll(2); the I/O thread's poll at queue depth one calls it with a timeout of 0.</summary>
+    [LibraryImport("libc")]
+    public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint mmap(nint address, nuint length, int protection, int flags, int fd, long offset);

@@ -166,6 +166,22 @@ internal sealed class RawNbdClient : IDisposable
         Socket.Send(message);
     }
 
+    /// <summary>READs of <paramref name="length"/> bytes at each of <paramref name="offsets"/> in one send, so that the
+    /// server finds them all in one receive; returns their handles.</summary>
+    public ulong[] ReadMany(IReadOnlyList<ulong> offsets, uint length)
+    {
+        var message = new byte[NbdRequest.Size * offsets.Count];
+        var handles = new ulong[offsets.Count];
+        for (var i = 0; i < offsets.Count; i++)
+        {
+            var request = new NbdRequest(0, NbdCommand.Read, handles[i] = _nextHandle++, offsets[i], length);
+            _pending[request.Handle] = (request.Command, request.Length);
+            request.Write(message.AsSpan(i * NbdRequest.Size));
+        }
+        Socket.Send(message);
+        return handles;
+    }
+
     public void SendRaw(ReadOnlySpan<byte> bytes) => Socket.Send(bytes);
 
     /// <summary>Reads one complete reply (all chunks of a structured one).</summary>

@@ -49,5 +49,8 @@ public sealed class ConfigDifferenceTests
         d = ConfigDifference.Between(Parse(A), Parse(A, "\"zeroCopyReads\": false,"));
         Assert.True(d.IsEmpty);
         Assert.Equal(["zeroCopyReads"], d.NeedRestart);
+        d = ConfigDifference.Between(Parse(A), Parse(A, "\"lowDepthPollMicroseconds\": 0,"));
+        Assert.True(d.IsEmpty);
+        Assert.Equal(["lowDepthPollMicroseconds"], d.NeedRestart);
     }
 }

@@ -61,6 +61,22 @@ public sealed class KernelAndIserSettingsTests
     }
 
     [Fact]
+    public void The_poll_at_queue_depth_one_defaults_to_100_microseconds_and_0_turns_it_off()
+    {
+        var on = Parse("");
+        Assert.Equal(100, on.LowDepthPollMicroseconds);
+        Assert.Equal(TimeSpan.FromMicroseconds(100), on.ServerOptions().LowDepthPoller.Budget);
+        Assert.NotSame(on.ServerOptions().LowDepthPoller, on.ServerOptions().LowDepthPoller); // one per daemon, not shared between two
+        var off = Parse("\"lowDepthPollMicroseconds\": 0");
+        Assert.False(off.ServerOptions().LowDepthPoller.Enabled);
+        Assert.Equal(250, Parse("\"lowDepthPollMicroseconds\": 250").ServerOptions().LowDepthPoller.Budget.TotalMicroseconds);
+        Assert.Equal(0, ConfigLoader.Parse(Encoding.UTF8.GetBytes(ConfigDump.ToJson(off)), "dump.json").LowDepthPollMicroseconds);
+        Assert.Contains(Errors("\"lowDepthPollMicroseconds\": -1"), e => e.Path == "lowDepthPollMicroseconds");
+        Assert.Contains(Errors("\"lowDepthPollMicroseconds\": 10001"), e => e.Path == "lowDepthPollMicroseconds");
+        Assert.NotEmpty(Errors("\"lowDepthPollMicroseconds\": \"fast\""));
+    }
+
+    [Fact]
     public void Ublk_queue_depth_is_read_and_bounded()
     {
         Assert.Equal(32, Parse("\"ublkQueueDepth\": 32").UblkQueueDepth);

@@ -47,6 +47,8 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     private int _disposed;
     /// <summary>Null when the stream is not a socket's (tests, fuzzing) or coalescing is off.</summary>
     private readonly ReceiveCoalescing? _coalescing;
+    /// <summary>This socket among those the I/O thread polls at queue depth one (<see cref="TcpTransportOptions.LowDepthPoller"/>).</summary>
+    private IDisposable? _pollWatch;
     /// <summary>The stream's socket, for splicing Data-In into a payload pipe; null when the stream is not a socket's.</summary>
     private readonly Socket? _socket;
     /// <summary>Null until the first Data-In that could be spliced looks (see <see cref="CanSplice"/>).</summary>
@@ -102,6 +104,12 @@ public sealed class TcpIscsiConnection : IIscsiConnection
         _headerDigest = context.Parameters.HeaderDigest == DigestType.Crc32C;
         _dataDigest = context.Parameters.DataDigest == DigestType.Crc32C;
         _dataLimit = Math.Max(context.Parameters.MaxRecvDataSegmentLength, IscsiKeys.DefaultMaxRecvDataSegmentLength);
+        // From here on answers to I/O come in on this socket: the I/O thread polls it at queue depth one.
+        if (_socket != null && _pollWatch == null)
+        {
+            _pollWatch = _options.LowDepthPoller.Watch(_socket.SafeHandle);
+            if (Volatile.Read(ref _disposed) != 0) _pollWatch.Dispose(); // disposed meanwhile: no stale descriptor
+        }
         return ValueTask.CompletedTask;
     }
 
@@ -456,6 +464,7 @@ public sealed class TcpIscsiConnection : IIscsiConnection
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
         _coalescing?.Dispose();
+        _pollWatch?.Dispose();
         // _data is not returned to the pool: a receive may still be copying into it (the GC takes it).
         return _stream.DisposeAsync();
     }

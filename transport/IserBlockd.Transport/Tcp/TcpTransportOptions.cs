@@ -26,4 +26,8 @@ public sealed record TcpTransportOptions
     /// <summary>The longest a held wake-up waits when answers do not come as expected (failed READs, a stalled
     /// target) before the loop takes what is there. Answers that come end a hold long before.</summary>
     public TimeSpan ReceiveCoalescingWindow { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Polled by the I/O thread at queue depth one instead of sleeping (the NBD server's, shared; see
+    /// <see cref="Primitives.Polling.LowDepthPoller"/>): full-feature connections register their socket with it.</summary>
+    public Primitives.Polling.LowDepthPoller LowDepthPoller { get; init; } = Primitives.Polling.LowDepthPoller.Off;
 }

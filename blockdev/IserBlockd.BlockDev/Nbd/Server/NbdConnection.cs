@@ -1,5 +1,6 @@
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Streams;
+using IserBlockd.Primitives.Polling;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.BlockDev.Nbd;
@@ -42,6 +43,8 @@ internal sealed class NbdConnection
     /// <summary>1 while <see cref="_sendWatch"/> is due to fire (at the deadline of a send that was pending when armed).</summary>
     private int _sendWatchArmed;
     private readonly long _sendTimeoutMs;
+    /// <summary>This connection's socket among those polled at queue depth one (null: not polled, e.g. TLS).</summary>
+    private readonly IDisposable? _pollWatch;
 
     /// <param name="allocationContext">The client selected <c>base:allocation</c>: BLOCK_STATUS is allowed.</param>
     /// <param name="client">A client of a listener (counted in its export's and the servers' budgets), not a
@@ -68,6 +71,8 @@ internal sealed class NbdConnection
         _reader = new NbdRequestReader(this, new NbdRequestValidator(export, Flags, structuredReplies, allocationContext), runner, _writer, options, logger);
         _free = new NbdInFlightRequest[options.MaxRequestsInFlight];
         _sendTimeoutMs = options.SendTimeout == Timeout.InfiniteTimeSpan ? 0 : Math.Max(1, (long)options.SendTimeout.TotalMilliseconds);
+        if (options.LowDepthPoller.Enabled && transport is Streams.SocketTransport socket)
+            _pollWatch = options.LowDepthPoller.Watch(socket.Socket.SafeHandle);
     }
 
     public INbdTransport Transport { get; }
@@ -79,6 +84,13 @@ internal sealed class NbdConnection
     /// <summary>Requests read and not yet released.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
     public NbdServerOptions Options => _options;
+
+    /// <summary>The I/O thread is about to wait for <paramref name="wait"/> on this connection's behalf: at queue depth
+    /// one it polls a while first (<see cref="NbdServerOptions.LowDepthPoller"/>).</summary>
+    public void BeforeIdle(LowDepthWait wait)
+    {
+        if (_pollWatch != null) _options.LowDepthPoller.BeforeIdle(wait);
+    }
 
     /// <summary>What all network clients on this export's buffer pool may hold together (null for a kernel socket,
     /// or a pool without <see cref="IBlockBufferProvider.Shares"/>).</summary>
@@ -119,6 +131,7 @@ internal sealed class NbdConnection
         if (_shutdownDeadline != null) await _shutdownDeadline.DisposeAsync().ConfigureAwait(false);
         if (_sendWatch != null) await _sendWatch.DisposeAsync().ConfigureAwait(false);
         NbdLog.Disconnected(_logger, Peer, Export, CloseReason);
+        _pollWatch?.Dispose();
         // Payloads the client has not read are still its socket's pages: they (and the socket, to see when they are
         // read) are kept until it reads them or closes, without holding up the end of the connection.
         var closing = _writer.Lent.DrainThenAsync(Transport.DisposeAsync);
@@ -205,6 +218,7 @@ internal sealed class NbdConnection
     public NbdInFlightRequest Rent(in NbdRequest header, long payloadBytes)
     {
         Interlocked.Increment(ref _inFlight);
+        _options.LowDepthPoller.Started();
         if (payloadBytes != 0) Interlocked.Add(ref _bytesInFlight, payloadBytes);
         NbdInFlightRequest? request = null;
         lock (_free)
@@ -234,6 +248,7 @@ internal sealed class NbdConnection
             if (_freeCount < _free.Length) _free[_freeCount++] = request;
         }
         Interlocked.Decrement(ref _inFlight);
+        _options.LowDepthPoller.Finished();
         ReleaseCharges(payloadBytes, exportCharge, clientCharge);
     }
 

@@ -1,5 +1,6 @@
 using IserBlockd.BlockDev.Nbd.Protocol;
 using IserBlockd.BlockDev.Nbd.Streams;
+using IserBlockd.Primitives.Polling;
 
 namespace IserBlockd.BlockDev.Nbd;
 
@@ -94,6 +95,7 @@ internal sealed class NbdReplyWriter
     {
         NbdInFlightRequest? queue = null;
         var transport = _connection.Transport;
+        var replied = false;
         while (true)
         {
             queue ??= TakeQueue();
@@ -101,11 +103,18 @@ internal sealed class NbdReplyWriter
             {
                 if (Volatile.Read(ref _stopping)) return;
                 // With requests in flight the next send looks again; only an idle connection needs the timer.
-                if (Lent.Any && _connection.InFlight == 0) Lent.ReclaimLater();
+                if (_connection.InFlight == 0)
+                {
+                    if (Lent.Any) Lent.ReclaimLater();
+                    // The last reply is out: what comes next is the client's next request.
+                    if (replied) _connection.BeforeIdle(LowDepthWait.NextRequest);
+                }
+                replied = false;
                 await _wake.WaitAsync().ConfigureAwait(false);
                 continue;
             }
             if (Lent.Any) Lent.Reclaim();
+            replied = true;
             var sending = queue;
             var count = _gathers ? GatherInPlace(ref queue) : GatherCopied(ref queue);
             var index = 0;

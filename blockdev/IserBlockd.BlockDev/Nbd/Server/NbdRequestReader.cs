@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using IserBlockd.BlockDev.Nbd.Protocol;
+using IserBlockd.Primitives.Polling;
 using Microsoft.Extensions.Logging;
 
 namespace IserBlockd.BlockDev.Nbd;
@@ -89,6 +90,8 @@ internal sealed class NbdRequestReader : IBurstOwner
             }
 
             EndBurst();
+            // The one request in flight went to the device: its answer is what comes next.
+            if (_payloadOwner == null && _connection.InFlight == 1) _connection.BeforeIdle(LowDepthWait.Answer);
             int received;
             try
             {

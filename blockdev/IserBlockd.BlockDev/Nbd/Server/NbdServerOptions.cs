@@ -37,6 +37,12 @@ public sealed record NbdServerOptions
     /// the two extra system calls cost more than the copy.</summary>
     public int SendPagesThreshold { get; init; } = 64 << 10;
 
+    /// <summary>Polls the daemon's sockets for a while instead of sleeping when at most one request is in flight in
+    /// the whole daemon (<see cref="Primitives.Polling.LowDepthPoller"/>): queue depth one pays a wake-up per hop
+    /// otherwise. One poller is shared by every NBD server and iSCSI TCP connection of the daemon; off by default
+    /// here, the daemon's configuration turns it on (<c>lowDepthPollMicroseconds</c>).</summary>
+    public Primitives.Polling.LowDepthPoller LowDepthPoller { get; init; } = Primitives.Polling.LowDepthPoller.Off;
+
     /// <summary>SO_SNDBUF for accepted and handed-in sockets (null: the system default). The kernel caps
     /// it at net.core.wmem_max.</summary>
     public int? SocketSendBufferBytes { get; init; } = 4 << 20;

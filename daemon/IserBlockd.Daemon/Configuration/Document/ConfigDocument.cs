@@ -16,6 +16,7 @@ public sealed class ConfigDocument
     public int? UblkQueueDepth { get; set; }
     public string? KernelNbdMethod { get; set; }
     public bool? ZeroCopyReads { get; set; }
+    public int? LowDepthPollMicroseconds { get; set; }
     public IserDocument? Iser { get; set; }
     public ReconnectDocument? Reconnect { get; set; }
     public LoggingDocument? Logging { get; set; }
