@@ -17,8 +17,9 @@
 # where the cpu_per_io ratios are the other side's server CPU time (user + system, ramp excluded) per I/O over ours.
 # A short run per side under strace counts each server's system calls per I/O (strace slows it: not timed).
 # Beside every QD1 round, libiscsi's own iscsi-perf reads 4 KiB at random, one at a time, straight from the target
-# (no NBD hop, no fio): the QD1 latency no NBD server in front of this tgtd can go below, and qemu-nbd's latency
-# over it is the highest qd1_latency_ratio any initiator could reach here (printed as qd1_latency_ratio_ceiling).
+# (no NBD hop, no fio, sleeping in poll(2) for each answer): qemu-nbd's latency over it is the qd1_latency_ratio
+# of a server that added nothing to such a client (printed as qd1_latency_ratio_ceiling); one that polls instead of
+# sleeping (ours, lowDepthPollMicroseconds) can go past it.
 #
 # Environment: SIZE (default 1G), RUNTIME seconds per fio run (default 10), ROUNDS (default 3),
 #              IBD_BIN (an iserblockd to use instead of publishing one), JOBS fio jobs for the QD32

@@ -12,8 +12,10 @@ measured seconds apart within a round, which cancels most of the noise of a shar
          cpu_per_io_randread_ratio=X cpu_per_io_randwrite_ratio=X cpu_per_io_seqread_ratio=X
 (the CPU ratios: OTHER's server CPU per I/O over FIRST's, medians of the per-round ratios) with one OTHER, or FIRST_vs_OTHER_randread_iops_ratio=X ... for each OTHER when there are several.
 Where DIR/qd1-direct-ROUND.iops exist (4 KiB random reads at QD1 straight to the target, no NBD server: the floor
-of QD1 latency), they are printed too, and with one OTHER the RESULT line ends in qd1_latency_ratio_ceiling=X: the
-median per round of OTHER's QD1 latency over that floor, the highest qd1_latency_ratio any NBD server could reach.
+of QD1 latency for a client that sleeps in poll(2) between sending and the answer, as libiscsi does), they are printed
+too, and with one OTHER the RESULT line ends in qd1_latency_ratio_ceiling=X: the median per round of OTHER's QD1
+latency over that floor, the qd1_latency_ratio of a server that added nothing to such a client (a server that polls
+instead of sleeping can go past it).
 """
 import json
 import os
@@ -167,7 +169,8 @@ def main(argv):
         if len(others) == 1:
             per_round = [job(f"qd1-{others[0]}-{r}")["read"]["lat_ns"]["mean"] / 1000.0 / v for r, v in direct]
             ceiling = statistics.median(per_round)
-            print(f"highest qd1_latency_ratio any NBD server could reach ({others[0]}'s QD1 latency over that): {ceiling:.2f}")
+            print(f"qd1_latency_ratio of an NBD server that added nothing to a client sleeping in poll(2) ({others[0]}'s QD1 "
+                  f"latency over that): {ceiling:.2f}; one that polls instead of sleeping can go past it")
     prefix = (lambda o: "") if len(others) == 1 else (lambda o: f"{first}_vs_{o}_")
     result = [f"{prefix(o)}{name}_ratio={ratios[(key, o)]:.2f}" for o in others for key, _, _, name, _ in ROWS]
     for o in others:
