@@ -94,21 +94,21 @@ internal static class ExportCommand
                 else settings = settings with { CommandTimeout = TimeSpan.FromSeconds(commandSeconds) };
             }
             settings = settings with { KernelNbdTimeout = DaemonSettings.DefaultKernelNbdTimeout(settings.ReplacementTimeout, settings.CommandTimeout) };
-            if (result.GetValue(memoryWindows) is { } windows)
-            {
-                if (windows is not ("on" or "off")) errors.Add($"--memory-windows: expected on or off, got \"{windows}\"");
-                else settings = settings with { IserBuffers = settings.IserBuffers with { MemoryWindows = windows == "on" } };
-            }
-            if (result.GetValue(zeroCopyReads) is { } zeroCopy)
-            {
-                if (zeroCopy is not ("on" or "off")) errors.Add($"--zero-copy-reads: expected on or off, got \"{zeroCopy}\"");
-                else settings = settings with { ZeroCopyReads = zeroCopy == "on" };
-            }
+            if (OnOff(memoryWindows) is { } windows) settings = settings with { IserBuffers = settings.IserBuffers with { MemoryWindows = windows } };
+            if (OnOff(zeroCopyReads) is { } zeroCopy) settings = settings with { ZeroCopyReads = zeroCopy };
             if (result.GetValue(lowDepthPoll) is { } poll)
             {
                 if (poll is < 0 or > DaemonSettings.MaxLowDepthPollMicroseconds)
                     errors.Add($"--low-depth-poll-us: expected 0 (off) to {DaemonSettings.MaxLowDepthPollMicroseconds}, got {poll}");
                 else settings = settings with { LowDepthPollMicroseconds = poll };
+            }
+            // an on|off option: null when not given or not on/off (then an error says so)
+            bool? OnOff(Option<string?> option)
+            {
+                var value = result.GetValue(option);
+                if (value is null or "on" or "off") return value == null ? null : value == "on";
+                errors.Add($"{option.Name}: expected on or off, got \"{value}\"");
+                return null;
             }
             if (errors.Count > 0)
             {

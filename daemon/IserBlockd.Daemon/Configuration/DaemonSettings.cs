@@ -76,13 +76,16 @@ public sealed record DaemonSettings(
 
     /// <summary>The NBD server options these settings ask for, with a new poller (<see cref="LowDepthPollMicroseconds"/>):
     /// one call per daemon, whose servers and iSCSI connections share it.</summary>
-    public BlockDev.Nbd.NbdServerOptions ServerOptions() => new()
+    public BlockDev.Nbd.NbdServerOptions ServerOptions()
     {
-        SendPagesThreshold = ZeroCopyReads ? new BlockDev.Nbd.NbdServerOptions().SendPagesThreshold : 0,
-        LowDepthPoller = LowDepthPollMicroseconds > 0
-            ? new Primitives.Polling.LowDepthPoller(TimeSpan.FromMicroseconds(LowDepthPollMicroseconds))
-            : Primitives.Polling.LowDepthPoller.Off,
-    };
+        var options = new BlockDev.Nbd.NbdServerOptions
+        {
+            LowDepthPoller = LowDepthPollMicroseconds > 0
+                ? new Primitives.Polling.LowDepthPoller(TimeSpan.FromMicroseconds(LowDepthPollMicroseconds))
+                : Primitives.Polling.LowDepthPoller.Off,
+        };
+        return ZeroCopyReads ? options : options with { SendPagesThreshold = 0 };
+    }
 
     /// <summary>Registered (pinned) memory per RDMA device for iSER sessions: the zero-copy data buffers and the bounce buffers.</summary>
     public IserDeviceOptions IserBuffers { get; init; } = new();

@@ -58,6 +58,7 @@ public static unsafe partial class LibC
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
     public const int EFD_CLOEXEC = 0x80000;
+    public const int EFD_NONBLOCK = 0x800;
 
     // poll(2)
     public const short POLLIN = 0x001;
@@ -70,7 +71,6 @@ public static unsafe partial class LibC
         public short Events;
         public short Revents;
     }
-    public const int EFD_NONBLOCK = 0x800;
 
     // mmap(2)
     public const int PROT_READ = 1;

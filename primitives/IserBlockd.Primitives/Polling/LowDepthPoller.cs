@@ -59,9 +59,16 @@ public sealed unsafe class LowDepthPoller
     public long Hits => Interlocked.Read(ref _hits);
     public long Misses => Interlocked.Read(ref _misses);
 
-    public void Started() => Interlocked.Increment(ref _inFlight);
+    /// <summary>A request is in flight (a poller that never polls does not count).</summary>
+    public void Started()
+    {
+        if (_budgetTicks != 0) Interlocked.Increment(ref _inFlight);
+    }
 
-    public void Finished() => Interlocked.Decrement(ref _inFlight);
+    public void Finished()
+    {
+        if (_budgetTicks != 0) Interlocked.Decrement(ref _inFlight);
+    }
 
     /// <summary>Adds <paramref name="socket"/> to the descriptors polled until the returned registration is disposed
     /// (a descriptor closed meanwhile only ends a poll early: poll(2) reports it invalid).</summary>

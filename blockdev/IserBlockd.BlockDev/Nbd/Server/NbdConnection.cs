@@ -45,8 +45,6 @@ internal sealed class NbdConnection
     private readonly long _sendTimeoutMs;
     /// <summary>This connection's socket among those polled at queue depth one (null: not polled, e.g. TLS).</summary>
     private readonly IDisposable? _pollWatch;
-    /// <summary>Every connection's requests count in the poller's in-flight figure (watched or not), when it polls at all.</summary>
-    private readonly bool _countsForPoller;
 
     /// <param name="allocationContext">The client selected <c>base:allocation</c>: BLOCK_STATUS is allowed.</param>
     /// <param name="client">A client of a listener (counted in its export's and the servers' budgets), not a
@@ -73,9 +71,7 @@ internal sealed class NbdConnection
         _reader = new NbdRequestReader(this, new NbdRequestValidator(export, Flags, structuredReplies, allocationContext), runner, _writer, options, logger);
         _free = new NbdInFlightRequest[options.MaxRequestsInFlight];
         _sendTimeoutMs = options.SendTimeout == Timeout.InfiniteTimeSpan ? 0 : Math.Max(1, (long)options.SendTimeout.TotalMilliseconds);
-        _countsForPoller = options.LowDepthPoller.Enabled;
-        if (_countsForPoller && transport is Streams.SocketTransport socket)
-            _pollWatch = options.LowDepthPoller.Watch(socket.Socket.SafeHandle);
+        if (transport is Streams.SocketTransport socket) _pollWatch = options.LowDepthPoller.Watch(socket.Socket.SafeHandle);
     }
 
     public INbdTransport Transport { get; }
@@ -221,7 +217,7 @@ internal sealed class NbdConnection
     public NbdInFlightRequest Rent(in NbdRequest header, long payloadBytes)
     {
         Interlocked.Increment(ref _inFlight);
-        if (_countsForPoller) _options.LowDepthPoller.Started();
+        _options.LowDepthPoller.Started(); // every connection's requests count, watched or not
         if (payloadBytes != 0) Interlocked.Add(ref _bytesInFlight, payloadBytes);
         NbdInFlightRequest? request = null;
         lock (_free)
@@ -251,7 +247,7 @@ internal sealed class NbdConnection
             if (_freeCount < _free.Length) _free[_freeCount++] = request;
         }
         Interlocked.Decrement(ref _inFlight);
-        if (_countsForPoller) _options.LowDepthPoller.Finished();
+        _options.LowDepthPoller.Finished();
         ReleaseCharges(payloadBytes, exportCharge, clientCharge);
     }
 
