@@ -15,8 +15,7 @@ namespace IserBlockd.Transport.Tcp;
 /// receive buffer, and each segment (256 KiB from most targets) would wake the loop once; the hold is for half the
 /// bytes owed up to 512 KiB, about two segments.
 /// Only answers that do not come (failed READs answer with a status alone, a target that stalls) leave a hold short;
-/// a timer bounds every hold to <see cref="TcpTransportOptions.ReceiveCoalescingWindow"/>. It is armed once per run of
-/// holds, not per hold, so that it costs a wake-up per window, not per I/O.
+/// <see cref="HoldDeadlineWatch"/> ends any hold that outlives <see cref="TcpTransportOptions.ReceiveCoalescingWindow"/>.
 /// </summary>
 internal sealed class ReceiveCoalescing : IDisposable
 {
@@ -34,26 +33,26 @@ internal sealed class ReceiveCoalescing : IDisposable
     private readonly Socket _socket;
     private readonly int _minAnswers;
     private readonly int _maxBytes;
-    private readonly TimeSpan _window;
-    /// <summary>Created at the first hold: login and discovery connections never hold.</summary>
-    private Timer? _deadline;
+    private readonly long _windowTicks;
     private readonly object _lock = new();
     private readonly byte[] _option = new byte[sizeof(int)];
     private int _owedAnswers;
     private long _owedBytes;
     private bool _holding;
-    private bool _armed;
     private bool _disposed;
     /// <summary>Stopwatch timestamp of the start of the current hold.</summary>
     private long _heldSince;
     /// <summary>SO_RCVLOWAT as last set (1 is the kernel's default).</summary>
     private int _lowWater = 1;
 
-    public ReceiveCoalescing(Socket socket, TcpTransportOptions options, int maxBytes)
+    private readonly HoldDeadlineWatch _watch;
+
+    public ReceiveCoalescing(Socket socket, TcpTransportOptions options, int maxBytes, HoldDeadlineWatch? watch = null)
     {
+        _watch = watch ?? HoldDeadlineWatch.Shared;
         _socket = socket;
         _minAnswers = options.ReceiveCoalescingMinAnswers;
-        _window = options.ReceiveCoalescingWindow;
+        _windowTicks = (long)(Math.Min(options.ReceiveCoalescingWindow.TotalSeconds, 1e6) * Stopwatch.Frequency);
         _maxBytes = maxBytes;
     }
 
@@ -93,16 +92,16 @@ internal sealed class ReceiveCoalescing : IDisposable
             Release();
             return;
         }
-        bool arm;
+        long deadline;
         lock (_lock)
         {
             if (_disposed || !Set((int)want)) return;
+            // Each wait gets its own window, even where the low-water mark stays as it was.
             _holding = true;
             _heldSince = Stopwatch.GetTimestamp();
-            arm = !_armed;
-            _armed = true;
+            deadline = _heldSince + _windowTicks;
         }
-        if (arm) Arm(_window);
+        _watch.HoldStarted(this, deadline);
     }
 
     /// <summary>SO_RCVLOWAT back to 1 (the kernel then wakes the loop at once if anything is there).</summary>
@@ -117,38 +116,23 @@ internal sealed class ReceiveCoalescing : IDisposable
         }
     }
 
-    /// <summary>The window passed since the timer was armed: ends the current hold if it is that old, otherwise waits
-    /// again for what is left of its window.</summary>
-    private void OnDeadline()
+    /// <summary>Watched by <see cref="HoldDeadlineWatch"/> (set and read under its lock, and by the I/O thread
+    /// once set).</summary>
+    internal bool Watched { get; set; }
+
+    internal bool Disposed => Volatile.Read(ref _disposed);
+
+    /// <summary>For <see cref="HoldDeadlineWatch"/>: ends the hold in place if it is a window old; returns the deadline
+    /// of the hold still in place (Stopwatch ticks), or <see cref="long.MaxValue"/> if none is.</summary>
+    internal long EndIfOverdue(long now)
     {
-        TimeSpan again;
         lock (_lock)
         {
-            _armed = false;
-            if (!_holding || _disposed) return;
-            again = _window - Stopwatch.GetElapsedTime(_heldSince);
-            if (again <= TimeSpan.Zero)
-            {
-                _holding = false;
-                Set(1);
-                return;
-            }
-            _armed = true;
-        }
-        Arm(again);
-    }
-
-    private void Arm(TimeSpan due)
-    {
-        try
-        {
-            // Only the receive loop arms a timer that does not exist yet (the timer's own re-arming finds it made).
-            _deadline ??= new Timer(static s => ((ReceiveCoalescing)s!).OnDeadline(), this, Timeout.Infinite, Timeout.Infinite);
-            _deadline.Change(due, Timeout.InfiniteTimeSpan);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed meanwhile with the connection: there is no hold left to bound.
+            if (!_holding || _disposed) return long.MaxValue;
+            if (now - _heldSince < _windowTicks) return _heldSince + _windowTicks;
+            _holding = false;
+            Set(1);
+            return long.MaxValue;
         }
     }
 
@@ -171,6 +155,6 @@ internal sealed class ReceiveCoalescing : IDisposable
     public void Dispose()
     {
         lock (_lock) _disposed = true;
-        _deadline?.Dispose();
+        _watch.Forget(this);
     }
 }
