@@ -83,7 +83,8 @@ internal sealed class HoldDeadlineWatch
                 }
                 else
                 {
-                    var milliseconds = (next - now) * 1000 / Stopwatch.Frequency + 1;
+                    // Rounded up: waking before the deadline would only find the hold young and wait again.
+                    var milliseconds = ((next - now) * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
                     Monitor.Wait(_gate, (int)Math.Min(milliseconds, int.MaxValue));
                 }
             }
