@@ -79,11 +79,11 @@ public sealed class HoldDeadlineWatchTests : IAsyncLifetime
             coalescing.Hold(0);
             holds++;
             Assert.True(coalescing.Holding, "a hold ended before its window");
-            await Task.Delay(1);
+            Thread.Sleep(1); // a millisecond or so (Task.Delay's timer would make it several)
             coalescing.Release();
         }
         var wakeUps = _watch.WakeUps;
-        Assert.True(holds >= 100, $"only {holds} holds");
+        Assert.True(holds >= 50, $"only {holds} holds");
         // Six windows, plus the first hold's wake-up and slack for a slow machine: not one per hold.
         Assert.InRange(wakeUps, 1, 12);
 
