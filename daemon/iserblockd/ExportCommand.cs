@@ -98,8 +98,7 @@ internal static class ExportCommand
             if (OnOff(zeroCopyReads) is { } zeroCopy) settings = settings with { ZeroCopyReads = zeroCopy };
             if (result.GetValue(lowDepthPoll) is { } poll)
             {
-                if (poll is < 0 or > DaemonSettings.MaxLowDepthPollMicroseconds)
-                    errors.Add($"--low-depth-poll-us: expected 0 (off) to {DaemonSettings.MaxLowDepthPollMicroseconds}, got {poll}");
+                if (DaemonSettings.LowDepthPollProblem(poll) is { } problem) errors.Add($"--low-depth-poll-us: {problem}");
                 else settings = settings with { LowDepthPollMicroseconds = poll };
             }
             // an on|off option: null when not given or not on/off (then an error says so)

@@ -71,8 +71,7 @@ internal sealed class ConfigValidator
         var lowDepthPoll = DaemonSettings.DefaultLowDepthPollMicroseconds;
         if (doc.LowDepthPollMicroseconds is { } poll)
         {
-            if (poll is < 0 or > DaemonSettings.MaxLowDepthPollMicroseconds)
-                Error("lowDepthPollMicroseconds", $"expected 0 (off) to {DaemonSettings.MaxLowDepthPollMicroseconds}, got {poll}");
+            if (DaemonSettings.LowDepthPollProblem(poll) is { } problem) Error("lowDepthPollMicroseconds", problem);
             else lowDepthPoll = poll;
         }
         var kernelMethod = KernelAttachMethod.Auto;

@@ -74,6 +74,11 @@ public sealed record DaemonSettings(
     public const int DefaultLowDepthPollMicroseconds = 100;
     public const int MaxLowDepthPollMicroseconds = 10_000;
 
+    /// <summary>Why <paramref name="microseconds"/> cannot be <see cref="LowDepthPollMicroseconds"/>; null if it can.</summary>
+    public static string? LowDepthPollProblem(int microseconds) => microseconds is < 0 or > MaxLowDepthPollMicroseconds
+        ? $"expected 0 (off) to {MaxLowDepthPollMicroseconds}, got {microseconds}"
+        : null;
+
     /// <summary>The NBD server options these settings ask for, with a new poller (<see cref="LowDepthPollMicroseconds"/>):
     /// one call per daemon, whose servers and iSCSI connections share it.</summary>
     public BlockDev.Nbd.NbdServerOptions ServerOptions()

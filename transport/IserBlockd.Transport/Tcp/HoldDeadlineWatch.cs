@@ -26,41 +26,49 @@ internal sealed class HoldDeadlineWatch
     public long WakeUps => Interlocked.Read(ref _wakeUps);
     private long _wakeUps;
 
-    /// <summary>A hold that must end by <paramref name="deadline"/> started on <paramref name="coalescing"/> (which
-    /// is watched from its first hold until disposed). The thread is woken only if it would otherwise wake later than
-    /// that: while holds keep coming each new one's deadline is later than the wake-up already planned, which sees it.
-    /// Not called under the coalescing's lock (the thread takes that lock under its own).</summary>
-    public void HoldStarted(ReceiveCoalescing coalescing, long deadline)
+    /// <summary>A connection that may hold: watched until <see cref="Forget"/> (a scan of one that holds nothing costs
+    /// a lock and a comparison).</summary>
+    public void Watch(ReceiveCoalescing coalescing)
     {
-        // The hold was set (under the coalescing's lock) before this read, which must not move ahead of it: the thread
-        // writes its plan, then scans; this side sets the hold, then reads the plan; one of them sees the other.
-        Interlocked.MemoryBarrier();
-        if (coalescing.Watched && deadline >= Volatile.Read(ref _nextWake)) return;
         lock (_gate)
         {
-            if (coalescing.Disposed) return; // disposed since the hold: Forget has run or finds it unwatched
-            if (!coalescing.Watched)
-            {
-                coalescing.Watched = true;
-                _watched.Add(coalescing);
-                _snapshot = [.. _watched];
-                if (_thread == null)
-                {
-                    _thread = new Thread(Run) { IsBackground = true, Name = "iSCSI receive holds" };
-                    _thread.Start();
-                }
-            }
-            Monitor.Pulse(_gate);
+            _watched.Add(coalescing);
+            _snapshot = [.. _watched];
         }
     }
 
-    /// <summary>The connection is disposed: no longer watched (a hold racing with this finds it disposed).</summary>
+    /// <summary>The connection is disposed: no longer watched.</summary>
     public void Forget(ReceiveCoalescing coalescing)
     {
         lock (_gate)
         {
             if (_watched.Remove(coalescing)) _snapshot = [.. _watched];
-            coalescing.Watched = false;
+        }
+    }
+
+    public bool Watches(ReceiveCoalescing coalescing)
+    {
+        lock (_gate) return _watched.Contains(coalescing);
+    }
+
+    /// <summary>A hold that must end by <paramref name="deadline"/> started on a watched connection. The thread is woken
+    /// only if it would otherwise wake later than that: while holds keep coming each new one's deadline is later than
+    /// the wake-up already planned, which sees it. Not called under the coalescing's lock (the thread takes that lock
+    /// under its own).</summary>
+    public void HoldStarted(long deadline)
+    {
+        // The hold was set (under the coalescing's lock) before this read, which must not move ahead of it: the thread
+        // writes its plan, then scans; this side sets the hold, then reads the plan; one of them sees the other.
+        Interlocked.MemoryBarrier();
+        if (deadline >= Volatile.Read(ref _nextWake)) return;
+        lock (_gate)
+        {
+            if (_thread == null)
+            {
+                _thread = new Thread(Run) { IsBackground = true, Name = "iSCSI receive holds" };
+                _thread.Start();
+            }
+            Monitor.Pulse(_gate);
         }
     }
 

@@ -31,6 +31,7 @@ internal sealed class ReceiveCoalescing : IDisposable
     private const int LargeHold = 512 << 10;
 
     private readonly Socket _socket;
+    private readonly HoldDeadlineWatch _watch;
     private readonly int _minAnswers;
     private readonly int _maxBytes;
     private readonly long _windowTicks;
@@ -45,8 +46,6 @@ internal sealed class ReceiveCoalescing : IDisposable
     /// <summary>SO_RCVLOWAT as last set (1 is the kernel's default).</summary>
     private int _lowWater = 1;
 
-    private readonly HoldDeadlineWatch _watch;
-
     public ReceiveCoalescing(Socket socket, TcpTransportOptions options, int maxBytes, HoldDeadlineWatch? watch = null)
     {
         _watch = watch ?? HoldDeadlineWatch.Shared;
@@ -54,6 +53,7 @@ internal sealed class ReceiveCoalescing : IDisposable
         _minAnswers = options.ReceiveCoalescingMinAnswers;
         _windowTicks = (long)(Math.Min(options.ReceiveCoalescingWindow.TotalSeconds, 1e6) * Stopwatch.Frequency);
         _maxBytes = maxBytes;
+        _watch.Watch(this);
     }
 
     /// <summary>Whether SO_RCVLOWAT is raised now (for tests).</summary>
@@ -101,7 +101,7 @@ internal sealed class ReceiveCoalescing : IDisposable
             _heldSince = Stopwatch.GetTimestamp();
             deadline = _heldSince + _windowTicks;
         }
-        _watch.HoldStarted(this, deadline);
+        _watch.HoldStarted(deadline);
     }
 
     /// <summary>SO_RCVLOWAT back to 1 (the kernel then wakes the loop at once if anything is there).</summary>
@@ -116,11 +116,8 @@ internal sealed class ReceiveCoalescing : IDisposable
         }
     }
 
-    /// <summary>Watched by <see cref="HoldDeadlineWatch"/> (set and read under its lock, and by the I/O thread
-    /// once set).</summary>
-    internal bool Watched { get; set; }
-
-    internal bool Disposed => Volatile.Read(ref _disposed);
+    /// <summary>Whether <see cref="HoldDeadlineWatch"/> still watches this (until disposed).</summary>
+    internal bool Watched => _watch.Watches(this);
 
     /// <summary>For <see cref="HoldDeadlineWatch"/>: ends the hold in place if it is a window old; returns the deadline
     /// of the hold still in place (Stopwatch ticks), or <see cref="long.MaxValue"/> if none is.</summary>
