@@ -24,8 +24,9 @@ public enum LowDepthWait
 /// for nothing (the thread then sleeps as before), so each kind of wait backs off after misses (it skips the next 1,
 /// 3, 7 … up to 1023 chances) and comes back after one hit: a client that pauses between requests is not polled for,
 /// while the target's answers, which come within the budget, still are.</para>
-/// <para>Between two polls the thread yields its CPU (sched_yield): the peer it polls for may be queued on that very
-/// CPU, and spinning ahead of it would make the poll run out for an answer it was itself holding up.</para>
+/// <para>Between two polls the thread yields its CPU (sched_yield): a socket's wake-up puts the sleeper it wakes on
+/// the waker's CPU when the other CPU is busy, so the peer polled for may be queued on this very CPU, and spinning
+/// ahead of it would make the poll run out for an answer it was itself holding up.</para>
 /// </summary>
 public sealed unsafe class LowDepthPoller
 {
@@ -107,9 +108,7 @@ public sealed unsafe class LowDepthPoller
                 Interlocked.Increment(ref _hits);
                 return;
             }
-            // Give the CPU to whatever waits for it (sched_yield returns at once when nothing does): the peer this poll
-            // waits for is often queued right here, since a socket's wake-up moves the sleeper it wakes to the waker's CPU
-            // when the other one is busy. Spinning ahead of it would delay the very answer polled for, to the budget's end.
+            // The peer polled for may be queued on this CPU (see the summary); sched_yield returns at once if nothing is.
             Thread.Yield();
         } while (Stopwatch.GetTimestamp() < end);
         backoff.Misses = Math.Min(backoff.Misses + 1, 10);

@@ -16,8 +16,8 @@ internal sealed class HoldDeadlineWatch
     public static readonly HoldDeadlineWatch Shared = new();
 
     private readonly object _gate = new();
-    private readonly List<ReceiveCoalescing> _watched = [];
-    private ReceiveCoalescing[] _snapshot = [];
+    /// <summary>The connections watched; replaced, never changed, so the thread scans it without the lock.</summary>
+    private ReceiveCoalescing[] _watched = [];
     private Thread? _thread;
     /// <summary>Stopwatch timestamp the thread waits until (<see cref="long.MaxValue"/>: idle, or scanning).</summary>
     private long _nextWake = long.MaxValue;
@@ -32,8 +32,7 @@ internal sealed class HoldDeadlineWatch
     {
         lock (_gate)
         {
-            _watched.Add(coalescing);
-            _snapshot = [.. _watched];
+            _watched = [.. _watched, coalescing];
         }
     }
 
@@ -42,13 +41,14 @@ internal sealed class HoldDeadlineWatch
     {
         lock (_gate)
         {
-            if (_watched.Remove(coalescing)) _snapshot = [.. _watched];
+            var at = Array.IndexOf(_watched, coalescing);
+            if (at >= 0) _watched = [.. _watched.AsSpan(0, at), .. _watched.AsSpan(at + 1)];
         }
     }
 
     public bool Watches(ReceiveCoalescing coalescing)
     {
-        lock (_gate) return _watched.Contains(coalescing);
+        return Array.IndexOf(Volatile.Read(ref _watched), coalescing) >= 0;
     }
 
     /// <summary>A hold that must end by <paramref name="deadline"/> started on a watched connection. The thread is woken
@@ -83,7 +83,7 @@ internal sealed class HoldDeadlineWatch
                 Volatile.Write(ref _nextWake, long.MaxValue);
                 var now = Stopwatch.GetTimestamp();
                 var next = long.MaxValue;
-                foreach (var coalescing in _snapshot) next = Math.Min(next, coalescing.EndIfOverdue(now));
+                foreach (var coalescing in _watched) next = Math.Min(next, coalescing.EndIfOverdue(now));
                 Volatile.Write(ref _nextWake, next);
                 if (next == long.MaxValue)
                 {

@@ -41,8 +41,8 @@ internal sealed class ReceiveCoalescing : IDisposable
     private long _owedBytes;
     private bool _holding;
     private bool _disposed;
-    /// <summary>Stopwatch timestamp of the start of the current hold.</summary>
-    private long _heldSince;
+    /// <summary>Stopwatch timestamp the current hold ends by.</summary>
+    private long _holdEnds;
     /// <summary>SO_RCVLOWAT as last set (1 is the kernel's default).</summary>
     private int _lowWater = 1;
 
@@ -98,8 +98,7 @@ internal sealed class ReceiveCoalescing : IDisposable
             if (_disposed || !Set((int)want)) return;
             // Each wait gets its own window, even where the low-water mark stays as it was.
             _holding = true;
-            _heldSince = Stopwatch.GetTimestamp();
-            deadline = _heldSince + _windowTicks;
+            deadline = _holdEnds = Stopwatch.GetTimestamp() + _windowTicks;
         }
         _watch.HoldStarted(deadline);
     }
@@ -126,7 +125,7 @@ internal sealed class ReceiveCoalescing : IDisposable
         lock (_lock)
         {
             if (!_holding || _disposed) return long.MaxValue;
-            if (now - _heldSince < _windowTicks) return _heldSince + _windowTicks;
+            if (now < _holdEnds) return _holdEnds;
             _holding = false;
             Set(1);
             return long.MaxValue;
